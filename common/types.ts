@@ -1,0 +1,185 @@
+/**
+ * Domain types of the Eventer protocol, shared by client, server and codec.
+ *
+ * Values that come off the wire use `null` for an absent optional; inputs
+ * accept `undefined` as well.
+ *
+ * @module
+ */
+
+/** TCP address, in Deno's own shape. */
+export interface Address {
+  /** Host name or IP address. */
+  hostname: string;
+  /** TCP port (0 asks the system for a free one when listening). */
+  port: number;
+}
+
+/** Event type: a sequence of segments, e.g. `["gateway", "device", "value"]`. */
+export type EventType = readonly string[];
+
+/** Server status, as notified to clients. */
+export type Status = "standby" | "starting" | "operational" | "stopping";
+
+/** All statuses in wire (choice index) order. */
+export const STATUSES: readonly Status[] = [
+  "standby",
+  "starting",
+  "operational",
+  "stopping",
+];
+
+/** Query result order. */
+export type Order = "descending" | "ascending";
+
+/** Timestamp a timeseries query orders and filters by. */
+export type OrderBy = "timestamp" | "sourceTimestamp";
+
+/** Server identifier. */
+export type ServerId = number;
+
+/** Unique event identifier. */
+export interface EventId {
+  /** Id of the server that registered the event. */
+  server: number;
+  /** Session (one per register request) within that server. */
+  session: number;
+  /** Instance within the session. */
+  instance: number;
+}
+
+/**
+ * Whole seconds of a {@linkcode Timestamp}.
+ *
+ * Values decoded from the wire are a `number` whenever they are safe
+ * integers and a `bigint` otherwise (e.g. the ±2^63 sentinels), so the
+ * full signed 64-bit range is exact. Inputs accept either.
+ */
+export type Seconds = number | bigint;
+
+/** Point in time: seconds since 1970-01-01 UTC plus microseconds. */
+export interface Timestamp {
+  /** Whole seconds since the epoch (may be negative). */
+  s: Seconds;
+  /** Microseconds in [0, 1e6). */
+  us: number;
+}
+
+/**
+ * A JSON value. Integers beyond 2^53 - 1 received from peers are `bigint`
+ * rather than silently rounded numbers; `bigint` values are written as
+ * plain JSON integers.
+ */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** Binary event payload: an application-defined type name and raw bytes. */
+export interface BinaryPayload {
+  /** Discriminator. */
+  kind: "binary";
+  /** Application-defined type of `data`. */
+  type: string;
+  /** Raw bytes. */
+  data: Uint8Array;
+}
+
+/** JSON event payload. */
+export interface JsonPayload {
+  /** Discriminator. */
+  kind: "json";
+  /** The JSON value. */
+  data: JsonValue;
+}
+
+/** Event payload: binary or JSON. */
+export type EventPayload = BinaryPayload | JsonPayload;
+
+/** Registered event, as stored and notified by the server. */
+export interface Event {
+  /** Unique id. */
+  id: EventId;
+  /** Event type. */
+  type: EventType;
+  /** Time of registration, assigned by the server. */
+  timestamp: Timestamp;
+  /** Time given by the source, if any. */
+  sourceTimestamp: Timestamp | null;
+  /** Payload, if any. */
+  payload: EventPayload | null;
+}
+
+/** Event as sent by a client for registration. */
+export interface RegisterEvent {
+  /** Event type (no `?` or `*` segments). */
+  type: EventType;
+  /** Time given by the source, if any. */
+  sourceTimestamp?: Timestamp | null;
+  /** Payload, if any. */
+  payload?: EventPayload | null;
+}
+
+/** Query for the latest event of each matching type. */
+export interface QueryLatestParams {
+  /** Discriminator. */
+  kind: "latest";
+  /** Query types to match (absent: all). */
+  eventTypes?: EventType[] | null;
+}
+
+/** Query over a time range. */
+export interface QueryTimeseriesParams {
+  /** Discriminator. */
+  kind: "timeseries";
+  /** Query types to match (absent: all). */
+  eventTypes?: EventType[] | null;
+  /** Lower bound of `timestamp`, inclusive. */
+  tFrom?: Timestamp | null;
+  /** Upper bound of `timestamp`, inclusive. */
+  tTo?: Timestamp | null;
+  /** Lower bound of `sourceTimestamp`, inclusive. */
+  sourceTFrom?: Timestamp | null;
+  /** Upper bound of `sourceTimestamp`, inclusive. */
+  sourceTTo?: Timestamp | null;
+  /** Result order (default `"descending"`). */
+  order?: Order;
+  /** Timestamp to order by (default `"timestamp"`). */
+  orderBy?: OrderBy;
+  /** Maximum number of events in one result. */
+  maxResults?: number | null;
+  /** Continue after this event (pagination). */
+  lastEventId?: EventId | null;
+}
+
+/** Query of the events registered by one server, in natural order. */
+export interface QueryServerParams {
+  /** Discriminator. */
+  kind: "server";
+  /** Server whose events are returned. */
+  serverId: number;
+  /** Only persisted events (default `false`). */
+  persisted?: boolean;
+  /** Maximum number of events in one result. */
+  maxResults?: number | null;
+  /** Continue after this event (pagination). */
+  lastEventId?: EventId | null;
+}
+
+/** Query parameters. */
+export type QueryParams =
+  | QueryLatestParams
+  | QueryTimeseriesParams
+  | QueryServerParams;
+
+/** Query result. */
+export interface QueryResult {
+  /** Matching events. */
+  events: Event[];
+  /** True when more events match than were returned. */
+  moreFollows: boolean;
+}
