@@ -1,0 +1,362 @@
+/**
+ * Eventer client: connects to an Event Server, receives status and event
+ * notifications, registers events and queries (SPEC §4, client).
+ *
+ * @module
+ */
+
+import * as chatter from "./common/chatter.ts";
+import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
+import { ConnectionError, ProtocolError } from "./common/errors.ts";
+import { Group, Resource } from "./common/group.ts";
+import { log } from "./common/log.ts";
+import {
+  MsgType,
+  readEvents,
+  readInitRes,
+  readQueryResult,
+  readRegisterRes,
+  readStatus,
+  writeInitReq,
+  writeQueryParams,
+  writeRegisterReq,
+} from "./common/messages.ts";
+import { Reader, SbsError } from "./common/sbs.ts";
+import { Subscription } from "./common/subscription.ts";
+import type {
+  Address,
+  Event,
+  EventType,
+  QueryParams,
+  QueryResult,
+  RegisterEvent,
+  Status,
+} from "./common/types.ts";
+
+/** Called when the server's status changes. */
+export type StatusCb = (client: Client, status: Status) => void | Promise<void>;
+
+/** Called with each batch of notified events. */
+export type EventsCb = (
+  client: Client,
+  events: Event[],
+) => void | Promise<void>;
+
+/** The server refused the connection; `message` is the server's text. */
+export class EventerInitError extends Error {
+  /** @param message The server's error text. */
+  constructor(message: string) {
+    super(message);
+    this.name = "EventerInitError";
+  }
+}
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions extends chatter.ConnectOptions {
+  /** Token the server may require. */
+  clientToken?: string | null;
+  /** Query types to receive notifications for (default: none). */
+  subscriptions?: Iterable<EventType>;
+  /** Only notify events of this server id (default: any). */
+  serverId?: number | null;
+  /** Notify events only once persisted (default false). */
+  persisted?: boolean;
+  /** Status change callback. */
+  statusCb?: StatusCb;
+  /** Events notification callback. */
+  eventsCb?: EventsCb;
+}
+
+/** Options of a single request. */
+export interface RequestOptions {
+  /** Stop waiting for the reply; the connection stays usable. */
+  signal?: AbortSignal;
+}
+
+type Notification =
+  | { status: Status; events: null; ack: null }
+  | { status: null; events: Event[]; ack: Conversation | null };
+
+/**
+ * Connect to an Eventer Server and initialize the session.
+ *
+ * @param addr Server address (Hat's default port is 23012).
+ * @param clientName Name identifying this client to the server.
+ * @param options Token, subscriptions, callbacks and Chatter options.
+ * @returns The connected client.
+ * @throws {EventerInitError} When the server refuses the client.
+ * @throws {ConnectionError} When the connection fails or closes.
+ * @throws {ProtocolError} When the server answers something else.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@hat/eventer";
+ * await using client = await connect({ hostname: "127.0.0.1", port: 23012 },
+ *   "example", { subscriptions: [["gateway", "*"]] });
+ * const result = await client.query({ kind: "latest" });
+ * ```
+ */
+export async function connect(
+  addr: Address,
+  clientName: string,
+  options: ConnectOptions = {},
+): Promise<Client> {
+  const subscriptions = [
+    ...new Subscription(options.subscriptions ?? []).getQueryTypes(),
+  ];
+  const conn = await chatter.connect(addr, options);
+  try {
+    const conv = conn.sendNow(MsgType.InitReq, (w) =>
+      writeInitReq(w, {
+        clientName,
+        clientToken: options.clientToken ?? null,
+        subscriptions,
+        serverId: options.serverId ?? null,
+        persisted: options.persisted ?? false,
+      }), { last: false });
+    const res = await abortable(conn.receive(), options.signal);
+    if (res.type !== MsgType.InitRes || convKey(res.conv) !== convKey(conv)) {
+      throw new ProtocolError(`invalid init response ${res.type}`);
+    }
+    const r = new Reader(res.data);
+    const init = readInitRes(r);
+    r.done();
+    if (init.type === "error") throw new EventerInitError(init.error);
+    return new Client(conn, init.status, options);
+  } catch (e) {
+    await conn.asyncClose();
+    throw e instanceof SbsError
+      ? new ProtocolError(`malformed init response: ${e.message}`, { cause: e })
+      : e;
+  }
+}
+
+/** Eventer client. Create with {@linkcode connect}. */
+export class Client extends Resource {
+  readonly #conn: chatter.Connection;
+  #status: Status;
+  readonly #statusCb?: StatusCb;
+  readonly #eventsCb?: EventsCb;
+  readonly #pending = new Map<number, PromiseWithResolvers<unknown>>();
+  #notifications: Notification[] = [];
+  #notified: PromiseWithResolvers<void> | null = null;
+  #room: PromiseWithResolvers<void> | null = null;
+  readonly #maxNotifications: number;
+
+  /** @internal Use {@linkcode connect}. */
+  constructor(
+    conn: chatter.Connection,
+    status: Status,
+    options: ConnectOptions,
+  ) {
+    super();
+    this.#conn = conn;
+    this.#status = status;
+    this.#statusCb = options.statusCb;
+    this.#eventsCb = options.eventsCb;
+    this.#maxNotifications = options.receiveQueueSize ?? 1024;
+    conn.group.spawn(() => this.#receiveLoop());
+    conn.group.spawn(() => this.#notifyLoop());
+  }
+
+  /** The client's group (its connection's). */
+  get group(): Group {
+    return this.#conn.group;
+  }
+
+  /** The server's status, as last notified. */
+  get status(): Status {
+    return this.#status;
+  }
+
+  /** Register events and wait for the registered events (`null`: failure). */
+  register(
+    events: readonly RegisterEvent[],
+    withResponse: true,
+    options?: RequestOptions,
+  ): Promise<Event[] | null>;
+  /** Register events; resolves once the request is queued for sending. */
+  register(
+    events: readonly RegisterEvent[],
+    withResponse?: false,
+    options?: RequestOptions,
+  ): Promise<null>;
+  /**
+   * Register events, optionally waiting for the server's response.
+   *
+   * @param events Events to register.
+   * @param withResponse Wait for the registered events.
+   * @param options Abort signal.
+   * @returns The registered events, or `null` on failure or without response.
+   * @throws {ConnectionError} When the connection closes first.
+   */
+  async register(
+    events: readonly RegisterEvent[],
+    withResponse = false,
+    options?: RequestOptions,
+  ): Promise<Event[] | null> {
+    const conv = await this.#conn.send(
+      MsgType.RegisterReq,
+      (w) => writeRegisterReq(w, events),
+      { last: !withResponse },
+    );
+    if (!withResponse) return null;
+    return await this.#wait(conv, options?.signal) as Event[] | null;
+  }
+
+  /**
+   * Query events from the server.
+   *
+   * @param params Query parameters.
+   * @param options Abort signal.
+   * @returns The server's result.
+   * @throws {ConnectionError} When the connection closes first.
+   */
+  async query(
+    params: QueryParams,
+    options?: RequestOptions,
+  ): Promise<QueryResult> {
+    const conv = await this.#conn.send(
+      MsgType.QueryReq,
+      (w) => writeQueryParams(w, params),
+      { last: false },
+    );
+    return await this.#wait(conv, options?.signal) as QueryResult;
+  }
+
+  #wait(conv: Conversation, signal?: AbortSignal): Promise<unknown> {
+    if (!this.isOpen) return Promise.reject(new ConnectionError());
+    const key = convKey(conv);
+    const pending = Promise.withResolvers<unknown>();
+    this.#pending.set(key, pending);
+    const promise = abortable(pending.promise, signal);
+    promise.then(undefined, () => {}).finally(() => this.#pending.delete(key));
+    return promise;
+  }
+
+  #resolve(msg: Msg, result: unknown): void {
+    const pending = this.#pending.get(convKey(msg.conv));
+    if (pending) {
+      this.#pending.delete(convKey(msg.conv));
+      pending.resolve(result);
+    }
+  }
+
+  async #receiveLoop(): Promise<void> {
+    const conn = this.#conn;
+    try {
+      for (;;) {
+        const msg = conn.tryReceive() ?? await conn.receive();
+        const r = new Reader(msg.data);
+        switch (msg.type) {
+          case MsgType.StatusNotify: {
+            const status = readStatus(r);
+            r.done();
+            this.#status = status;
+            await this.#enqueue({ status, events: null, ack: null });
+            break;
+          }
+          case MsgType.EventsNotify: {
+            const events = readEvents(r);
+            r.done();
+            const ack = msg.last ? null : msg.conv;
+            await this.#enqueue({ status: null, events, ack });
+            break;
+          }
+          case MsgType.RegisterRes: {
+            const events = readRegisterRes(r);
+            r.done();
+            this.#resolve(msg, events);
+            break;
+          }
+          case MsgType.QueryRes: {
+            const result = readQueryResult(r);
+            r.done();
+            this.#resolve(msg, result);
+            break;
+          }
+          default:
+            throw new ProtocolError(`unexpected message type ${msg.type}`);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof ConnectionError)) {
+        conn.closeWithReason(
+          e instanceof SbsError
+            ? new ProtocolError(`malformed message: ${e.message}`, { cause: e })
+            : e as Error,
+        );
+      }
+    } finally {
+      conn.close();
+      const error = new ConnectionError(
+        conn.closeReason
+          ? `connection closed: ${conn.closeReason.message}`
+          : "connection closed",
+        { cause: conn.closeReason ?? undefined },
+      );
+      for (const pending of this.#pending.values()) pending.reject(error);
+      this.#pending.clear();
+      this.#notified?.resolve();
+    }
+  }
+
+  // Notifications run in their own task so that replies keep resolving
+  // while a callback awaits a request of its own.
+  async #enqueue(n: Notification): Promise<void> {
+    this.#notifications.push(n);
+    this.#notified?.resolve();
+    this.#notified = null;
+    if (this.#notifications.length >= this.#maxNotifications) {
+      this.#room = Promise.withResolvers<void>();
+      await this.#room.promise;
+    }
+  }
+
+  async #notifyLoop(): Promise<void> {
+    const signal = this.group.signal;
+    while (!signal.aborted) {
+      const batch = this.#notifications;
+      if (batch.length === 0) {
+        this.#notified = Promise.withResolvers<void>();
+        await this.#notified.promise;
+        continue;
+      }
+      this.#notifications = [];
+      this.#room?.resolve();
+      this.#room = null;
+      for (const n of batch) {
+        if (signal.aborted) return;
+        try {
+          if (n.events === null) {
+            await this.#statusCb?.(this, n.status);
+          } else {
+            await this.#eventsCb?.(this, n.events);
+          }
+        } catch (e) {
+          log.error("client callback failed:", e);
+        }
+        if (n.ack) {
+          try {
+            this.#conn.sendNow(MsgType.EventsAck, null, { conv: n.ack });
+          } catch (e) {
+            if (e instanceof ConnectionError) return;
+            throw e;
+          }
+        }
+      }
+    }
+  }
+}
+
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}

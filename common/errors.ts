@@ -1,0 +1,38 @@
+/**
+ * Typed errors shared by the Chatter and Eventer layers.
+ *
+ * @module
+ */
+
+/** The connection is closed, or closed while a request was pending. */
+export class ConnectionError extends Error {
+  /**
+   * @param message Why the connection is unusable.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message = "connection closed", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionError";
+  }
+}
+
+/** The peer sent something the protocol does not allow. */
+export class ProtocolError extends Error {
+  /**
+   * @param message What the peer did wrong.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/** A send queue is full: the peer is not reading fast enough. */
+export class BackpressureError extends ConnectionError {
+  /** @param message Which queue is full. */
+  constructor(message = "send queue full") {
+    super(message);
+    this.name = "BackpressureError";
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Chatter framing and the `HatChatter.Msg` record (SPEC §2).
+ *
+ * A frame is `[m][k: m bytes, big-endian][body: k bytes]`; the body is one
+ * SBS `HatChatter.Msg`.
+ *
+ * @module
+ */
+
+import { Reader, SbsError, type Writer } from "./sbs.ts";
+
+/** Decoded `HatChatter.Msg`. `data` is a view into the frame's buffer. */
+export interface ChatterMsg {
+  /** Sender's message counter. */
+  id: number;
+  /** Id of the first message of the conversation. */
+  first: number;
+  /** True when the sender owns the conversation. */
+  owner: boolean;
+  /** True when the sender passes the turn. */
+  token: boolean;
+  /** True when this message ends the conversation. */
+  last: boolean;
+  /** Payload type name, e.g. `HatEventer.MsgQueryReq`. */
+  type: string;
+  /** Payload SBS bytes. */
+  data: Uint8Array;
+}
+
+/** Payload of a message to send: bytes, a function writing them, or nothing. */
+export type Payload = Uint8Array | ((w: Writer) => void) | null;
+
+/**
+ * Append one whole frame to `w`.
+ *
+ * The body is encoded in place after a two-byte header guess; a body of
+ * 256 bytes or more moves once to make room for a wider length.
+ */
+export function writeFrame(
+  w: Writer,
+  id: number,
+  first: number,
+  owner: boolean,
+  token: boolean,
+  last: boolean,
+  type: string,
+  payload: Payload,
+): void {
+  const start = w.pos;
+  w.ensure(2);
+  w.pos += 2;
+  w.int(id);
+  w.int(first);
+  w.ensure(3);
+  const buf = w.buf;
+  buf[w.pos++] = owner ? 1 : 0;
+  buf[w.pos++] = token ? 1 : 0;
+  buf[w.pos++] = last ? 1 : 0;
+  w.string(type);
+  if (payload instanceof Uint8Array) {
+    w.bytesField(payload);
+  } else if (payload === null) {
+    w.byte(0x80);
+  } else {
+    const mark = w.beginLength();
+    payload(w);
+    w.endLength(mark);
+  }
+  let len = w.pos - start - 2;
+  let m = 1;
+  for (let l = len; l > 255; l = Math.floor(l / 256)) m++;
+  if (m > 1) {
+    w.ensure(m - 1);
+    w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
+    w.pos += m - 1;
+  }
+  const out = w.buf;
+  out[start] = m;
+  for (let i = start + m; i > start; i--) {
+    out[i] = len & 0xff;
+    len = Math.floor(len / 256);
+  }
+}
+
+/**
+ * Length of the frame body announced by the header at `buf[pos]`, or -1
+ * when the header is not complete yet.
+ *
+ * @throws {SbsError} When the announced length exceeds `maxSize`.
+ */
+export function frameBodyLength(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  maxSize: number,
+): number {
+  if (pos >= end) return -1;
+  const m = buf[pos];
+  if (end - pos < 1 + m) return -1;
+  let k = 0;
+  for (let i = pos + 1; i <= pos + m; i++) {
+    k = k * 256 + buf[i];
+    // Checked per byte so a 255-byte length cannot overflow first.
+    if (k > maxSize) {
+      throw new SbsError(
+        `frame announces more than the ${maxSize}-byte maximum`,
+        pos,
+      );
+    }
+  }
+  return k;
+}
+
+/**
+ * Decode one `HatChatter.Msg` body occupying `buf[start, end)`.
+ *
+ * @throws {SbsError} When the body is malformed or has trailing bytes.
+ */
+export function readChatterMsg(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+): ChatterMsg {
+  const r = new Reader(buf, start, end);
+  const id = r.safeInt();
+  const first = r.safeInt();
+  const owner = r.bool();
+  const token = r.bool();
+  const last = r.bool();
+  const type = r.string();
+  const data = r.bytesView();
+  r.done();
+  return { id, first, owner, token, last, type, data };
+}

@@ -1,0 +1,443 @@
+/**
+ * SBS codecs of the `HatEventer` messages and their shared types (SPEC §3).
+ *
+ * Writers append to a {@linkcode Writer}; readers consume a
+ * {@linkcode Reader} and throw {@linkcode SbsError} on malformed input.
+ *
+ * @module
+ */
+
+import { type Reader, SbsError, type Writer } from "./sbs.ts";
+import { parseJsonText, writeJsonText } from "./json.ts";
+import {
+  type Event,
+  type EventId,
+  type EventPayload,
+  type EventType,
+  type Order,
+  type OrderBy,
+  type QueryParams,
+  type QueryResult,
+  type RegisterEvent,
+  type Status,
+  STATUSES,
+  type Timestamp,
+} from "./types.ts";
+
+/** Chatter `data.type` names of the Eventer messages. */
+export const MsgType = {
+  InitReq: "HatEventer.MsgInitReq",
+  InitRes: "HatEventer.MsgInitRes",
+  StatusNotify: "HatEventer.MsgStatusNotify",
+  EventsNotify: "HatEventer.MsgEventsNotify",
+  EventsAck: "HatEventer.MsgEventsAck",
+  RegisterReq: "HatEventer.MsgRegisterReq",
+  RegisterRes: "HatEventer.MsgRegisterRes",
+  QueryReq: "HatEventer.MsgQueryReq",
+  QueryRes: "HatEventer.MsgQueryRes",
+} as const;
+
+/** `HatEventer.MsgInitReq`. */
+export interface MsgInitReq {
+  /** Client name. */
+  clientName: string;
+  /** Client token, if any. */
+  clientToken: string | null;
+  /** Subscribed query types. */
+  subscriptions: EventType[];
+  /** Only events of this server id, if set. */
+  serverId: number | null;
+  /** Notify after persisting. */
+  persisted: boolean;
+}
+
+/** `HatEventer.MsgInitRes`: success with the server's status, or an error text. */
+export type MsgInitRes =
+  | { type: "success"; status: Status }
+  | { type: "error"; error: string };
+
+const ORDERS: readonly Order[] = ["descending", "ascending"];
+const ORDER_BYS: readonly OrderBy[] = ["timestamp", "sourceTimestamp"];
+
+function choice(r: Reader, count: number): number {
+  const at = r.pos;
+  const b = r.byte();
+  // Minimal encodings of small indices are one byte; anything else is
+  // either a non-minimal encoding (accepted) or out of range.
+  if (b >= 0x80 && b - 0x80 < count) return b - 0x80;
+  r.pos = at;
+  const i = r.int();
+  if (typeof i !== "number" || i < 0 || i >= count) {
+    throw new SbsError(`invalid choice index ${i}`, at);
+  }
+  return i;
+}
+
+function optional(r: Reader): boolean {
+  return choice(r, 2) === 1;
+}
+
+// ---------------------------------------------------------------- writers
+
+/** Write a Timestamp. */
+export function writeTimestamp(w: Writer, t: Timestamp): void {
+  w.int(t.s);
+  w.int(t.us);
+}
+
+function writeOptTimestamp(w: Writer, t: Timestamp | null | undefined): void {
+  if (t == null) {
+    w.byte(0x80);
+  } else {
+    w.byte(0x81);
+    writeTimestamp(w, t);
+  }
+}
+
+/** Write an EventId. */
+export function writeEventId(w: Writer, id: EventId): void {
+  w.int(id.server);
+  w.int(id.session);
+  w.int(id.instance);
+}
+
+function writeOptInt(w: Writer, v: number | null | undefined): void {
+  if (v == null) {
+    w.byte(0x80);
+  } else {
+    w.byte(0x81);
+    w.int(v);
+  }
+}
+
+function writeOptEventId(w: Writer, id: EventId | null | undefined): void {
+  if (id == null) {
+    w.byte(0x80);
+  } else {
+    w.byte(0x81);
+    writeEventId(w, id);
+  }
+}
+
+/** Write an EventType. */
+export function writeEventType(w: Writer, type: EventType): void {
+  w.int(type.length);
+  for (let i = 0; i < type.length; i++) w.string(type[i]);
+}
+
+function writeEventTypes(w: Writer, types: readonly EventType[]): void {
+  w.int(types.length);
+  for (const t of types) writeEventType(w, t);
+}
+
+function writeOptEventTypes(
+  w: Writer,
+  types: readonly EventType[] | null | undefined,
+): void {
+  if (types == null) {
+    w.byte(0x80);
+  } else {
+    w.byte(0x81);
+    writeEventTypes(w, types);
+  }
+}
+
+function writeOptPayload(w: Writer, p: EventPayload | null | undefined): void {
+  if (p == null) {
+    w.byte(0x80);
+    return;
+  }
+  w.byte(0x81);
+  if (p.kind === "binary") {
+    w.byte(0x80);
+    w.string(p.type);
+    w.bytesField(p.data);
+  } else if (p.kind === "json") {
+    w.byte(0x81);
+    writeJsonText(w, p.data);
+  } else {
+    throw new TypeError(
+      `unknown payload kind ${(p as { kind: unknown }).kind}`,
+    );
+  }
+}
+
+/** Write an Event. */
+export function writeEvent(w: Writer, e: Event): void {
+  writeEventId(w, e.id);
+  writeEventType(w, e.type);
+  writeTimestamp(w, e.timestamp);
+  writeOptTimestamp(w, e.sourceTimestamp);
+  writeOptPayload(w, e.payload);
+}
+
+/** Write an Array(Event): the body of MsgEventsNotify. */
+export function writeEvents(w: Writer, events: readonly Event[]): void {
+  w.int(events.length);
+  for (let i = 0; i < events.length; i++) writeEvent(w, events[i]);
+}
+
+/** Write a RegisterEvent. */
+export function writeRegisterEvent(w: Writer, e: RegisterEvent): void {
+  writeEventType(w, e.type);
+  writeOptTimestamp(w, e.sourceTimestamp);
+  writeOptPayload(w, e.payload);
+}
+
+/** Write MsgRegisterReq: Array(RegisterEvent). */
+export function writeRegisterReq(
+  w: Writer,
+  events: readonly RegisterEvent[],
+): void {
+  w.int(events.length);
+  for (let i = 0; i < events.length; i++) writeRegisterEvent(w, events[i]);
+}
+
+/** Write MsgRegisterRes: the registered events, or `null` for failure. */
+export function writeRegisterRes(
+  w: Writer,
+  events: readonly Event[] | null,
+): void {
+  if (events == null) {
+    w.byte(0x81);
+  } else {
+    w.byte(0x80);
+    writeEvents(w, events);
+  }
+}
+
+/** Write a Status (also the body of MsgStatusNotify). */
+export function writeStatus(w: Writer, status: Status): void {
+  const i = STATUSES.indexOf(status);
+  if (i < 0) throw new TypeError(`unknown status ${status}`);
+  w.int(i);
+}
+
+/** Write MsgInitReq. */
+export function writeInitReq(w: Writer, m: MsgInitReq): void {
+  w.string(m.clientName);
+  if (m.clientToken == null) {
+    w.byte(0x80);
+  } else {
+    w.byte(0x81);
+    w.string(m.clientToken);
+  }
+  writeEventTypes(w, m.subscriptions);
+  writeOptInt(w, m.serverId);
+  w.bool(m.persisted);
+}
+
+/** Write MsgInitRes. */
+export function writeInitRes(w: Writer, m: MsgInitRes): void {
+  if (m.type === "success") {
+    w.byte(0x80);
+    writeStatus(w, m.status);
+  } else {
+    w.byte(0x81);
+    w.string(m.error);
+  }
+}
+
+/** Write MsgQueryReq: QueryParams, with the reference's defaults. */
+export function writeQueryParams(w: Writer, p: QueryParams): void {
+  switch (p.kind) {
+    case "latest":
+      w.byte(0x80);
+      writeOptEventTypes(w, p.eventTypes);
+      return;
+    case "timeseries": {
+      w.byte(0x81);
+      writeOptEventTypes(w, p.eventTypes);
+      writeOptTimestamp(w, p.tFrom);
+      writeOptTimestamp(w, p.tTo);
+      writeOptTimestamp(w, p.sourceTFrom);
+      writeOptTimestamp(w, p.sourceTTo);
+      const order = ORDERS.indexOf(p.order ?? "descending");
+      if (order < 0) throw new TypeError(`unknown order ${p.order}`);
+      w.int(order);
+      const orderBy = ORDER_BYS.indexOf(p.orderBy ?? "timestamp");
+      if (orderBy < 0) throw new TypeError(`unknown orderBy ${p.orderBy}`);
+      w.int(orderBy);
+      writeOptInt(w, p.maxResults);
+      writeOptEventId(w, p.lastEventId);
+      return;
+    }
+    case "server":
+      w.byte(0x82);
+      w.int(p.serverId);
+      w.bool(p.persisted ?? false);
+      writeOptInt(w, p.maxResults);
+      writeOptEventId(w, p.lastEventId);
+      return;
+    default:
+      throw new TypeError(
+        `unknown query kind ${(p as { kind: unknown }).kind}`,
+      );
+  }
+}
+
+/** Write MsgQueryRes: QueryResult. */
+export function writeQueryResult(w: Writer, res: QueryResult): void {
+  writeEvents(w, res.events);
+  w.bool(res.moreFollows);
+}
+
+// ---------------------------------------------------------------- readers
+
+/** Read a Timestamp (`s` exact at any size; `us` in [0, 1e6)). */
+export function readTimestamp(r: Reader): Timestamp {
+  const s = r.int();
+  const at = r.pos;
+  const us = r.safeInt();
+  if (us < 0 || us >= 1000000) {
+    throw new SbsError(`timestamp microseconds out of range: ${us}`, at);
+  }
+  return { s, us };
+}
+
+function readOptTimestamp(r: Reader): Timestamp | null {
+  return optional(r) ? readTimestamp(r) : null;
+}
+
+/** Read an EventId. */
+export function readEventId(r: Reader): EventId {
+  return { server: r.safeInt(), session: r.safeInt(), instance: r.safeInt() };
+}
+
+function readOptEventId(r: Reader): EventId | null {
+  return optional(r) ? readEventId(r) : null;
+}
+
+function readOptInt(r: Reader): number | null {
+  return optional(r) ? r.safeInt() : null;
+}
+
+/** Read an EventType. */
+export function readEventType(r: Reader): string[] {
+  const n = r.length();
+  const type: string[] = new Array(n);
+  for (let i = 0; i < n; i++) type[i] = r.string();
+  return type;
+}
+
+function readEventTypes(r: Reader): string[][] {
+  const n = r.length();
+  const types: string[][] = [];
+  for (let i = 0; i < n; i++) types.push(readEventType(r));
+  return types;
+}
+
+function readOptEventTypes(r: Reader): string[][] | null {
+  return optional(r) ? readEventTypes(r) : null;
+}
+
+function readOptPayload(r: Reader): EventPayload | null {
+  if (!optional(r)) return null;
+  if (choice(r, 2) === 0) {
+    const type = r.string();
+    return { kind: "binary", type, data: r.bytes() };
+  }
+  const at = r.pos;
+  const text = r.string();
+  try {
+    return { kind: "json", data: parseJsonText(text) };
+  } catch (e) {
+    throw new SbsError(`invalid JSON payload: ${(e as Error).message}`, at);
+  }
+}
+
+/** Read an Event. */
+export function readEvent(r: Reader): Event {
+  const id = readEventId(r);
+  const type = readEventType(r);
+  const timestamp = readTimestamp(r);
+  const sourceTimestamp = readOptTimestamp(r);
+  const payload = readOptPayload(r);
+  return { id, type, timestamp, sourceTimestamp, payload };
+}
+
+/** Read an Array(Event): the body of MsgEventsNotify. */
+export function readEvents(r: Reader): Event[] {
+  const n = r.length();
+  const events: Event[] = [];
+  for (let i = 0; i < n; i++) events.push(readEvent(r));
+  return events;
+}
+
+/** Read a RegisterEvent. */
+export function readRegisterEvent(r: Reader): RegisterEvent {
+  const type = readEventType(r);
+  const sourceTimestamp = readOptTimestamp(r);
+  const payload = readOptPayload(r);
+  return { type, sourceTimestamp, payload };
+}
+
+/** Read MsgRegisterReq. */
+export function readRegisterReq(r: Reader): RegisterEvent[] {
+  const n = r.length();
+  const events: RegisterEvent[] = [];
+  for (let i = 0; i < n; i++) events.push(readRegisterEvent(r));
+  return events;
+}
+
+/** Read MsgRegisterRes: events, or `null` for failure. */
+export function readRegisterRes(r: Reader): Event[] | null {
+  return choice(r, 2) === 0 ? readEvents(r) : null;
+}
+
+/** Read a Status (the body of MsgStatusNotify). */
+export function readStatus(r: Reader): Status {
+  return STATUSES[choice(r, STATUSES.length)];
+}
+
+/** Read MsgInitReq. */
+export function readInitReq(r: Reader): MsgInitReq {
+  const clientName = r.string();
+  const clientToken = optional(r) ? r.string() : null;
+  const subscriptions = readEventTypes(r);
+  const serverId = readOptInt(r);
+  const persisted = r.bool();
+  return { clientName, clientToken, subscriptions, serverId, persisted };
+}
+
+/** Read MsgInitRes. */
+export function readInitRes(r: Reader): MsgInitRes {
+  return choice(r, 2) === 0
+    ? { type: "success", status: readStatus(r) }
+    : { type: "error", error: r.string() };
+}
+
+/** Read MsgQueryReq: QueryParams, every field present (absent optionals are `null`). */
+export function readQueryParams(r: Reader): QueryParams {
+  switch (choice(r, 3)) {
+    case 0:
+      return { kind: "latest", eventTypes: readOptEventTypes(r) };
+    case 1:
+      return {
+        kind: "timeseries",
+        eventTypes: readOptEventTypes(r),
+        tFrom: readOptTimestamp(r),
+        tTo: readOptTimestamp(r),
+        sourceTFrom: readOptTimestamp(r),
+        sourceTTo: readOptTimestamp(r),
+        order: ORDERS[choice(r, 2)],
+        orderBy: ORDER_BYS[choice(r, 2)],
+        maxResults: readOptInt(r),
+        lastEventId: readOptEventId(r),
+      };
+    default:
+      return {
+        kind: "server",
+        serverId: r.safeInt(),
+        persisted: r.bool(),
+        maxResults: readOptInt(r),
+        lastEventId: readOptEventId(r),
+      };
+  }
+}
+
+/** Read MsgQueryRes: QueryResult. */
+export function readQueryResult(r: Reader): QueryResult {
+  const events = readEvents(r);
+  return { events, moreFollows: r.bool() };
+}

@@ -1,0 +1,388 @@
+/**
+ * SBS (Simple Binary Serialization) primitives: a growable {@linkcode Writer}
+ * and a bounds-checked cursor {@linkcode Reader} over `Uint8Array`.
+ *
+ * Schema-driven: the bytes name no field or type, so callers read and
+ * write in schema order (see SPEC §1).
+ *
+ * @module
+ */
+
+/** Error raised for truncated or malformed SBS input. */
+export class SbsError extends Error {
+  /** Byte offset at which decoding failed. */
+  readonly offset: number;
+
+  /**
+   * @param message What is wrong.
+   * @param offset Byte offset at which decoding failed.
+   */
+  constructor(message: string, offset: number) {
+    super(`${message} (at byte ${offset})`);
+    this.name = "SbsError";
+    this.offset = offset;
+  }
+}
+
+const INITIAL_CAPACITY = 256;
+// 2^46: below this a number can take one more 7-bit group and stay exact.
+const NUMBER_GROUP_LIMIT = 70368744177664;
+/**
+ * Widest Integer accepted by the decoder, in bytes (7,168 bits). SBS is
+ * unbounded, but a hostile megabyte-long integer would cost quadratic time.
+ */
+export const MAX_INT_BYTES = 1024;
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Growable byte buffer with SBS encoders. */
+export class Writer {
+  /** Underlying storage; valid bytes are `buf.subarray(0, pos)`. */
+  buf: Uint8Array;
+  /** Number of bytes written. */
+  pos = 0;
+  #view: DataView;
+
+  /** @param capacity Initial capacity in bytes. */
+  constructor(capacity: number = INITIAL_CAPACITY) {
+    this.buf = new Uint8Array(capacity);
+    this.#view = new DataView(this.buf.buffer);
+  }
+
+  /** Bytes written so far (a view, not a copy). */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** Forget what was written, keeping the storage. */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** Make room for `n` more bytes. */
+  ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < need) cap *= 2;
+    const buf = new Uint8Array(cap);
+    buf.set(this.buf.subarray(0, this.pos));
+    this.buf = buf;
+    this.#view = new DataView(buf.buffer);
+  }
+
+  /** Write one raw byte. */
+  byte(b: number): void {
+    if (this.pos >= this.buf.length) this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Write raw bytes. */
+  raw(data: Uint8Array): void {
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+  }
+
+  /** SBS Boolean. */
+  bool(v: boolean): void {
+    this.byte(v ? 1 : 0);
+  }
+
+  /** SBS Integer from a safe integer `number` or any `bigint`. */
+  int(v: number | bigint): void {
+    if (typeof v === "number") {
+      if (v >= -0x40000000 && v < 0x40000000 && (v | 0) === v) {
+        this.#smallInt(v);
+      } else if (Number.isSafeInteger(v)) {
+        this.#bigInt(BigInt(v));
+      } else {
+        throw new RangeError(`not an exact integer: ${v}`);
+      }
+    } else {
+      this.#bigInt(v);
+    }
+  }
+
+  #smallInt(v: number): void {
+    // Fewest 7-bit groups whose top group's bit 6 equals the sign.
+    let n = 1;
+    if (v >= 0) {
+      while (n < 5 && v >= 1 << (7 * n - 1)) n++;
+    } else {
+      while (n < 5 && v < -(1 << (7 * n - 1))) n++;
+    }
+    this.ensure(n);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = n - 1; i > 0; i--) buf[pos++] = (v >> (7 * i)) & 0x7f;
+    buf[pos++] = (v & 0x7f) | 0x80;
+    this.pos = pos;
+  }
+
+  #bigInt(v: bigint): void {
+    const groups: number[] = [];
+    for (;;) {
+      const g = Number(v & 0x7fn);
+      v >>= 7n;
+      groups.push(g);
+      if ((v === 0n && (g & 0x40) === 0) || (v === -1n && (g & 0x40) !== 0)) {
+        break;
+      }
+    }
+    this.ensure(groups.length);
+    for (let i = groups.length - 1; i > 0; i--) {
+      this.buf[this.pos++] = groups[i];
+    }
+    this.buf[this.pos++] = groups[0] | 0x80;
+  }
+
+  /** SBS Float (IEEE 754 binary64, big-endian). */
+  float(v: number): void {
+    this.ensure(8);
+    this.#view.setFloat64(this.pos, v);
+    this.pos += 8;
+  }
+
+  /** SBS Bytes: length, then the bytes. */
+  bytesField(data: Uint8Array): void {
+    this.int(data.length);
+    this.raw(data);
+  }
+
+  /** SBS String: UTF-8 bytes as SBS Bytes. */
+  string(s: string): void {
+    const len = s.length;
+    if (len < 64) {
+      // Short ASCII strings dominate (event type segments, type names):
+      // write them directly, falling back on the first non-ASCII char.
+      this.ensure(len + 1);
+      const buf = this.buf;
+      const start = this.pos;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + 1 + i] = c;
+      }
+      if (i === len) {
+        buf[start] = len | 0x80;
+        this.pos = start + 1 + len;
+        return;
+      }
+    }
+    // Worst case 3 bytes per UTF-16 unit; length prefix patched afterwards.
+    const mark = this.beginLength(len);
+    this.ensure(len * 3);
+    const { written } = utf8Encoder.encodeInto(s, this.buf.subarray(this.pos));
+    this.pos += written;
+    this.endLength(mark);
+  }
+
+  /**
+   * Reserve room for an Integer length prefix of bytes about to be
+   * written; `hint` is the expected length. Returns a mark for
+   * {@linkcode Writer.endLength}.
+   */
+  beginLength(hint = 0): number {
+    const mark = this.pos;
+    const width = intWidth(hint);
+    this.ensure(width);
+    this.pos += width;
+    return mark * 8 + width;
+  }
+
+  /** Write the length prefix reserved by `beginLength`, moving the data if the guess was wrong. */
+  endLength(mark: number): void {
+    const width = mark % 8;
+    const at = (mark - width) / 8;
+    const start = at + width;
+    const len = this.pos - start;
+    const need = intWidth(len);
+    if (need !== width) {
+      this.ensure(need - width);
+      this.buf.copyWithin(at + need, start, this.pos);
+      this.pos += need - width;
+    }
+    const buf = this.buf;
+    for (let i = need - 1, p = at; i >= 0; i--, p++) {
+      const g = Math.floor(len / 2 ** (7 * i)) & 0x7f;
+      buf[p] = i === 0 ? g | 0x80 : g;
+    }
+  }
+}
+
+/** Number of bytes of the SBS Integer encoding of a non-negative `n`. */
+export function intWidth(n: number): number {
+  let width = 1;
+  let limit = 64;
+  while (n >= limit) {
+    width++;
+    limit *= 128;
+  }
+  return width;
+}
+
+/** Cursor over SBS bytes; every read is bounds-checked. */
+export class Reader {
+  /** Input bytes. */
+  readonly buf: Uint8Array;
+  /** Current offset. */
+  pos: number;
+  /** End offset (exclusive). */
+  readonly end: number;
+  #view: DataView | null = null;
+
+  /**
+   * @param buf Input bytes.
+   * @param pos Start offset.
+   * @param end End offset (exclusive).
+   */
+  constructor(buf: Uint8Array, pos = 0, end: number = buf.length) {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+  }
+
+  /** Bytes left to read. */
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  /** Throw unless everything was consumed. */
+  done(): void {
+    if (this.pos !== this.end) {
+      throw new SbsError(`${this.end - this.pos} trailing bytes`, this.pos);
+    }
+  }
+
+  /** One raw byte. */
+  byte(): number {
+    if (this.pos >= this.end) throw new SbsError("truncated input", this.pos);
+    return this.buf[this.pos++];
+  }
+
+  /** SBS Boolean (any non-zero byte is true). */
+  bool(): boolean {
+    return this.byte() !== 0;
+  }
+
+  /**
+   * SBS Integer: a `number` when it is a safe integer, else a `bigint`
+   * (never a rounded number).
+   */
+  int(): number | bigint {
+    const buf = this.buf;
+    const end = this.end;
+    let pos = this.pos;
+    if (pos >= end) throw new SbsError("truncated integer", pos);
+    let b = buf[pos++];
+    let v = b & 0x40 ? -1 : 0;
+    for (;;) {
+      v = v * 128 + (b & 0x7f);
+      if (b & 0x80) {
+        this.pos = pos;
+        return v;
+      }
+      if (pos >= end) throw new SbsError("truncated integer", pos);
+      if (v >= NUMBER_GROUP_LIMIT || v < -NUMBER_GROUP_LIMIT) break;
+      b = buf[pos++];
+    }
+    // Too wide for exact float arithmetic: continue in bigint.
+    const start = this.pos;
+    let big = BigInt(v);
+    for (;;) {
+      b = buf[pos++];
+      big = (big << 7n) | BigInt(b & 0x7f);
+      if (b & 0x80) break;
+      if (pos >= end) throw new SbsError("truncated integer", pos);
+      if (pos - start >= MAX_INT_BYTES) {
+        throw new SbsError(`integer wider than ${MAX_INT_BYTES} bytes`, start);
+      }
+    }
+    this.pos = pos;
+    const n = Number(big);
+    return Number.isSafeInteger(n) ? n : big;
+  }
+
+  /** SBS Integer that must be a safe integer (ids, counters). */
+  safeInt(): number {
+    const at = this.pos;
+    const v = this.int();
+    if (typeof v !== "number") {
+      throw new SbsError(`integer ${v} exceeds 2^53 - 1`, at);
+    }
+    return v;
+  }
+
+  /** SBS Integer used as a count or length: non-negative and at most `remaining` (or `limit`). */
+  length(limit: number = this.end - this.pos): number {
+    const at = this.pos;
+    const v = this.int();
+    if (typeof v !== "number" || v < 0 || v > limit) {
+      throw new SbsError(`invalid length ${v}`, at);
+    }
+    return v;
+  }
+
+  /** SBS Float. */
+  float(): number {
+    if (this.end - this.pos < 8) {
+      throw new SbsError("truncated float", this.pos);
+    }
+    this.#view ??= new DataView(
+      this.buf.buffer,
+      this.buf.byteOffset,
+      this.buf.byteLength,
+    );
+    const v = this.#view.getFloat64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** SBS Bytes as a view into the input (no copy). */
+  bytesView(): Uint8Array {
+    const n = this.length();
+    const start = this.pos;
+    this.pos += n;
+    return this.buf.subarray(start, start + n);
+  }
+
+  /** SBS Bytes as a copy, independent of the input buffer. */
+  bytes(): Uint8Array {
+    const n = this.length();
+    const start = this.pos;
+    this.pos += n;
+    return this.buf.slice(start, start + n);
+  }
+
+  /** SBS String (strict UTF-8). */
+  string(): string {
+    const n = this.length();
+    const buf = this.buf;
+    const start = this.pos;
+    const end = start + n;
+    this.pos = end;
+    if (n < 32) {
+      // Hand-written path for short ASCII: several times faster than
+      // TextDecoder for event type segments and message type names.
+      let s = "";
+      for (let i = start; i < end; i++) {
+        const c = buf[i];
+        if (c >= 0x80) return this.#utf8(start, end);
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return this.#utf8(start, end);
+  }
+
+  #utf8(start: number, end: number): string {
+    try {
+      return utf8Decoder.decode(this.buf.subarray(start, end));
+    } catch {
+      throw new SbsError("invalid UTF-8 string", start);
+    }
+  }
+}
