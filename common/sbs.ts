@@ -283,7 +283,8 @@ export class Reader {
       v = v * 128 + (b & 0x7f);
       if (b & 0x80) {
         this.pos = pos;
-        return v;
+        // -2^53 is the one unsafe value this loop can produce exactly.
+        return v < -Number.MAX_SAFE_INTEGER ? BigInt(v) : v;
       }
       if (pos >= end) throw new SbsError("truncated integer", pos);
       if (v >= NUMBER_GROUP_LIMIT || v < -NUMBER_GROUP_LIMIT) break;

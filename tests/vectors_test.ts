@@ -1,0 +1,178 @@
+// Conformance: every entry of ../shared/vectors both ways (decode hex to
+// value, encode value to exactly hex).
+
+import assert from "node:assert/strict";
+import { Reader, Writer } from "../common/sbs.ts";
+import {
+  frameBodyLength,
+  readChatterMsg,
+  writeFrame,
+} from "../common/frame.ts";
+import * as m from "../common/messages.ts";
+import {
+  bytes,
+  bytesToHex,
+  eventerValue,
+  float,
+  hexToBytes,
+  int,
+  loadVectors,
+} from "./_vectors.ts";
+
+// deno-lint-ignore no-explicit-any
+type Entry = { type: string; value: any; hex: string };
+
+function vectorTest(file: string, fn: (entries: Entry[]) => void): void {
+  const entries = loadVectors<Entry>(file);
+  if (!entries) {
+    Deno.test({
+      name: `${file}: vectors absent (../shared/vectors missing)`,
+      ignore: true,
+      fn() {},
+    });
+    return;
+  }
+  Deno.test(`${file}: all ${entries.length} vectors both ways`, () => {
+    assert.ok(entries.length > 0);
+    fn(entries);
+  });
+}
+
+function encode(f: (w: Writer) => void): string {
+  const w = new Writer(4);
+  f(w);
+  return bytesToHex(w.bytes());
+}
+
+function decode<T>(hex: string, f: (r: Reader) => T): T {
+  const r = new Reader(hexToBytes(hex));
+  const v = f(r);
+  r.done();
+  return v;
+}
+
+vectorTest("sbs.json", (entries) => {
+  for (const e of entries) {
+    const ctx = `${e.type} ${JSON.stringify(e.value)}`;
+    switch (e.type) {
+      case "Integer":
+        assert.equal(decode(e.hex, (r) => r.int()), int(e.value), ctx);
+        assert.equal(encode((w) => w.int(int(e.value))), e.hex, ctx);
+        break;
+      case "Float": {
+        const v = float(e.value);
+        assert.ok(Object.is(decode(e.hex, (r) => r.float()), v), ctx);
+        assert.equal(encode((w) => w.float(v)), e.hex, ctx);
+        break;
+      }
+      case "String":
+        assert.equal(decode(e.hex, (r) => r.string()), e.value, ctx);
+        assert.equal(encode((w) => w.string(e.value)), e.hex, ctx);
+        break;
+      case "Bytes":
+        assert.deepEqual(decode(e.hex, (r) => r.bytes()), bytes(e.value), ctx);
+        assert.equal(encode((w) => w.bytesField(bytes(e.value))), e.hex, ctx);
+        break;
+      case "Boolean":
+        assert.equal(decode(e.hex, (r) => r.bool()), e.value, ctx);
+        assert.equal(encode((w) => w.bool(e.value)), e.hex, ctx);
+        break;
+      case "None":
+        assert.equal(e.hex, "", ctx);
+        break;
+      case "P.Opt": {
+        const v = e.value[0] === "none" ? null : int(e.value[1]);
+        const got = decode(e.hex, (r) => r.byte() === 0x81 ? r.int() : null);
+        assert.equal(got, v, ctx);
+        assert.equal(
+          encode((w) => v === null ? w.byte(0x80) : (w.byte(0x81), w.int(v))),
+          e.hex,
+          ctx,
+        );
+        break;
+      }
+      case "P.Ints": {
+        const v = e.value.map(int);
+        const got = decode(e.hex, (r) => {
+          const n = r.length();
+          return Array.from({ length: n }, () => r.int());
+        });
+        assert.deepEqual(got, v, ctx);
+        assert.equal(
+          encode((w) => {
+            w.int(v.length);
+            for (const x of v) w.int(x);
+          }),
+          e.hex,
+          ctx,
+        );
+        break;
+      }
+      default:
+        throw new Error(`unknown SBS vector type ${e.type}`);
+    }
+  }
+});
+
+vectorTest("chatter.json", (entries) => {
+  for (const e of entries) {
+    const v = e.value;
+    const frame = hexToBytes(e.hex);
+    const k = frameBodyLength(frame, 0, frame.length, 1 << 30);
+    assert.equal(1 + frame[0] + k, frame.length);
+    const msg = readChatterMsg(frame, 1 + frame[0], frame.length);
+    assert.deepEqual(
+      { ...msg, data: bytesToHex(msg.data) },
+      {
+        id: int(v.id),
+        first: int(v.first),
+        owner: v.owner,
+        token: v.token,
+        last: v.last,
+        type: v.data.type,
+        data: v.data.data.bytes,
+      },
+    );
+    const w = new Writer(8);
+    writeFrame(
+      w,
+      int(v.id) as number,
+      int(v.first) as number,
+      v.owner,
+      v.token,
+      v.last,
+      v.data.type,
+      bytes(v.data.data),
+    );
+    assert.equal(bytesToHex(w.bytes()), e.hex);
+  }
+});
+
+// deno-lint-ignore no-explicit-any
+const codecs: Record<
+  string,
+  [(r: Reader) => any, (w: Writer, v: any) => void]
+> = {
+  "HatEventer.MsgInitReq": [m.readInitReq, m.writeInitReq],
+  "HatEventer.MsgInitRes": [m.readInitRes, m.writeInitRes],
+  "HatEventer.MsgStatusNotify": [m.readStatus, m.writeStatus],
+  "HatEventer.MsgEventsNotify": [m.readEvents, m.writeEvents],
+  "HatEventer.MsgEventsAck": [() => null, () => {}],
+  "HatEventer.MsgRegisterReq": [m.readRegisterReq, m.writeRegisterReq],
+  "HatEventer.MsgRegisterRes": [m.readRegisterRes, m.writeRegisterRes],
+  "HatEventer.MsgQueryReq": [m.readQueryParams, m.writeQueryParams],
+  "HatEventer.MsgQueryRes": [m.readQueryResult, m.writeQueryResult],
+};
+
+vectorTest("eventer.json", (entries) => {
+  const seen = new Set<string>();
+  for (const [i, e] of entries.entries()) {
+    const [read, write] = codecs[e.type];
+    const value = eventerValue(e.type, e.value);
+    const ctx = `${e.type} #${i}`;
+    assert.deepEqual(decode(e.hex, read), value, ctx);
+    assert.equal(encode((w) => write(w, value)), e.hex, ctx);
+    seen.add(e.type);
+  }
+  assert.equal(seen.size, Object.keys(codecs).length, "every message type");
+});
