@@ -33,6 +33,9 @@ const NUMBER_GROUP_LIMIT = 70368744177664;
  */
 export const MAX_INT_BYTES = 1024;
 
+const STRING_CACHE_SIZE = 4096;
+const stringCache: (string | undefined)[] = new Array(STRING_CACHE_SIZE);
+
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -96,7 +99,7 @@ export class Writer {
       if (v >= -0x40000000 && v < 0x40000000 && (v | 0) === v) {
         this.#smallInt(v);
       } else if (Number.isSafeInteger(v)) {
-        this.#bigInt(BigInt(v));
+        this.#wideInt(v);
       } else {
         throw new RangeError(`not an exact integer: ${v}`);
       }
@@ -119,6 +122,27 @@ export class Writer {
     for (let i = n - 1; i > 0; i--) buf[pos++] = (v >> (7 * i)) & 0x7f;
     buf[pos++] = (v & 0x7f) | 0x80;
     this.pos = pos;
+  }
+
+  // Safe integers beyond 2^30 (timestamps, large ids): float arithmetic
+  // is exact here and several times cheaper than going through bigint.
+  #wideInt(v: number): void {
+    let n = 5;
+    let limit = 17179869184; // 2^34: 5 groups hold [-2^34, 2^34)
+    while (v >= limit || v < -limit) {
+      n++;
+      limit *= 128;
+    }
+    this.ensure(n);
+    const buf = this.buf;
+    let pos = this.pos + n - 1;
+    buf[pos] = (v % 128 + 128) % 128 | 0x80;
+    let rest = Math.floor(v / 128);
+    while (--pos >= this.pos) {
+      buf[pos] = (rest % 128 + 128) % 128;
+      rest = Math.floor(rest / 128);
+    }
+    this.pos += n;
   }
 
   #bigInt(v: bigint): void {
@@ -365,18 +389,27 @@ export class Reader {
     const start = this.pos;
     const end = start + n;
     this.pos = end;
-    if (n < 32) {
-      // Hand-written path for short ASCII: several times faster than
-      // TextDecoder for event type segments and message type names.
-      let s = "";
-      for (let i = start; i < end; i++) {
-        const c = buf[i];
-        if (c >= 0x80) return this.#utf8(start, end);
-        s += String.fromCharCode(c);
-      }
-      return s;
+    if (n > 32) return this.#utf8(start, end);
+    // Short ASCII strings (event type segments, message type names) repeat
+    // endlessly: intern them. Hashing and comparing a few bytes costs less
+    // than allocating a string, and TextDecoder is slower still.
+    let h = n;
+    for (let i = start; i < end; i++) {
+      const c = buf[i];
+      if (c >= 0x80) return this.#utf8(start, end);
+      h = (Math.imul(h, 31) + c) | 0;
     }
-    return this.#utf8(start, end);
+    const slot = h & (STRING_CACHE_SIZE - 1);
+    const hit = stringCache[slot];
+    if (hit !== undefined && hit.length === n) {
+      let i = 0;
+      while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
+      if (i === n) return hit;
+    }
+    let s = "";
+    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+    stringCache[slot] = s;
+    return s;
   }
 
   #utf8(start: number, end: number): string {

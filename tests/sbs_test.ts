@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { MAX_INT_BYTES, Reader, SbsError, Writer } from "../common/sbs.ts";
+import { jsonText, parseJsonText } from "../common/json.ts";
+
+function bytesOf(f: (w: Writer) => void): number[] {
+  const w = new Writer(1);
+  f(w);
+  return Array.from(w.bytes());
+}
+
+// The number fast paths must produce exactly the bytes of the general
+// bigint path, at every group boundary, and decode back to the same value.
+Deno.test("integer fast paths agree with the bigint path at every boundary", () => {
+  const values: number[] = [0, -1, 63, 64, -64, -65, 1732000000];
+  for (let k = 0; k <= 53; k++) {
+    for (const d of [-1, 0, 1]) {
+      const x = 2 ** k + d;
+      if (Number.isSafeInteger(x) && x !== 0) values.push(x, -x);
+    }
+  }
+  for (const v of values) {
+    const fast = bytesOf((w) => w.int(v));
+    assert.deepEqual(fast, bytesOf((w) => w.int(BigInt(v))), `encode ${v}`);
+    assert.equal(new Reader(new Uint8Array(fast)).int(), v, `decode ${v}`);
+  }
+});
+
+Deno.test("integers beyond 2^53 decode as bigint, never rounded", () => {
+  for (
+    const v of [
+      2n ** 53n,
+      -(2n ** 53n),
+      2n ** 63n - 1n,
+      -(2n ** 63n),
+      3n ** 80n,
+    ]
+  ) {
+    const r = new Reader(new Uint8Array(bytesOf((w) => w.int(v))));
+    assert.equal(r.int(), v);
+    r.done();
+  }
+  const big = new Reader(new Uint8Array(bytesOf((w) => w.int(2n ** 60n))));
+  assert.throws(() => big.safeInt(), SbsError);
+  assert.throws(() => new Writer().int(2 ** 53), RangeError);
+  assert.throws(() => new Writer().int(1.5), RangeError);
+});
+
+Deno.test("truncated and malformed input throws SbsError, never reads past the end", () => {
+  const cases: [number[], (r: Reader) => unknown][] = [
+    [[], (r) => r.int()],
+    [[0x01, 0x02], (r) => r.int()],
+    [[0x85, 0x61], (r) => r.string()],
+    [[0x3f, 0x7f, 0xff], (r) => r.bytes()], // length far beyond input
+    [[0xff], (r) => r.bytes()], // negative length
+    [[1, 2, 3], (r) => r.float()],
+    [[0x82, 0xc3, 0x28], (r) => r.string()], // invalid UTF-8
+  ];
+  for (const [input, read] of cases) {
+    assert.throws(
+      () => read(new Reader(new Uint8Array(input))),
+      SbsError,
+      `${input}`,
+    );
+  }
+  const wide = new Uint8Array(MAX_INT_BYTES + 10).fill(0x11);
+  wide[wide.length - 1] = 0x91;
+  assert.throws(() => new Reader(wide).int(), /wider than/);
+  assert.throws(
+    () => new Reader(new Uint8Array([0x80, 0x80])).done(),
+    /trailing/,
+  );
+});
+
+Deno.test("interned short strings never return another string's value", () => {
+  const words = Array.from({ length: 20000 }, (_, i) => `s${i.toString(36)}`);
+  const w = new Writer();
+  for (const s of words) w.string(s);
+  for (const s of words) w.string(s);
+  const r = new Reader(w.bytes());
+  for (const s of [...words, ...words]) assert.equal(r.string(), s);
+  r.done();
+});
+
+Deno.test("strings: ASCII, non-ASCII, long and surrogates round trip", () => {
+  for (
+    const s of [
+      "",
+      "a",
+      "čćžšđ",
+      "😀",
+      "x".repeat(70000),
+      "a😀".repeat(40),
+      "€".repeat(100),
+    ]
+  ) {
+    const r = new Reader(new Uint8Array(bytesOf((w) => w.string(s))));
+    assert.equal(r.string(), s);
+    r.done();
+  }
+});
+
+Deno.test("JSON payload text matches Python's json.dumps defaults", () => {
+  assert.equal(
+    jsonText({ a: 1, b: [true, { c: "čž" }], d: null, e: -2.5 }),
+    '{"a": 1, "b": [true, {"c": "\\u010d\\u017e"}], "d": null, "e": -2.5}',
+  );
+  assert.equal(
+    jsonText('\n\t"\\\u0001\u007f😀'),
+    '"\\n\\t\\"\\\\\\u0001\\u007f\\ud83d\\ude00"',
+  );
+  assert.equal(jsonText(12345678901234567890n), "12345678901234567890");
+  assert.throws(() => jsonText(NaN), /NaN/);
+  assert.throws(() => jsonText([Infinity]), /Infinity/);
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.throws(() => jsonText(cyclic as never), /too deep/);
+});
+
+Deno.test("JSON integers beyond 2^53 parse as bigint", () => {
+  assert.deepEqual(
+    parseJsonText("[9007199254740993, 1.5, -12345678901234567890]"),
+    [
+      9007199254740993n,
+      1.5,
+      -12345678901234567890n,
+    ],
+  );
+  assert.deepEqual(parseJsonText("[9007199254740991]"), [9007199254740991]);
+  assert.throws(() => parseJsonText("{bad"), SyntaxError);
+});
