@@ -1,0 +1,121 @@
+/**
+ * Conversion between events and rows of the `events` table.
+ *
+ * @module
+ */
+
+import type { Event, EventPayload, EventType } from "../common/types.ts";
+import { timestampFromBytes } from "../common/timestamp.ts";
+import { jsonText, parseJsonText } from "../common/json.ts";
+import { InvalidEventTypeError } from "./errors.ts";
+import type { EventTypeTable } from "./_event_types.ts";
+
+/** Columns of `events` that make up an event, in {@linkcode EventRow} order. */
+export const EVENT_COLUMNS =
+  "server, session, instance, type_id, t, source_t, payload_kind, payload_type, payload_data";
+
+/** A row of `events` as read with {@linkcode EVENT_COLUMNS}. */
+export interface EventRow {
+  /** `id.server`. */
+  server: number;
+  /** `id.session`. */
+  session: number;
+  /** `id.instance`. */
+  instance: number;
+  /** Id in `event_types`. */
+  type_id: number;
+  /** `timestamp`, 12-byte form. */
+  t: Uint8Array;
+  /** `sourceTimestamp`, 12-byte form, or null. */
+  source_t: Uint8Array | null;
+  /** Null: no payload; otherwise a {@linkcode PayloadKind}. */
+  payload_kind: number | null;
+  /** Binary payload type. */
+  payload_type: string | null;
+  /** Binary payload bytes, or JSON payload text. */
+  payload_data: Uint8Array | string | null;
+}
+
+/** `payload_kind` values (the wire's EventPayload choice indices). */
+export const PayloadKind = { binary: 0, json: 1 } as const;
+
+/** Payload as bound to the `payload_*` columns. */
+export type PayloadColumns = [
+  kind: number | null,
+  type: string | null,
+  data: Uint8Array | string | null,
+];
+
+/**
+ * Refuse an event type that has a query wildcard segment.
+ *
+ * @throws {InvalidEventTypeError} For a `?` or `*` segment or a non-string.
+ */
+export function checkRegisterType(type: EventType): void {
+  if (!Array.isArray(type)) {
+    throw new InvalidEventTypeError(type, "event type is not an array");
+  }
+  for (const segment of type) {
+    if (typeof segment !== "string") {
+      throw new InvalidEventTypeError(type, "event type segment not a string");
+    }
+    if (segment === "?" || segment === "*") {
+      throw new InvalidEventTypeError(
+        type,
+        `event type ${JSON.stringify(type)} has a '${segment}' segment`,
+      );
+    }
+  }
+}
+
+/**
+ * Column values of a payload. JSON is stored as its text (Python's
+ * `json.dumps` format), which keeps `bigint` integers exact.
+ *
+ * @throws {JsonPayloadError} For a JSON value with no JSON text (NaN, ...).
+ */
+export function payloadColumns(
+  payload: EventPayload | null | undefined,
+): PayloadColumns {
+  if (payload == null) return [null, null, null];
+  if (payload.kind === "binary") {
+    if (!(payload.data instanceof Uint8Array)) {
+      throw new TypeError("binary payload data is not a Uint8Array");
+    }
+    return [PayloadKind.binary, String(payload.type), payload.data];
+  }
+  if (payload.kind === "json") {
+    return [PayloadKind.json, null, jsonText(payload.data)];
+  }
+  throw new TypeError(`unknown payload kind ${(payload as EventPayload).kind}`);
+}
+
+/** Event read back from a row. */
+export function eventFromRow(row: EventRow, types: EventTypeTable): Event {
+  return {
+    id: { server: row.server, session: row.session, instance: row.instance },
+    type: types.typeOf(row.type_id),
+    timestamp: timestampFromBytes(row.t),
+    sourceTimestamp: row.source_t === null
+      ? null
+      : timestampFromBytes(row.source_t),
+    payload: payloadFromRow(row),
+  };
+}
+
+function payloadFromRow(row: EventRow): EventPayload | null {
+  switch (row.payload_kind) {
+    case null:
+      return null;
+    case PayloadKind.binary:
+      return {
+        kind: "binary",
+        type: row.payload_type ?? "",
+        data: row.payload_data as Uint8Array,
+      };
+    case PayloadKind.json:
+      return { kind: "json", data: parseJsonText(row.payload_data as string) };
+    default:
+      throw new Error(`unknown payload kind ${row.payload_kind} in store`);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * SQLite schema of the event store and opening a database with it.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { StoreError } from "./errors.ts";
+
+/** Schema version kept in `PRAGMA user_version`. */
+export const SCHEMA_VERSION = 1;
+
+/** How hard SQLite syncs a commit to disk (`PRAGMA synchronous`). */
+export type Synchronous = "full" | "normal";
+
+// Timestamps are the 12-byte big-endian form of SPEC §3 (`s + 2^63` as u64,
+// then `us` as u32): SQLite compares BLOBs with memcmp, so byte order is
+// time order over the whole signed 64-bit range, sentinels included.
+//
+// `seq` is the registration order; `event_types.latest` points at the
+// latest event of each type, which is what a latest query returns.
+// Event ids are monotonic per server, so `servers` keeps the last id and
+// timestamp of each server across restarts (and any future cleanup).
+//
+// Timeseries order is (timestamp, id): `events_t` and `events_source_t`
+// serve queries over all or many types, `events_type_*` ordered scans of
+// one type each (see _query.ts). The two type indexes cost about a third
+// more per insert and make a one-type query over a large store an index
+// range scan instead of a filter over every event in the time range.
+const SCHEMA = `
+CREATE TABLE event_types (
+  id INTEGER PRIMARY KEY,
+  type TEXT NOT NULL UNIQUE,
+  latest INTEGER
+);
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY,
+  server INTEGER NOT NULL,
+  session INTEGER NOT NULL,
+  instance INTEGER NOT NULL,
+  type_id INTEGER NOT NULL,
+  t BLOB NOT NULL,
+  source_t BLOB,
+  payload_kind INTEGER,
+  payload_type TEXT,
+  payload_data BLOB
+);
+CREATE UNIQUE INDEX events_id ON events (server, session, instance);
+CREATE INDEX events_t ON events (t, server, session, instance);
+CREATE INDEX events_source_t ON events (source_t, server, session, instance)
+  WHERE source_t IS NOT NULL;
+CREATE INDEX events_type_t ON events (type_id, t, server, session, instance);
+CREATE INDEX events_type_source_t
+  ON events (type_id, source_t, server, session, instance)
+  WHERE source_t IS NOT NULL;
+CREATE TABLE servers (
+  server INTEGER PRIMARY KEY,
+  session INTEGER NOT NULL,
+  instance INTEGER NOT NULL,
+  t BLOB NOT NULL
+);
+`;
+
+/**
+ * Open (creating if needed) an event store database at `path`.
+ *
+ * Journal mode is WAL, so readers never block the writer and a commit is
+ * one sequential append. `synchronous` `"full"` fsyncs the WAL on every
+ * commit, so a committed event survives power loss; `"normal"` only syncs
+ * at checkpoints, surviving a process crash but possibly losing the last
+ * commits on power loss.
+ *
+ * @param path File path, or `":memory:"`.
+ * @param synchronous Durability of a commit.
+ * @returns The open database.
+ * @throws {StoreError} When the file holds an unknown schema version.
+ */
+export function openDatabase(
+  path: string,
+  synchronous: Synchronous,
+): DatabaseSync {
+  const db = new DatabaseSync(path);
+  try {
+    // A no-op ("memory") for in-memory databases.
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(
+      `PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`,
+    );
+    const { user_version: version } = db.prepare("PRAGMA user_version")
+      .get() as { user_version: number };
+    if (version === 0) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        db.exec(SCHEMA);
+        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        throw e;
+      }
+    } else if (version !== SCHEMA_VERSION) {
+      throw new StoreError(
+        `unsupported event store schema version ${version} in ${path}`,
+      );
+    }
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * Embedded event store of an Event Server: SQLite through Deno's built-in
+ * `node:sqlite`, with the query semantics of the reference's (hat-event
+ * 0.9) LMDB backend.
+ *
+ * Registration and persistence are two steps, so a server can notify
+ * subscribers twice as the reference does: {@linkcode SqliteStore.register}
+ * assigns ids and the timestamp and writes into an open transaction (the
+ * events are visible to queries at once: notify non-persisted subscribers),
+ * and {@linkcode SqliteStore.flush} commits every request registered since
+ * the previous flush with one fsync (group commit) and returns them: notify
+ * persisted subscribers. Until then the events are invisible to any other
+ * connection to the file and are lost on a crash, so "persisted" means
+ * exactly "committed to disk".
+ *
+ * When to flush is the caller's choice: flushing once per event-loop turn
+ * (schedule a `setTimeout(..., 0)` on the first register after a flush)
+ * makes every request handled in that turn share one commit, while a
+ * flush period trades latency of persisted notifications for fewer
+ * fsyncs, as the reference's `flush_period` does. `pendingCount` tells
+ * how much is waiting.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStore } from "./sqlite.ts";
+ *
+ * using store = SqliteStore.open({ path: ":memory:", serverId: 1 });
+ * const events = store.register([{ type: ["a", "b"] }]);
+ * // ...notify non-persisted subscribers of `events`...
+ * for (const batch of store.flush()) {
+ *   // ...notify persisted subscribers of `batch`...
+ * }
+ * const { events: latest } = store.query({ kind: "latest" });
+ * ```
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type {
+  Event,
+  EventId,
+  QueryParams,
+  QueryResult,
+  RegisterEvent,
+  Timestamp,
+} from "../common/types.ts";
+import {
+  compareTimestamps,
+  MIN_TIMESTAMP,
+  now,
+  timestampFromBytes,
+  timestampToBytes,
+} from "../common/timestamp.ts";
+import { StoreError } from "./errors.ts";
+import { openDatabase, type Synchronous } from "./_schema.ts";
+import { EventTypeTable } from "./_event_types.ts";
+import { EventQueries } from "./_query.ts";
+import {
+  checkRegisterType,
+  type PayloadColumns,
+  payloadColumns,
+} from "./_event_row.ts";
+
+export { InvalidEventTypeError, StoreError } from "./errors.ts";
+export type { Synchronous } from "./_schema.ts";
+
+/**
+ * Default cap on the events of one timeseries or server query result, as
+ * in the reference (`timeseries_max_results`, and the ref db's limit).
+ */
+export const DEFAULT_MAX_RESULTS = 4096;
+
+/** Options of {@linkcode SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** Database file (created if missing), or `":memory:"`. */
+  path: string;
+  /** Id of this server: the `id.server` of every registered event. */
+  serverId: number;
+  /**
+   * Durability of a commit: `"full"` (default) fsyncs the WAL on every
+   * {@linkcode SqliteStore.flush}, so "persisted" survives power loss;
+   * `"normal"` survives a process crash only.
+   */
+  synchronous?: Synchronous;
+  /**
+   * Cap on the events of one timeseries or server query result, whatever
+   * the query's `maxResults` (default {@linkcode DEFAULT_MAX_RESULTS}).
+   */
+  maxResults?: number;
+  /** Clock giving registration timestamps (default: the system clock). */
+  now?: () => Timestamp;
+}
+
+/** Event store on SQLite; see the module documentation. */
+export class SqliteStore implements Disposable {
+  /** Id of this server. */
+  readonly serverId: number;
+
+  #db: DatabaseSync;
+  #types: EventTypeTable;
+  #queries: EventQueries;
+  #insertEvent: StatementSync;
+  #updateLatest: StatementSync;
+  #updateServer: StatementSync;
+  #selectServer: StatementSync;
+  #maxResults: number;
+  #now: () => Timestamp;
+  #lastEventId: EventId;
+  #lastTimestamp: Timestamp;
+  #lastCommittedSession: number;
+  #pending: Event[][] = [];
+  #pendingCount = 0;
+  #closed = false;
+
+  private constructor(db: DatabaseSync, options: SqliteStoreOptions) {
+    this.serverId = options.serverId;
+    this.#db = db;
+    this.#maxResults = options.maxResults ?? DEFAULT_MAX_RESULTS;
+    this.#now = options.now ?? now;
+    this.#types = new EventTypeTable(db);
+    this.#queries = new EventQueries(db, this.#types);
+    this.#insertEvent = db.prepare(
+      `INSERT INTO events (server, session, instance, type_id, t, source_t,
+         payload_kind, payload_type, payload_data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#updateLatest = db.prepare(
+      "UPDATE event_types SET latest = ? WHERE id = ?",
+    );
+    this.#updateServer = db.prepare(
+      `INSERT INTO servers (server, session, instance, t) VALUES (?, ?, ?, ?)
+       ON CONFLICT (server) DO UPDATE SET session = excluded.session,
+         instance = excluded.instance, t = excluded.t`,
+    );
+    this.#selectServer = db.prepare(
+      "SELECT session, instance, t FROM servers WHERE server = ?",
+    );
+    const last = this.#selectServer.get(this.serverId) as
+      | { session: number; instance: number; t: Uint8Array }
+      | undefined;
+    this.#lastEventId = {
+      server: this.serverId,
+      session: last?.session ?? 0,
+      instance: last?.instance ?? 0,
+    };
+    this.#lastTimestamp = last ? timestampFromBytes(last.t) : MIN_TIMESTAMP;
+    this.#lastCommittedSession = this.#lastEventId.session;
+  }
+
+  /**
+   * Open (creating if needed) a store.
+   *
+   * @param options Path, server id and tuning.
+   * @returns The open store; close it with {@linkcode SqliteStore.close}.
+   * @throws {StoreError} When the file holds an unknown schema version.
+   * @throws {Error} When SQLite cannot open the file.
+   *
+   * @example
+   * ```ts
+   * import { SqliteStore } from "./sqlite.ts";
+   *
+   * const store = SqliteStore.open({ path: ":memory:", serverId: 1 });
+   * store.close();
+   * ```
+   */
+  static open(options: SqliteStoreOptions): SqliteStore {
+    if (!Number.isSafeInteger(options.serverId)) {
+      throw new RangeError(`invalid server id ${options.serverId}`);
+    }
+    const db = openDatabase(options.path, options.synchronous ?? "full");
+    try {
+      return new SqliteStore(db, options);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  /** Number of events registered but not yet committed by `flush`. */
+  get pendingCount(): number {
+    return this.#pendingCount;
+  }
+
+  /** True once {@linkcode SqliteStore.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Last event id assigned for `serverId` (session and instance 0 when
+   * none); ids stay increasing across restarts.
+   *
+   * @param serverId Server (default: this one).
+   */
+  getLastEventId(serverId: number = this.serverId): EventId {
+    this.#checkOpen();
+    if (serverId === this.serverId) return { ...this.#lastEventId };
+    const row = this.#selectServer.get(serverId) as
+      | { session: number; instance: number }
+      | undefined;
+    return {
+      server: serverId,
+      session: row?.session ?? 0,
+      instance: row?.instance ?? 0,
+    };
+  }
+
+  /**
+   * Register events as one session: the next session number, instances
+   * 1, 2, ... in order, and one `timestamp` for all of them (the clock,
+   * but never earlier than the previous registration's, so time order and
+   * id order agree). The events are written into the pending transaction:
+   * visible to queries at once, durable only after
+   * {@linkcode SqliteStore.flush}. An empty request assigns nothing.
+   *
+   * The request is all or nothing: on any error nothing is written and no
+   * id is used.
+   *
+   * @param events Events to register.
+   * @returns The registered events, in request order.
+   * @throws {InvalidEventTypeError} When a type has a `?` or `*` segment.
+   * @throws {TypeError} When a source timestamp is invalid (seconds
+   *   outside signed 64-bit, microseconds outside [0, 1e6)).
+   * @throws {JsonPayloadError} When a JSON payload has no JSON text.
+   * @throws {StoreError} When the store is closed.
+   */
+  register(events: readonly RegisterEvent[]): Event[] {
+    this.#checkOpen();
+    if (events.length === 0) return [];
+
+    // Encode everything before writing, so a bad event refuses the request.
+    const rows: [Uint8Array | null, PayloadColumns][] = events.map((e) => {
+      checkRegisterType(e.type);
+      return [
+        e.sourceTimestamp == null ? null : timestampToBytes(e.sourceTimestamp),
+        payloadColumns(e.payload),
+      ];
+    });
+
+    let timestamp = this.#now();
+    if (compareTimestamps(timestamp, this.#lastTimestamp) < 0) {
+      timestamp = this.#lastTimestamp;
+    }
+    const t = timestampToBytes(timestamp);
+    const server = this.serverId;
+    const session = this.#lastEventId.session + 1;
+
+    if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
+    this.#db.exec("SAVEPOINT register");
+    const registered: Event[] = [];
+    try {
+      const latest = new Map<number, number | bigint>();
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i];
+        const typeId = this.#types.ensure(event.type);
+        const [sourceT, [kind, payloadType, data]] = rows[i];
+        const { lastInsertRowid } = this.#insertEvent.run(
+          server,
+          session,
+          i + 1,
+          typeId,
+          t,
+          sourceT,
+          kind,
+          payloadType,
+          data,
+        );
+        latest.set(typeId, lastInsertRowid);
+        registered.push({
+          id: { server, session, instance: i + 1 },
+          type: this.#types.typeOf(typeId),
+          timestamp,
+          sourceTimestamp: sourceT === null
+            ? null
+            : timestampFromBytes(sourceT),
+          payload: event.payload ?? null,
+        });
+      }
+      for (const [typeId, seq] of latest) this.#updateLatest.run(seq, typeId);
+      this.#updateServer.run(server, session, events.length, t);
+      this.#db.exec("RELEASE register");
+    } catch (e) {
+      this.#db.exec("ROLLBACK TO register");
+      this.#db.exec("RELEASE register");
+      this.#types.reload();
+      throw e;
+    }
+
+    this.#lastEventId = { server, session, instance: events.length };
+    this.#lastTimestamp = timestamp;
+    this.#pending.push(registered);
+    this.#pendingCount += registered.length;
+    return registered;
+  }
+
+  /**
+   * Commit every request registered since the previous flush, in one
+   * transaction (one WAL fsync with `synchronous: "full"`).
+   *
+   * @returns The committed requests' events, one array per
+   *   {@linkcode SqliteStore.register} call, in registration order; empty
+   *   when nothing was pending.
+   * @throws {Error} When the commit fails; the pending events are then
+   *   rolled back and lost (their ids are not reused in this process).
+   * @throws {StoreError} When the store is closed.
+   */
+  flush(): Event[][] {
+    this.#checkOpen();
+    return this.#commit();
+  }
+
+  /**
+   * Run a query. Uncommitted (pending) events are included, as in the
+   * reference, except by a server query with `persisted`.
+   *
+   * `maxResults` of timeseries and server queries is capped by the
+   * store's `maxResults` option; a negative one counts as 0.
+   *
+   * @param params Query.
+   * @returns Result.
+   * @throws {RangeError} For a server query whose `lastEventId.server` is
+   *   not its `serverId`.
+   * @throws {TypeError} For an invalid timestamp bound.
+   * @throws {InvalidQueryTypeError} For an invalid query type.
+   * @throws {StoreError} When the store is closed.
+   */
+  query(params: QueryParams): QueryResult {
+    this.#checkOpen();
+    switch (params.kind) {
+      case "latest":
+        return this.#queries.latest(params);
+      case "timeseries":
+        return this.#queries.timeseries(params, this.#limit(params.maxResults));
+      case "server":
+        return this.#queries.server(
+          params,
+          this.#limit(params.maxResults),
+          params.serverId === this.serverId
+            ? this.#lastCommittedSession
+            : Number.MAX_SAFE_INTEGER,
+        );
+      default:
+        throw new TypeError(
+          `unknown query kind ${(params as { kind: unknown }).kind}`,
+        );
+    }
+  }
+
+  /**
+   * Commit what is pending (without reporting it: call
+   * {@linkcode SqliteStore.flush} first to learn what became persisted)
+   * and close the database. Closing twice is a no-op.
+   *
+   * @throws {Error} When the final commit fails (the database is closed
+   *   anyway).
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#commit();
+    } finally {
+      this.#db.close();
+    }
+  }
+
+  /** Same as {@linkcode SqliteStore.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #commit(): Event[][] {
+    if (!this.#db.isTransaction) return [];
+    const batches = this.#pending;
+    this.#pending = [];
+    this.#pendingCount = 0;
+    try {
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      this.#types.reload();
+      throw e;
+    }
+    this.#lastCommittedSession = this.#lastEventId.session;
+    return batches;
+  }
+
+  #limit(maxResults: number | null | undefined): number {
+    if (maxResults == null || maxResults >= this.#maxResults) {
+      return this.#maxResults;
+    }
+    return maxResults > 0 ? Math.floor(maxResults) : 0;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreError("event store is closed");
+  }
+}
