@@ -74,7 +74,17 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
       if (!Number.isFinite(v)) {
         throw new JsonPayloadError(`JSON payload cannot hold ${v}`);
       }
-      writeAscii(w, Object.is(v, -0) ? "-0.0" : String(v));
+      // String(2 ** 60) is "1152921504606847000": another integer to a
+      // Python reader. Unsafe integral numbers are written exactly.
+      writeAscii(
+        w,
+        Object.is(v, -0)
+          ? "-0.0"
+          : Number.isSafeInteger(v) || !Number.isInteger(v) ||
+              Math.abs(v) >= 1e21
+          ? String(v)
+          : BigInt(v).toString(),
+      );
       return;
     case "boolean":
       writeAscii(w, v ? "true" : "false");

@@ -413,6 +413,19 @@ export class Reader {
   }
 
   #utf8(start: number, end: number): string {
+    if (end - start <= 1024) {
+      // TextDecoder's per-call overhead dominates for texts this short;
+      // ASCII (all a Python peer's JSON text is) decodes directly.
+      const buf = this.buf;
+      let i = start;
+      while (i < end && buf[i] < 0x80) i++;
+      if (i === end) {
+        return String.fromCharCode.apply(
+          null,
+          buf.subarray(start, end) as unknown as number[],
+        );
+      }
+    }
     try {
       return utf8Decoder.decode(this.buf.subarray(start, end));
     } catch {
