@@ -10,6 +10,7 @@ import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
 import { ConnectionError, ProtocolError } from "./common/errors.ts";
 import { Group, Resource } from "./common/group.ts";
 import { log } from "./common/log.ts";
+import { QueuedIterator } from "./common/queued_iterator.ts";
 import {
   MsgType,
   readEvents,
@@ -142,6 +143,7 @@ export class Client extends Resource {
   #notified: PromiseWithResolvers<void> | null = null;
   #room: PromiseWithResolvers<void> | null = null;
   readonly #maxNotifications: number;
+  readonly #iterators = new Set<QueuedIterator<Event[]>>();
 
   /** @internal Use {@linkcode connect}. */
   constructor(
@@ -167,6 +169,23 @@ export class Client extends Resource {
   /** The server's status, as last notified. */
   get status(): Status {
     return this.#status;
+  }
+
+  /**
+   * Notified event batches as an async iterator, from now until the
+   * client closes. Each call gives an independent iterator; batches also
+   * still reach `eventsCb`. Stop with `break`.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const events of client.events()) console.log(events);
+   * ```
+   */
+  events(): AsyncIterableIterator<Event[]> {
+    const it = new QueuedIterator<Event[]>(() => this.#iterators.delete(it));
+    if (this.isOpen) this.#iterators.add(it);
+    else it.end();
+    return it;
   }
 
   /** Register events and wait for the registered events (`null`: failure). */
@@ -259,6 +278,7 @@ export class Client extends Resource {
           case MsgType.EventsNotify: {
             const events = readEvents(r);
             r.done();
+            for (const it of this.#iterators) it.push(events);
             const ack = msg.last ? null : msg.conv;
             await this.#enqueue({ status: null, events, ack });
             break;
@@ -298,6 +318,7 @@ export class Client extends Resource {
       for (const pending of this.#pending.values()) pending.reject(error);
       this.#pending.clear();
       this.#notified?.resolve();
+      for (const it of [...this.#iterators]) it.end();
     }
   }
 

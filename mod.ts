@@ -33,6 +33,12 @@ export {
   type StatusCb,
 } from "./client.ts";
 export {
+  connectReconnecting,
+  ReconnectingClient,
+  type ReconnectOptions,
+} from "./reconnecting_client.ts";
+export { QueuedIterator } from "./common/queued_iterator.ts";
+export {
   type ConnectionCb,
   type ConnectionId,
   type ConnectionInfo,

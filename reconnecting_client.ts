@@ -1,0 +1,201 @@
+/**
+ * A client that survives Event Server restarts: it redials with
+ * exponential backoff, re-sends its subscriptions on every connection
+ * and reports connection state.
+ *
+ * @module
+ */
+
+import {
+  Client,
+  connect,
+  type ConnectOptions,
+  type RequestOptions,
+} from "./client.ts";
+import { ConnectionError } from "./common/errors.ts";
+import { Group, Resource } from "./common/group.ts";
+import { log } from "./common/log.ts";
+import { QueuedIterator } from "./common/queued_iterator.ts";
+import type {
+  Address,
+  Event,
+  QueryParams,
+  QueryResult,
+  RegisterEvent,
+  Status,
+} from "./common/types.ts";
+
+/** Options of {@linkcode connectReconnecting}. */
+export interface ReconnectOptions extends ConnectOptions {
+  /** First delay before redialing, in seconds (default 0.1). */
+  minDelay?: number;
+  /** Longest delay between attempts, in seconds (default 10). */
+  maxDelay?: number;
+  /** Called with `true` on every new connection and `false` when it is lost. */
+  connectionCb?: (connected: boolean) => void;
+}
+
+/**
+ * Start a {@linkcode ReconnectingClient}; it connects in the background.
+ *
+ * @param addr Server address.
+ * @param clientName Client name sent on every connection.
+ * @param options Connect options plus backoff and a connection callback.
+ * @returns The client, connecting.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectReconnecting } from "@hat/eventer";
+ * await using rc = connectReconnecting({ hostname: "127.0.0.1", port: 23012 },
+ *   "gateway", { subscriptions: [["gateway", "*"]] });
+ * for await (const events of rc.events()) console.log(events);
+ * ```
+ */
+export function connectReconnecting(
+  addr: Address,
+  clientName: string,
+  options: ReconnectOptions = {},
+): ReconnectingClient {
+  return new ReconnectingClient(addr, clientName, options);
+}
+
+/** Client that redials. Create with {@linkcode connectReconnecting}. */
+export class ReconnectingClient extends Resource {
+  readonly #group = new Group();
+  #client: Client | null = null;
+  #connected: PromiseWithResolvers<Client> = Promise.withResolvers();
+  readonly #iterators = new Set<QueuedIterator<Event[]>>();
+
+  /** @internal Use {@linkcode connectReconnecting}. */
+  constructor(addr: Address, clientName: string, options: ReconnectOptions) {
+    super();
+    this.#connected.promise.catch(() => {});
+    this.#group.signal.addEventListener("abort", () => {
+      this.#connected.reject(new ConnectionError("client closed"));
+      for (const it of [...this.#iterators]) it.end();
+    }, { once: true });
+    this.#group.spawn((signal) => this.#run(addr, clientName, options, signal));
+  }
+
+  /** This client's group. */
+  get group(): Group {
+    return this.#group;
+  }
+
+  /** The current connection's client, or `null` while disconnected. */
+  get client(): Client | null {
+    return this.#client;
+  }
+
+  /** The server's status while connected, else `null`. */
+  get status(): Status | null {
+    return this.#client?.status ?? null;
+  }
+
+  /**
+   * Wait for a connection.
+   *
+   * @throws {ConnectionError} When this client closes first.
+   */
+  waitConnected(signal?: AbortSignal): Promise<Client> {
+    const client = this.#client;
+    if (client?.isOpen) return Promise.resolve(client);
+    if (!signal) return this.#connected.promise;
+    return Promise.race([
+      this.#connected.promise,
+      new Promise<never>((_, reject) => {
+        signal.throwIfAborted();
+        signal.addEventListener("abort", () => reject(signal.reason), {
+          once: true,
+        });
+      }),
+    ]);
+  }
+
+  /** Register on the current connection, waiting for one if needed. */
+  async register(
+    events: readonly RegisterEvent[],
+    withResponse = false,
+    options?: RequestOptions,
+  ): Promise<Event[] | null> {
+    const client = await this.waitConnected(options?.signal);
+    return withResponse
+      ? await client.register(events, true, options)
+      : await client.register(events, false, options);
+  }
+
+  /** Query on the current connection, waiting for one if needed. */
+  async query(
+    params: QueryParams,
+    options?: RequestOptions,
+  ): Promise<QueryResult> {
+    const client = await this.waitConnected(options?.signal);
+    return await client.query(params, options);
+  }
+
+  /** Notified batches across reconnections, until this client closes. */
+  events(): AsyncIterableIterator<Event[]> {
+    const it = new QueuedIterator<Event[]>(() => this.#iterators.delete(it));
+    if (this.isOpen) this.#iterators.add(it);
+    else it.end();
+    return it;
+  }
+
+  async #run(
+    addr: Address,
+    clientName: string,
+    options: ReconnectOptions,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const minDelay = (options.minDelay ?? 0.1) * 1000;
+    const maxDelay = (options.maxDelay ?? 10) * 1000;
+    let delay = minDelay;
+    while (!signal.aborted) {
+      let client: Client;
+      try {
+        client = await connect(addr, clientName, {
+          ...options,
+          signal,
+          eventsCb: async (c, events) => {
+            for (const it of this.#iterators) it.push(events);
+            await options.eventsCb?.(c, events);
+          },
+        });
+      } catch (e) {
+        if (signal.aborted) return;
+        log.warn(
+          `reconnect to ${addr.hostname}:${addr.port} failed: ${
+            (e as Error).message
+          }`,
+        );
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, maxDelay);
+        continue;
+      }
+      delay = minDelay;
+      this.#client = client;
+      this.#connected.resolve(client);
+      options.connectionCb?.(true);
+      await Promise.race([client.waitClosing(), this.#group.waitClosing()]);
+      this.#client = null;
+      await client.asyncClose();
+      if (signal.aborted) return;
+      this.#connected = Promise.withResolvers();
+      this.#connected.promise.catch(() => {});
+      options.connectionCb?.(false);
+      await sleep(delay, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
