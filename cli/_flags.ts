@@ -1,0 +1,140 @@
+/**
+ * Command-line flags: `--name value`, `--name=value` and `--flag`, checked
+ * against a declaration so that every mistake is one clear line.
+ *
+ * @module
+ */
+
+/** A mistake in the command line; the message is shown as is. */
+export class UsageError extends Error {
+  /** @param message What is wrong, in one line. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** How each flag is given: with one value, repeatable, or alone. */
+export type FlagKinds = Record<string, "string" | "list" | "boolean">;
+
+/** Parsed flags: strings, string lists and booleans by flag name. */
+export type Flags<K extends FlagKinds> = {
+  [N in keyof K]?: K[N] extends "boolean" ? boolean
+    : K[N] extends "list" ? string[]
+    : string;
+};
+
+/**
+ * Parse `args` against `kinds`. `--help` and `-h` are always accepted
+ * (as `help`); `--` ends the flags.
+ *
+ * @param args Arguments after the command name.
+ * @param kinds Accepted flags (without `--`).
+ * @param command Command name for messages.
+ * @returns The flags and the positional arguments.
+ * @throws {UsageError} For an unknown flag, a missing or unexpected value,
+ *   or a non-repeatable flag given twice.
+ */
+export function parseFlags<K extends FlagKinds>(
+  args: readonly string[],
+  kinds: K,
+  command: string,
+): { flags: Flags<K> & { help?: boolean }; positionals: string[] } {
+  const flags: Record<string, string | string[] | boolean> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg === "-h" || arg === "--help") {
+      flags.help = true;
+      continue;
+    }
+    if (!arg.startsWith("--") || arg === "-") {
+      if (arg.startsWith("-") && arg !== "-" && !/^-\d/.test(arg)) {
+        throw new UsageError(`unknown flag ${arg} for ${command}`);
+      }
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const kind = Object.hasOwn(kinds, name) ? kinds[name] : undefined;
+    if (kind === undefined) {
+      throw new UsageError(`unknown flag --${name} for ${command}`);
+    }
+    if (kind === "boolean") {
+      if (eq >= 0) {
+        throw new UsageError(`flag --${name} takes no value`);
+      }
+      flags[name] = true;
+      continue;
+    }
+    let value: string;
+    if (eq >= 0) {
+      value = arg.slice(eq + 1);
+    } else {
+      const next = args[i + 1];
+      if (next === undefined || (next.startsWith("--") && next !== "--")) {
+        throw new UsageError(`flag --${name} needs a value`);
+      }
+      value = next;
+      i++;
+    }
+    if (kind === "list") {
+      ((flags[name] ??= []) as string[]).push(value);
+    } else if (name in flags) {
+      throw new UsageError(`flag --${name} given twice`);
+    } else {
+      flags[name] = value;
+    }
+  }
+  return { flags: flags as Flags<K> & { help?: boolean }, positionals };
+}
+
+/**
+ * An integer flag value within `[min, max]`.
+ *
+ * @throws {UsageError} When `value` is not such an integer.
+ */
+export function parseInteger(
+  name: string,
+  value: string,
+  min = Number.MIN_SAFE_INTEGER,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const n = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = min === Number.MIN_SAFE_INTEGER
+      ? "an integer"
+      : max === Number.MAX_SAFE_INTEGER
+      ? `an integer >= ${min}`
+      : `an integer in [${min}, ${max}]`;
+    throw new UsageError(
+      `flag --${name} must be ${range}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * One of `choices` (keys), mapped to its value.
+ *
+ * @throws {UsageError} When `value` is not a key of `choices`.
+ */
+export function parseChoice<T>(
+  name: string,
+  value: string,
+  choices: Record<string, T>,
+): T {
+  if (!Object.hasOwn(choices, value)) {
+    throw new UsageError(
+      `flag --${name} must be one of ${Object.keys(choices).join(", ")}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return choices[value];
+}

@@ -1,0 +1,32 @@
+/**
+ * A runnable Hat Event Server with an embedded SQLite database: the
+ * Eventer server of `@hat/eventer` answering clients the way the Python
+ * reference's Event Server (hat-event 0.9) does, with ids and timestamps
+ * assigned here, queries answered from the database, group commit, and
+ * register responses sent only once the events are on disk.
+ *
+ * Uses Deno's built-in `node:sqlite`, which is why it is a separate entry
+ * point from the protocol library.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@hat/eventer";
+ * import { startEventServer } from "@hat/eventer/event-server";
+ *
+ * await using server = await startEventServer({ db: ":memory:", port: 0 });
+ * await using client = await connect(server.addresses[0], "example");
+ * const [event] = (await client.register([{ type: ["a", "b"] }], true))!;
+ * console.log(event.id); // { server: 1, session: 2, instance: 1 }
+ * ```
+ *
+ * @module
+ */
+
+export {
+  DEFAULT_PORT,
+  EventServer,
+  EventServerError,
+  type EventServerOptions,
+  startEventServer,
+} from "./event_server.ts";
+export type { Synchronous } from "../store/sqlite.ts";
