@@ -8,7 +8,7 @@
 import * as chatter from "./common/chatter.ts";
 import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
 import { ConnectionError, ProtocolError } from "./common/errors.ts";
-import { Group, Resource } from "./common/group.ts";
+import { type Group, Resource } from "./common/group.ts";
 import { log } from "./common/log.ts";
 import { QueuedIterator } from "./common/queued_iterator.ts";
 import {
@@ -359,7 +359,10 @@ export class Client extends Resource {
         }
         if (n.ack) {
           try {
-            this.#conn.sendNow(MsgType.EventsAck, null, { conv: n.ack });
+            // Waits for room: with sendNow, a full send queue (a burst of
+            // registers) threw BackpressureError, which ended this loop
+            // silently and left every later notification undelivered.
+            await this.#conn.send(MsgType.EventsAck, null, { conv: n.ack });
           } catch (e) {
             if (e instanceof ConnectionError) return;
             throw e;

@@ -78,11 +78,18 @@ export {
 } from "./common/errors.ts";
 export { SbsError } from "./common/sbs.ts";
 export { JsonPayloadError } from "./common/json.ts";
-export { Group, type GroupOptions, Resource } from "./common/group.ts";
+export {
+  type ExceptionCb,
+  Group,
+  type GroupOptions,
+  Resource,
+} from "./common/group.ts";
 export { type Logger, setLogger } from "./common/log.ts";
 export type {
   ChatterOptions,
+  ConnectOptions as ChatterConnectOptions,
   ConnectTlsOptions,
+  ListenOptions as ChatterListenOptions,
   ListenTlsOptions,
 } from "./common/chatter.ts";
 export { InvalidQueryTypeError, Subscription } from "./common/subscription.ts";

@@ -7,7 +7,7 @@
  */
 
 import {
-  Client,
+  type Client,
   connect,
   type ConnectOptions,
   type RequestOptions,

@@ -154,7 +154,9 @@ export class Connection extends Resource {
     this.#sendQueueSize = options.sendQueueSize ?? 1024;
     this.#receiveQueueSize = options.receiveQueueSize ?? 1024;
     this.#maxFrameSize = options.maxFrameSize ?? 256 * 1024 * 1024;
-    this.#pingDelay = (options.pingDelay ?? 20) * 1000;
+    // Absent means the default; null means never (SPEC §2).
+    this.#pingDelay =
+      (options.pingDelay === undefined ? 20 : options.pingDelay ?? 0) * 1000;
     this.#pingTimeout = (options.pingTimeout ?? 20) * 1000;
 
     this.#group.signal.addEventListener("abort", () => this.#onClose(), {
@@ -391,7 +393,16 @@ export class Connection extends Resource {
         }
         const space = buf.length - end;
         const n = await conn.read(buf.subarray(end));
-        if (n === null) return;
+        if (n === null) {
+          if (end > start) {
+            this.closeWithReason(
+              new ProtocolError(
+                `stream ended inside a frame (${end - start} bytes)`,
+              ),
+            );
+          }
+          return;
+        }
         end += n;
         this.#lastRx = performance.now();
         if (n === space) {

@@ -7,6 +7,8 @@
 /** The connection is closed, or closed while a request was pending. */
 export class ConnectionError extends Error {
   /**
+   * Create the error.
+   *
    * @param message Why the connection is unusable.
    * @param options Standard error options (`cause`).
    */
@@ -19,6 +21,8 @@ export class ConnectionError extends Error {
 /** The peer sent something the protocol does not allow. */
 export class ProtocolError extends Error {
   /**
+   * Create the error.
+   *
    * @param message What the peer did wrong.
    * @param options Standard error options (`cause`).
    */
@@ -30,7 +34,11 @@ export class ProtocolError extends Error {
 
 /** A send queue is full: the peer is not reading fast enough. */
 export class BackpressureError extends ConnectionError {
-  /** @param message Which queue is full. */
+  /**
+   * Create the error.
+   *
+   * @param message Which queue is full.
+   */
   constructor(message = "send queue full") {
     super(message);
     this.name = "BackpressureError";

@@ -45,7 +45,11 @@ export class Group implements AsyncDisposable {
   #isClosed = false;
   #closing = Promise.withResolvers<void>();
 
-  /** @param options Parent group and exception callback. */
+  /**
+   * Create a group, optionally as a child of another.
+   *
+   * @param options Parent group and exception callback.
+   */
   constructor(options: GroupOptions = {}) {
     const parent = options.parent;
     this.#exceptionCb = options.exceptionCb ??

@@ -13,7 +13,11 @@ import { Writer } from "./sbs.ts";
 
 /** Error for a value that has no JSON text (NaN, Infinity, a cycle, a function). */
 export class JsonPayloadError extends TypeError {
-  /** @param message What is wrong. */
+  /**
+   * Create the error.
+   *
+   * @param message What is wrong.
+   */
   constructor(message: string) {
     super(message);
     this.name = "JsonPayloadError";
@@ -191,13 +195,39 @@ function bigintReviver(
   return value;
 }
 
+// A number can overflow to ±Infinity only with a 3-digit exponent or a
+// 309+ digit run. JSON cannot carry Infinity back out, so such a payload
+// would be accepted here and then refused by every encoder (found by
+// fuzzing: `-32E5011537189626`).
+const MAY_OVERFLOW = /[eE][+-]?\d{3}|\d{309}/;
+
+function finiteReviver(
+  key: string,
+  value: unknown,
+  context?: { source?: string },
+): unknown {
+  const v = bigintReviver(key, value, context);
+  if (typeof v === "number" && !Number.isFinite(v)) {
+    const source = String(context?.source ?? v);
+    throw new SyntaxError(`JSON number ${source.slice(0, 32)} overflows`);
+  }
+  return v;
+}
+
 /**
  * Parse JSON payload text. Integers beyond 2^53 - 1 become `bigint`
  * instead of silently rounded numbers.
  *
- * @throws {SyntaxError} When the text is not JSON.
+ * @throws {SyntaxError} When the text is not JSON, or holds a number
+ * beyond the float range (which no JSON encoder could write back).
  */
 export function parseJsonText(text: string): JsonValue {
+  if (MAY_OVERFLOW.test(text)) {
+    return JSON.parse(
+      text,
+      finiteReviver as (k: string, v: unknown) => unknown,
+    );
+  }
   // Only texts with a 16+ digit run can hold an unsafe integer; the
   // reviver costs several times a plain parse, so pay it only then.
   return LONG_DIGITS.test(text)

@@ -26,7 +26,11 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   #waiter: PromiseWithResolvers<IteratorResult<T>> | null = null;
   #onReturn: (() => void) | null;
 
-  /** @param onReturn Called once when the consumer stops or the iterator ends. */
+  /**
+   * Create an empty iterator.
+   *
+   * @param onReturn Called once when the consumer stops or the iterator ends.
+   */
   constructor(onReturn: (() => void) | null = null) {
     this.#onReturn = onReturn;
   }

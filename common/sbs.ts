@@ -14,6 +14,8 @@ export class SbsError extends Error {
   readonly offset: number;
 
   /**
+   * Create the error.
+   *
    * @param message What is wrong.
    * @param offset Byte offset at which decoding failed.
    */

@@ -149,10 +149,8 @@ vectorTest("chatter.json", (entries) => {
 });
 
 // deno-lint-ignore no-explicit-any
-const codecs: Record<
-  string,
-  [(r: Reader) => any, (w: Writer, v: any) => void]
-> = {
+type AnyCodec = [(r: Reader) => any, (w: Writer, v: any) => void];
+const codecs: Record<string, AnyCodec> = {
   "HatEventer.MsgInitReq": [m.readInitReq, m.writeInitReq],
   "HatEventer.MsgInitRes": [m.readInitRes, m.writeInitRes],
   "HatEventer.MsgStatusNotify": [m.readStatus, m.writeStatus],
