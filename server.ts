@@ -56,10 +56,15 @@ export interface ConnectionInfo {
 /** Called when a client connects (throw to refuse it) or disconnects. */
 export type ConnectionCb = (info: ConnectionInfo) => void | Promise<void>;
 
-/** Registers events; returns the registered events or `null` for failure. */
+/**
+ * Registers events; returns the registered events or `null` for failure.
+ * `withResponse` tells whether the client waits for the answer (the
+ * reference's callback has no such argument; ignoring it is fine).
+ */
 export type RegisterCb = (
   info: ConnectionInfo,
   events: RegisterEvent[],
+  withResponse: boolean,
 ) => Event[] | null | undefined | Promise<Event[] | null | undefined>;
 
 /** Answers a query. */
@@ -171,6 +176,10 @@ export class Server extends Resource {
   /**
    * Notify events to every established connection whose `persisted` flag
    * equals `persisted`, filtered by its subscription and server id.
+   *
+   * Every notification is queued synchronously, before this returns its
+   * promise: callers may rely on it to order notifications against their
+   * own sends. The promise only waits for acks (`withAck`).
    *
    * @param events Events, in notification order.
    * @param persisted Which connections to notify.
@@ -346,7 +355,7 @@ export class Server extends Resource {
         const events = readRegisterReq(r);
         r.done();
         const cb = this.#options.registerCb;
-        const result = cb ? await cb(e.info, events) : null;
+        const result = cb ? await cb(e.info, events, !msg.last) : null;
         if (msg.last) return;
         e.conn.sendNow(
           MsgType.RegisterRes,

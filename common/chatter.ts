@@ -95,6 +95,15 @@ const PONG = "HatChatter.Pong";
 const MIN_READ = 4096;
 const MAX_READ = 262144;
 const MIN_TAIL = 1024;
+const LINGER_MS = 1000;
+
+function isDisconnect(e: Error): boolean {
+  return e instanceof Deno.errors.BrokenPipe ||
+    e instanceof Deno.errors.ConnectionReset ||
+    e instanceof Deno.errors.ConnectionAborted ||
+    e instanceof Deno.errors.UnexpectedEof ||
+    /close_notify/.test(e.message);
+}
 
 /** Numeric key of a conversation, for maps. */
 export function convKey(conv: Conversation): number {
@@ -141,6 +150,7 @@ export class Connection extends Resource {
   readonly #pingDelay: number;
   readonly #pingTimeout: number;
   #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lastRx = 0;
   #pingSentAt = -1;
 
@@ -280,7 +290,8 @@ export class Connection extends Resource {
   closeWithReason(reason: Error): void {
     if (!this.isOpen) return;
     this.closeReason = reason;
-    log.warn(
+    // A peer going away is ordinary; only protocol and local failures warn.
+    (isDisconnect(reason) ? log.debug : log.warn)(
       `closing connection ${this.remoteAddr.hostname}:${this.remoteAddr.port}: ${reason.message}`,
     );
     this.close();
@@ -297,10 +308,12 @@ export class Connection extends Resource {
 
   #onClose(): void {
     clearTimeout(this.#pingTimer);
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed by the peer or the runtime.
+    if (this.#flushing) {
+      // Send what was queued before closing (e.g. an init error, the last
+      // replies), as the reference's transports do; bounded by LINGER_MS.
+      this.#lingerTimer = setTimeout(() => this.#closeSocket(), LINGER_MS);
+    } else {
+      this.#closeSocket();
     }
     const error = this.#closedError();
     this.#receiver?.reject(error);
@@ -430,9 +443,20 @@ export class Connection extends Resource {
     }
   }
 
+  #closeSocket(): void {
+    clearTimeout(this.#lingerTimer);
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer or the runtime.
+    }
+  }
+
   async #flush(): Promise<void> {
     try {
-      while (this.#queued > 0 && this.isOpen) {
+      // Goes on after close() began: sendNow refuses new messages then,
+      // so this only finishes what was already queued.
+      while (this.#queued > 0) {
         const out = this.#out;
         this.#out = this.#spare;
         this.#spare = out;
@@ -457,6 +481,7 @@ export class Connection extends Resource {
         for (const w of this.#drainWaiters) w.resolve();
         this.#drainWaiters = [];
       }
+      if (!this.isOpen) this.#closeSocket();
     }
   }
 

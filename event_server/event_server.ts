@@ -201,7 +201,8 @@ export class EventServer extends Resource {
       status: "starting",
       connectedCb: (info) => this.#connected(info),
       disconnectedCb: (info) => this.#disconnected(info),
-      registerCb: (info, events) => this.#register(info, events),
+      registerCb: (info, events, withResponse) =>
+        this.#register(info, events, withResponse),
       queryCb: (_info, params) => this.#query(params),
     });
   }
@@ -272,6 +273,7 @@ export class EventServer extends Resource {
   async #register(
     info: ConnectionInfo,
     events: RegisterEvent[],
+    withResponse: boolean,
   ): Promise<Event[] | null> {
     if (!this.#engineOpen) return null;
     let registered: Event[];
@@ -285,8 +287,10 @@ export class EventServer extends Resource {
       );
       return null;
     }
-    // The response (when the client asked for one) waits for the commit,
-    // so a client holding it knows the events survive a crash.
+    // The response waits for the commit, so a client holding it knows the
+    // events survive a crash. Without one nobody waits: the connection
+    // goes on to its next request and the commit follows this turn.
+    if (!withResponse) return registered;
     return await this.#committed() ? registered : null;
   }
 
