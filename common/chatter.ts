@@ -494,7 +494,12 @@ export class Connection extends Resource {
     const now = performance.now();
     if (this.#pingSentAt >= 0) {
       if (this.#lastRx < this.#pingSentAt) {
-        this.closeWithReason(new ConnectionError("ping timeout"));
+        const waited = now - this.#pingSentAt;
+        if (waited >= this.#pingTimeout) {
+          this.closeWithReason(new ConnectionError("ping timeout"));
+        } else {
+          this.#armPing(Math.min(this.#pingDelay, this.#pingTimeout - waited));
+        }
         return;
       }
       this.#pingSentAt = -1;
@@ -511,7 +516,9 @@ export class Connection extends Resource {
       return;
     }
     this.#pingSentAt = now;
-    this.#armPing(this.#pingTimeout);
+    // Checked again after pingDelay too, so that the next Ping goes out
+    // pingDelay after the Pong, as the reference does, not after pingTimeout.
+    this.#armPing(Math.min(this.#pingDelay, this.#pingTimeout));
   }
 }
 

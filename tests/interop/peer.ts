@@ -40,6 +40,7 @@ import type {
   Status,
   Timestamp,
 } from "../../common/types.ts";
+import { frameBodyLength, readChatterMsg } from "../../common/frame.ts";
 
 // ------------------------------------------------------------ wire types
 
@@ -430,11 +431,19 @@ export function parseLine(line: string): unknown {
 const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown })
   .rawJSON;
 
-/** Serialises a value for the peer; `bigint` becomes a JSON integer. */
+/**
+ * Serialises a value for the peer; `bigint` becomes a JSON integer and
+ * `-0` the float `-0.0` (plain `JSON.stringify` would write `0`).
+ */
 export function stringifyLine(value: unknown): string {
   return JSON.stringify(
     value,
-    (_key, v) => typeof v === "bigint" ? rawJSON(v.toString()) : v,
+    (_key, v) =>
+      typeof v === "bigint"
+        ? rawJSON(v.toString())
+        : Object.is(v, -0)
+        ? rawJSON("-0.0")
+        : v,
   );
 }
 
@@ -707,6 +716,20 @@ export class Peer implements AsyncDisposable {
   close(timeoutMs = 5000): Promise<void> {
     this.#closing ??= this.#close(timeoutMs);
     return this.#closing;
+  }
+
+  /**
+   * Kills the process (default SIGKILL: no graceful close, the OS drops its
+   * sockets) and waits for it to end.
+   */
+  async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already exited
+    }
+    await this.status;
+    await this.close();
   }
 
   /** Same as {@linkcode Peer.close}. */
@@ -1228,4 +1251,302 @@ export function queryResultToPeer(r: QueryResult): PeerQueryResult {
 /** Boundary QueryResult to the domain. */
 export function queryResultFromPeer(r: PeerQueryResult): QueryResult {
   return { events: r.events.map(eventFromPeer), moreFollows: r.moreFollows };
+}
+
+// ------------------------------------------------------------ wire tap
+
+/** One Chatter frame seen by a {@linkcode Tap}. */
+export interface TapFrame {
+  /** Connection number through the tap, from 1. */
+  conn: number;
+  /** `c2s`: from the connecting side; `s2c`: from the listening side. */
+  dir: "c2s" | "s2c";
+  /** `HatChatter.Msg` id. */
+  id: number;
+  /** Id of the conversation's first message. */
+  first: number;
+  /** Owner flag. */
+  owner: boolean;
+  /** Token flag. */
+  token: boolean;
+  /** Last flag. */
+  last: boolean;
+  /** Payload type name, e.g. `HatChatter.Ping`. */
+  type: string;
+  /** Payload byte length. */
+  size: number;
+  /** `performance.now()` when the frame was complete. */
+  at: number;
+  /** Whether the tap dropped it instead of forwarding it. */
+  dropped: boolean;
+}
+
+/** Options of {@linkcode startTap}. */
+export interface TapOptions {
+  /** Frames for which this returns true are not forwarded. */
+  drop?: (frame: TapFrame) => boolean;
+}
+
+/**
+ * A TCP relay that decodes every Chatter frame passing through it (both
+ * directions) and can drop selected frames: proof of what actually
+ * crossed the wire (e.g. Ping/Pong, `last` flags, absent replies).
+ */
+export class Tap implements AsyncDisposable {
+  /** Every frame seen, in order of completion. */
+  readonly frames: TapFrame[] = [];
+  readonly #listener: Deno.Listener;
+  readonly #target: { hostname: string; port: number };
+  readonly #drop?: (frame: TapFrame) => boolean;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+  #nextConn = 1;
+  #closed = false;
+  #accepting: Promise<void>;
+
+  constructor(
+    target: { hostname: string; port: number },
+    options: TapOptions = {},
+  ) {
+    this.#target = target;
+    this.#drop = options.drop;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#accepting = this.#accept();
+  }
+
+  /** Address to connect to instead of the target. */
+  get addr(): { hostname: string; port: number } {
+    return {
+      hostname: "127.0.0.1",
+      port: (this.#listener.addr as Deno.NetAddr).port,
+    };
+  }
+
+  /** Port of {@linkcode Tap.addr}. */
+  get port(): number {
+    return this.addr.port;
+  }
+
+  /** Frames matching the filter. */
+  select(filter: Partial<Pick<TapFrame, "conn" | "dir" | "type">>): TapFrame[] {
+    return this.frames.filter((f) =>
+      (filter.conn === undefined || f.conn === filter.conn) &&
+      (filter.dir === undefined || f.dir === filter.dir) &&
+      (filter.type === undefined || f.type === filter.type)
+    );
+  }
+
+  /** Closes the listener and every relayed connection. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#listener.close();
+      } catch {
+        // already closed
+      }
+      for (const conn of this.#conns) closeQuietly(conn);
+    }
+    await this.#accepting;
+    while (this.#tasks.size) await Promise.all([...this.#tasks]);
+  }
+
+  /** Same as {@linkcode Tap.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #spawn(task: Promise<void>): void {
+    const t = task.catch(() => {}).finally(() => this.#tasks.delete(t));
+    this.#tasks.add(t);
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let inbound: Deno.Conn;
+      try {
+        inbound = await this.#listener.accept();
+      } catch {
+        return;
+      }
+      this.#spawn(this.#relay(inbound, this.#nextConn++));
+    }
+  }
+
+  async #relay(inbound: Deno.Conn, n: number): Promise<void> {
+    this.#conns.add(inbound);
+    let outbound: Deno.Conn | undefined;
+    let pumps: Promise<void>[] = [];
+    try {
+      outbound = await Deno.connect(this.#target);
+      this.#conns.add(outbound);
+      if (this.#closed) return;
+      pumps = [
+        this.#pump(inbound, outbound, n, "c2s"),
+        this.#pump(outbound, inbound, n, "s2c"),
+      ];
+      await Promise.race(pumps);
+    } catch {
+      // either side went away
+    } finally {
+      closeQuietly(inbound);
+      this.#conns.delete(inbound);
+      if (outbound) {
+        closeQuietly(outbound);
+        this.#conns.delete(outbound);
+      }
+      await Promise.allSettled(pumps);
+    }
+  }
+
+  async #pump(
+    from: Deno.Conn,
+    to: Deno.Conn,
+    conn: number,
+    dir: "c2s" | "s2c",
+  ): Promise<void> {
+    let buf = new Uint8Array(64 * 1024);
+    let start = 0;
+    let end = 0;
+    for (;;) {
+      if (end === buf.length) {
+        const size = end - start < buf.length / 2 ? buf.length : buf.length * 2;
+        const next = new Uint8Array(size);
+        next.set(buf.subarray(start, end));
+        buf = next;
+        end -= start;
+        start = 0;
+      }
+      const n = await from.read(buf.subarray(end));
+      if (n === null) return;
+      end += n;
+      for (;;) {
+        const len = frameBodyLength(buf, start, end, 1 << 30);
+        if (len < 0) break;
+        const bodyStart = start + 1 + buf[start];
+        if (end - bodyStart < len) break;
+        const msg = readChatterMsg(buf, bodyStart, bodyStart + len);
+        const frame: TapFrame = {
+          conn,
+          dir,
+          id: msg.id,
+          first: msg.first,
+          owner: msg.owner,
+          token: msg.token,
+          last: msg.last,
+          type: msg.type,
+          size: msg.data.length,
+          at: performance.now(),
+          dropped: false,
+        };
+        frame.dropped = this.#drop?.(frame) ?? false;
+        this.frames.push(frame);
+        if (!frame.dropped) {
+          await writeAll(to, buf.subarray(start, bodyStart + len));
+        }
+        start = bodyStart + len;
+      }
+      if (start === end) start = end = 0;
+    }
+  }
+}
+
+/** Starts a {@linkcode Tap} relaying to `target`. */
+export function startTap(
+  target: { hostname: string; port: number },
+  options: TapOptions = {},
+): Tap {
+  return new Tap(target, options);
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+// ------------------------------------------------------------ test helpers
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Items pushed by callbacks (of our client or server), taken in order by
+ * the test with a timeout.
+ */
+export class Inbox<T> {
+  /** Every item pushed, in order (taken or not). */
+  readonly items: T[] = [];
+  #taken = 0;
+  #waiter: (() => void) | null = null;
+
+  /** Adds an item. */
+  push(item: T): void {
+    this.items.push(item);
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.();
+  }
+
+  /** Number of items not taken yet. */
+  get pending(): number {
+    return this.items.length - this.#taken;
+  }
+
+  /** Takes the next item, waiting up to `timeoutMs`. */
+  async next(timeoutMs = 5000): Promise<T> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.#taken >= this.items.length) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Error(`inbox: nothing within ${timeoutMs} ms`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+    return this.items[this.#taken++];
+  }
+
+  /** Waits `waitMs`, then fails if an item not taken yet is present. */
+  async expectNone(waitMs = 200): Promise<void> {
+    await sleep(waitMs);
+    if (this.pending) {
+      throw new Error(
+        `inbox: unexpected item ${stringifyLine(this.items[this.#taken])}`,
+      );
+    }
+  }
+}
+
+/** Promise state, observable without awaiting. */
+export function track<T>(
+  promise: Promise<T>,
+): { promise: Promise<T>; settled: () => boolean } {
+  let settled = false;
+  const p = promise.finally(() => {
+    settled = true;
+  });
+  p.catch(() => {});
+  return { promise: p, settled: () => settled };
+}
+
+/**
+ * Runs `fn` on disposal, e.g. to release a held callback before the
+ * client/server owning it is closed (declare it after that resource).
+ */
+export function defer(fn: () => void | Promise<void>): AsyncDisposable {
+  return { [Symbol.asyncDispose]: async () => await fn() };
 }
