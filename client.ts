@@ -45,7 +45,11 @@ export type EventsCb = (
 
 /** The server refused the connection; `message` is the server's text. */
 export class EventerInitError extends Error {
-  /** @param message The server's error text. */
+  /**
+   * Create the error from the server's text.
+   *
+   * @param message The server's error text.
+   */
   constructor(message: string) {
     super(message);
     this.name = "EventerInitError";

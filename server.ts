@@ -89,6 +89,9 @@ export interface ListenOptions extends chatter.ListenOptions {
   closeTimeout?: number;
 }
 
+/** Largest frame accepted before a client's init succeeded (1 MiB). */
+export const INIT_MAX_FRAME_SIZE = 1024 * 1024;
+
 interface Established {
   conn: chatter.Connection;
   info: ConnectionInfo;
@@ -229,6 +232,12 @@ export class Server extends Resource {
     const id = this.#nextId++;
     let established: Established | null = null;
     try {
+      // Decoded messages take 25-40x their wire size (an empty
+      // subscription is one byte but a whole array), so a peer that has
+      // not passed init gets small frames only: one big unauthenticated
+      // frame must not be able to exhaust the heap.
+      const maxFrameSize = conn.maxFrameSize;
+      conn.maxFrameSize = Math.min(maxFrameSize, INIT_MAX_FRAME_SIZE);
       const req = await conn.receive();
       if (req.type !== MsgType.InitReq) {
         throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
@@ -268,6 +277,7 @@ export class Server extends Resource {
       conn.sendNow(MsgType.InitRes, (w) => writeInitRes(w, res), {
         conv: req.conv,
       });
+      conn.maxFrameSize = maxFrameSize;
       if (!established) {
         await conn.drain();
         await closedOrTimeout(conn, this.#options.closeTimeout ?? 0.5);

@@ -145,7 +145,12 @@ export class Connection extends Resource {
   #receiver: PromiseWithResolvers<Msg> | null = null;
   #readerWaiting: PromiseWithResolvers<void> | null = null;
   readonly #receiveQueueSize: number;
-  readonly #maxFrameSize: number;
+  /**
+   * Largest accepted frame body in bytes; may be changed at any time and
+   * applies from the next frame header (the Eventer server keeps it small
+   * until a client's init succeeded).
+   */
+  maxFrameSize: number;
 
   readonly #pingDelay: number;
   readonly #pingTimeout: number;
@@ -163,7 +168,7 @@ export class Connection extends Resource {
     this.remoteAddr = toAddress(conn.remoteAddr);
     this.#sendQueueSize = options.sendQueueSize ?? 1024;
     this.#receiveQueueSize = options.receiveQueueSize ?? 1024;
-    this.#maxFrameSize = options.maxFrameSize ?? 256 * 1024 * 1024;
+    this.maxFrameSize = options.maxFrameSize ?? 256 * 1024 * 1024;
     // Absent means the default; null means never (SPEC §2).
     this.#pingDelay =
       (options.pingDelay === undefined ? 20 : options.pingDelay ?? 0) * 1000;
@@ -356,7 +361,6 @@ export class Connection extends Resource {
 
   async #readLoop(): Promise<void> {
     const conn = this.#conn;
-    const max = this.#maxFrameSize;
     let readSize = MIN_READ;
     let buf = new Uint8Array(readSize);
     let start = 0;
@@ -367,7 +371,7 @@ export class Connection extends Resource {
       for (;;) {
         let frameSize = -1;
         for (;;) {
-          const k = frameBodyLength(buf, start, end, max);
+          const k = frameBodyLength(buf, start, end, this.maxFrameSize);
           if (k < 0) break;
           const size = 1 + buf[start] + k;
           if (end - start < size) {
