@@ -880,7 +880,7 @@ Deno.test({
       args: [
         "eval",
         `--v8-flags=--max-old-space-size=${
-          Deno.env.get("KNOWN_BUG_HEAP_MB") ?? 192
+          Deno.env.get("HUGE_FRAME_HEAP_MB") ?? 192
         }`,
         code,
       ],
@@ -900,7 +900,7 @@ Deno.test({
       await child.stdout.cancel();
       const addr = { hostname: "127.0.0.1", port: Number(text.trim()) };
       // 8 MB: an InitReq with eight million empty subscriptions.
-      const n = Number(Deno.env.get("KNOWN_BUG_BYTES") ?? 8_000_000);
+      const n = Number(Deno.env.get("HUGE_FRAME_BYTES") ?? 8_000_000);
       const w = new Writer(n + 64);
       writeFrame(w, 1, 1, true, true, false, m.MsgType.InitReq, (w) => {
         w.string("attacker");
