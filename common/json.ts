@@ -179,8 +179,6 @@ function writeString(w: Writer, s: string): void {
   w.pos = pos;
 }
 
-const LONG_DIGITS = /\d{16}/;
-
 function bigintReviver(
   _key: string,
   value: unknown,
@@ -196,10 +194,10 @@ function bigintReviver(
 }
 
 // A number can overflow to ±Infinity only with a 3-digit exponent or a
-// 309+ digit run. JSON cannot carry Infinity back out, so such a payload
+// 309+ digit run (which has a 16+ digit run). JSON cannot carry Infinity back out, so such a payload
 // would be accepted here and then refused by every encoder (found by
 // fuzzing: `-32E5011537189626`).
-const MAY_OVERFLOW = /[eE][+-]?\d{3}|\d{309}/;
+const NEEDS_REVIVER = /\d{16}|[eE][+-]?\d{3}/;
 
 function finiteReviver(
   key: string,
@@ -222,15 +220,10 @@ function finiteReviver(
  * beyond the float range (which no JSON encoder could write back).
  */
 export function parseJsonText(text: string): JsonValue {
-  if (MAY_OVERFLOW.test(text)) {
-    return JSON.parse(
-      text,
-      finiteReviver as (k: string, v: unknown) => unknown,
-    );
-  }
-  // Only texts with a 16+ digit run can hold an unsafe integer; the
-  // reviver costs several times a plain parse, so pay it only then.
-  return LONG_DIGITS.test(text)
-    ? JSON.parse(text, bigintReviver as (k: string, v: unknown) => unknown)
+  // Only texts with a 16+ digit run or a 3-digit exponent can hold an
+  // unsafe integer or an overflowing number; the checking reviver costs
+  // several times a plain parse, so one scan decides whether to pay it.
+  return NEEDS_REVIVER.test(text)
+    ? JSON.parse(text, finiteReviver as (k: string, v: unknown) => unknown)
     : JSON.parse(text);
 }
