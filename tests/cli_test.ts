@@ -576,9 +576,13 @@ async function hasReference(): Promise<boolean> {
   }
 }
 
+const referenceInstalled = await hasReference();
 Deno.test({
-  name: "register and query against the reference's Event Server",
-  ignore: !(await hasReference()),
+  name: "register and query against the reference's Event Server" +
+    (referenceInstalled
+      ? ""
+      : " (skipped: no .venv; run tests/interop/setup.ts)"),
+  ignore: !referenceInstalled,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "cli_test_ref_" });
     using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
