@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../client.ts";
 import { listen, type Server } from "../server.ts";
+import { startEventServer } from "../event_server/mod.ts";
 import {
   frameBodyLength,
   readChatterMsg,
@@ -853,6 +854,94 @@ Deno.test("fuzz: a live server survives hostile connections while a good client 
     assert.ok(byKind[2].closedByServer === byKind[2].sent);
   } finally {
     await server?.asyncClose();
+    setLogger(null);
+  }
+});
+
+// The same crowd against the runnable Event Server (SQLite in memory):
+// its own callbacks (ids, commit before answering, CONNECTED events) sit
+// on the same connection code and must survive the same input.
+Deno.test("fuzz: the embedded Event Server survives hostile connections while a good client works", async () => {
+  const rng = new Rng(SEED ^ 0xe5e5);
+  const warnings: string[] = [];
+  setLogger({
+    debug() {},
+    warn: (msg) => warnings.push(msg),
+    error: (msg) => warnings.push(msg),
+  });
+  try {
+    await using es = await startEventServer({
+      db: ":memory:",
+      hostname: "127.0.0.1",
+      port: 0,
+    });
+    const addr = es.addresses[0];
+    const notified: string[] = [];
+    await using good = await connect(addr, "good", {
+      subscriptions: [["good", "*"]],
+      eventsCb: (_c, events) => {
+        for (const e of events) {
+          notified.push(`${e.id.session}/${e.id.instance}`);
+        }
+      },
+    });
+    let stop = false;
+    const mine: string[] = [];
+    const goodLoop = (async () => {
+      for (let i = 0; !stop; i++) {
+        const res = await good.register([{
+          type: ["good", String(i)],
+          payload: { kind: "json", data: i },
+        }], true);
+        assert.ok(res && res.length === 1, "register answered with its event");
+        mine.push(`${res[0].id.session}/${res[0].id.instance}`);
+        const q = await good.query({
+          kind: "latest",
+          eventTypes: [["good", String(i)]],
+        });
+        assert.deepEqual(q.events.map((e) => e.payload?.data), [i]);
+      }
+    })();
+    let next = 0;
+    const CONNS = 150;
+    const worker = async () => {
+      while (next++ < CONNS) {
+        const kind = rng.int(KINDS.length);
+        const conn = await Deno.connect(addr);
+        try {
+          await writeAll(conn, hostileBytes(rng, kind)).catch(() => {});
+          if (!await drainToEof(conn, 200)) {
+            await conn.closeWrite().catch(() => {});
+            assert.ok(
+              await drainToEof(conn, 3000),
+              `${KINDS[kind]} never closed`,
+            );
+          }
+        } finally {
+          conn.close();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 15 }, worker));
+    stop = true;
+    await goodLoop;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(mine.length > 0);
+    assert.deepEqual(
+      notified,
+      mine,
+      "each of its events notified once, in order",
+    );
+    assert.ok(good.isOpen, "good client disconnected");
+    const late = await connect(addr, "late");
+    const back = await late.query({
+      kind: "server",
+      serverId: 1,
+      maxResults: 1,
+    });
+    assert.equal(back.events.length, 1);
+    await late.asyncClose();
+  } finally {
     setLogger(null);
   }
 });
