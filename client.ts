@@ -276,13 +276,7 @@ export class Client extends Resource {
         if (full) await full;
       }
     } catch (e) {
-      if (!(e instanceof ConnectionError)) {
-        conn.closeWithReason(
-          e instanceof SbsError
-            ? new ProtocolError(`malformed message: ${e.message}`, { cause: e })
-            : e as Error,
-        );
-      }
+      conn.fail(e);
     } finally {
       conn.close();
       const error = new ConnectionError(

@@ -23,7 +23,7 @@ import {
   writeRegisterRes,
   writeStatus,
 } from "./common/messages.ts";
-import { Reader, SbsError, Writer } from "./common/sbs.ts";
+import { Reader, Writer } from "./common/sbs.ts";
 import { Subscription } from "./common/subscription.ts";
 import type {
   Address,
@@ -285,13 +285,7 @@ export class Server extends Resource {
       }
       await this.#serve(established);
     } catch (e) {
-      if (!(e instanceof ConnectionError)) {
-        conn.closeWithReason(
-          e instanceof SbsError
-            ? new ProtocolError(`malformed message: ${e.message}`, { cause: e })
-            : e as Error,
-        );
-      }
+      conn.fail(e);
     } finally {
       conn.close();
       if (established) {
@@ -386,16 +380,7 @@ export class Server extends Resource {
         );
       }
     } catch (err) {
-      if (err instanceof ConnectionError && !e.conn.isOpen) return;
-      e.conn.closeWithReason(
-        err instanceof SbsError
-          ? new ProtocolError(`malformed ${msg.type}: ${err.message}`, {
-            cause: err,
-          })
-          : err instanceof Error
-          ? err
-          : new Error(String(err)),
-      );
+      e.conn.fail(err, msg.type);
     }
   }
 }

@@ -11,7 +11,7 @@ import { type ChatterMsg, frameBodyLength, type Payload } from "./frame.ts";
 import { readChatterMsg, writeFrame } from "./frame.ts";
 import { Group, Resource } from "./group.ts";
 import { log } from "./log.ts";
-import { Writer } from "./sbs.ts";
+import { SbsError, Writer } from "./sbs.ts";
 import type { Address } from "./types.ts";
 
 /** A conversation, seen from this side. */
@@ -300,6 +300,22 @@ export class Connection extends Resource {
       `closing connection ${this.remoteAddr.hostname}:${this.remoteAddr.port}: ${reason.message}`,
     );
     this.close();
+  }
+
+  /**
+   * Close because handling a message failed: a decode error becomes a
+   * {@linkcode ProtocolError} naming `what`; a ConnectionError (the
+   * connection is already going) is not a reason of its own.
+   */
+  fail(e: unknown, what = "message"): void {
+    if (e instanceof ConnectionError) return;
+    this.closeWithReason(
+      e instanceof SbsError
+        ? new ProtocolError(`malformed ${what}: ${e.message}`, { cause: e })
+        : e instanceof Error
+        ? e
+        : new Error(String(e)),
+    );
   }
 
   #closedError(): ConnectionError {
