@@ -7,6 +7,7 @@
 
 import * as chatter from "./common/chatter.ts";
 import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
+import { abortable } from "./common/abortable.ts";
 import { ConnectionError, ProtocolError } from "./common/errors.ts";
 import { type Group, Resource } from "./common/group.ts";
 import { log } from "./common/log.ts";
@@ -279,12 +280,7 @@ export class Client extends Resource {
       conn.fail(e);
     } finally {
       conn.close();
-      const error = new ConnectionError(
-        conn.closeReason
-          ? `connection closed: ${conn.closeReason.message}`
-          : "connection closed",
-        { cause: conn.closeReason ?? undefined },
-      );
+      const error = conn.closedError();
       for (const pending of this.#pending.values()) pending.reject(error);
       this.#pending.clear();
       this.#notified?.resolve();
@@ -377,16 +373,4 @@ export class Client extends Resource {
       }
     }
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
 }

@@ -12,6 +12,7 @@ import {
   type ConnectOptions,
   type RequestOptions,
 } from "./client.ts";
+import { abortable } from "./common/abortable.ts";
 import { ConnectionError } from "./common/errors.ts";
 import { Group, Resource } from "./common/group.ts";
 import { log } from "./common/log.ts";
@@ -100,16 +101,7 @@ export class ReconnectingClient extends Resource {
   waitConnected(signal?: AbortSignal): Promise<Client> {
     const client = this.#client;
     if (client?.isOpen) return Promise.resolve(client);
-    if (!signal) return this.#connected.promise;
-    return Promise.race([
-      this.#connected.promise,
-      new Promise<never>((_, reject) => {
-        signal.throwIfAborted();
-        signal.addEventListener("abort", () => reject(signal.reason), {
-          once: true,
-        });
-      }),
-    ]);
+    return abortable(this.#connected.promise, signal);
   }
 
   /** Register on the current connection, waiting for one if needed. */

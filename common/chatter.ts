@@ -5,6 +5,7 @@
  * @module
  */
 
+import { abortable } from "./abortable.ts";
 import { ConnectionError, ProtocolError } from "./errors.ts";
 import { BackpressureError } from "./errors.ts";
 import { type ChatterMsg, frameBodyLength, type Payload } from "./frame.ts";
@@ -269,7 +270,7 @@ export class Connection extends Resource {
   receive(): Promise<Msg> {
     const msg = this.tryReceive();
     if (msg) return Promise.resolve(msg);
-    if (!this.isOpen) return Promise.reject(this.#closedError());
+    if (!this.isOpen) return Promise.reject(this.closedError());
     if (this.#receiver) throw new Error("another receive is already pending");
     this.#receiver = Promise.withResolvers<Msg>();
     return this.#receiver.promise;
@@ -318,7 +319,8 @@ export class Connection extends Resource {
     );
   }
 
-  #closedError(): ConnectionError {
+  /** The error for what fails once closed: carries `closeReason` as its cause. */
+  closedError(): ConnectionError {
     return new ConnectionError(
       this.closeReason
         ? `connection closed: ${this.closeReason.message}`
@@ -336,7 +338,7 @@ export class Connection extends Resource {
     } else {
       this.#closeSocket();
     }
-    const error = this.#closedError();
+    const error = this.closedError();
     this.#receiver?.reject(error);
     this.#receiver = null;
     this.#readerWaiting?.resolve();
@@ -565,9 +567,13 @@ export async function connect(
     : Deno.connect({ hostname: addr.hostname, port: addr.port });
   let conn: Deno.Conn;
   try {
-    conn = signal ? await abortable(connecting, signal) : await connecting;
+    conn = await abortable<Deno.Conn>(connecting, signal);
   } catch (e) {
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted) {
+      // A connection that completes after the abort must not leak.
+      connecting.then((c) => c.close(), () => {});
+      throw signal.reason;
+    }
     throw new ConnectionError(
       `cannot connect to ${addr.hostname}:${addr.port}: ${
         (e as Error).message
@@ -577,22 +583,6 @@ export async function connect(
   }
   setNoDelay(conn);
   return new Connection(conn, null, options);
-}
-
-async function abortable(
-  connecting: Promise<Deno.Conn>,
-  signal: AbortSignal,
-): Promise<Deno.Conn> {
-  const aborted = Promise.withResolvers<never>();
-  const onAbort = () => aborted.reject(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await Promise.race([connecting, aborted.promise]);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    // A connection that completes after the abort must not leak.
-    if (signal.aborted) connecting.then((c) => c.close(), () => {});
-  }
 }
 
 /** Called with each accepted connection; runs as a task of its group. */
