@@ -133,6 +133,7 @@ export class Server extends Resource {
   #nextId = 1;
   readonly #established = new Map<chatter.Connection, Established>();
   readonly #options: ListenOptions;
+  readonly #scratch = new Writer(1024);
 
   /** @internal Use {@linkcode listen}. */
   constructor(options: ListenOptions) {
@@ -213,9 +214,11 @@ export class Server extends Resource {
       let payload: Uint8Array | ((w: Writer) => void) = (w) =>
         writeEvents(w, filtered);
       if (group.length > 1) {
-        const w = new Writer(1024);
-        writeEvents(w, filtered);
-        payload = w.bytes();
+        // sendNow copies the bytes before returning, so one scratch
+        // writer serves every group and every call.
+        this.#scratch.reset();
+        writeEvents(this.#scratch, filtered);
+        payload = this.#scratch.bytes();
       }
       for (const e of group) {
         const conv = trySend(e, MsgType.EventsNotify, payload, !withAck);
