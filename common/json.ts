@@ -9,7 +9,7 @@
  */
 
 import type { JsonValue } from "./types.ts";
-import { Writer } from "./sbs.ts";
+import { type Reader, Writer } from "./sbs.ts";
 
 /** Error for a value that has no JSON text (NaN, Infinity, a cycle, a function). */
 export class JsonPayloadError extends TypeError {
@@ -226,4 +226,335 @@ export function parseJsonText(text: string): JsonValue {
   return NEEDS_REVIVER.test(text)
     ? JSON.parse(text, finiteReviver as (k: string, v: unknown) => unknown)
     : JSON.parse(text);
+}
+
+// ------------------------------------------------------- parsing from bytes
+
+// Cursor of the byte parser below (module state: the parser never yields).
+let jBuf: Uint8Array = new Uint8Array(0);
+let jPos = 0;
+let jEnd = 0;
+
+// Thrown (not an Error: no stack to capture) when the fast parser meets
+// anything it leaves to JSON.parse: non-ASCII bytes, integers that may
+// need a bigint, 3-digit exponents, deep nesting, or invalid JSON.
+const BAIL = { bail: true };
+const MAX_FAST_DEPTH = 64;
+
+const KEY_CACHE_SIZE = 1024;
+const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE);
+
+// Exact powers of ten: with an integer mantissa below 2^53, one
+// multiplication or division by these rounds exactly once, as a correctly
+// rounded decimal parser would (Clinger's fast path).
+const POW10: number[] = [];
+for (let i = 0, p = 1; i <= 22; i++, p *= 10) POW10.push(p);
+
+/**
+ * Read an SBS String holding JSON text and parse it.
+ *
+ * Short ASCII texts, all a Python peer writes (`json.dumps` escapes
+ * non-ASCII), are parsed straight from the bytes, with no intermediate
+ * string; anything else goes through {@linkcode parseJsonText}. The
+ * result is the same either way.
+ *
+ * @throws {SyntaxError} When the text is not JSON (see `parseJsonText`).
+ */
+export function readJsonText(r: Reader): JsonValue {
+  const at = r.pos;
+  const n = r.length();
+  const start = r.pos;
+  if (n <= 4096) {
+    jBuf = r.buf;
+    jPos = start;
+    jEnd = start + n;
+    try {
+      const v = fastValue(0);
+      skipSpace();
+      if (jPos === jEnd) {
+        r.pos = jEnd;
+        return v;
+      }
+    } catch (e) {
+      if (e !== BAIL) throw e;
+    }
+  }
+  r.pos = at;
+  return parseJsonText(r.string());
+}
+
+function skipSpace(): void {
+  const buf = jBuf;
+  let p = jPos;
+  while (p < jEnd) {
+    const c = buf[p];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    p++;
+  }
+  jPos = p;
+}
+
+function fastValue(depth: number): JsonValue {
+  skipSpace();
+  if (jPos >= jEnd) throw BAIL;
+  const c = jBuf[jPos];
+  switch (c) {
+    case 0x7b: // {
+      return fastObject(depth);
+    case 0x5b: // [
+      return fastArray(depth);
+    case 0x22: // "
+      return fastString();
+    case 0x74: // t
+      fastLiteral(0x72, 0x75, 0x65, -1);
+      return true;
+    case 0x66: // f
+      fastLiteral(0x61, 0x6c, 0x73, 0x65);
+      return false;
+    case 0x6e: // n
+      fastLiteral(0x75, 0x6c, 0x6c, -1);
+      return null;
+    default:
+      if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return fastNumber();
+      throw BAIL;
+  }
+}
+
+function fastLiteral(a: number, b: number, c: number, d: number): void {
+  const buf = jBuf;
+  const p = jPos;
+  const len = d < 0 ? 4 : 5;
+  if (
+    p + len > jEnd || buf[p + 1] !== a || buf[p + 2] !== b ||
+    buf[p + 3] !== c || (d >= 0 && buf[p + 4] !== d)
+  ) throw BAIL;
+  jPos = p + len;
+}
+
+function fastObject(depth: number): { [key: string]: JsonValue } {
+  if (depth >= MAX_FAST_DEPTH) throw BAIL;
+  jPos++;
+  const obj: { [key: string]: JsonValue } = {};
+  skipSpace();
+  if (jPos < jEnd && jBuf[jPos] === 0x7d) {
+    jPos++;
+    return obj;
+  }
+  for (;;) {
+    skipSpace();
+    if (jPos >= jEnd || jBuf[jPos] !== 0x22) throw BAIL;
+    const key = fastString();
+    skipSpace();
+    if (jPos >= jEnd || jBuf[jPos] !== 0x3a) throw BAIL;
+    jPos++;
+    const value = fastValue(depth + 1);
+    if (key === "__proto__") {
+      // JSON.parse makes an own property; where Object.prototype.__proto__
+      // exists (Node, browsers; Deno removes it) assignment would set the
+      // prototype instead.
+      Object.defineProperty(obj, key, {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    } else {
+      obj[key] = value;
+    }
+    skipSpace();
+    if (jPos >= jEnd) throw BAIL;
+    const c = jBuf[jPos++];
+    if (c === 0x7d) return obj;
+    if (c !== 0x2c) throw BAIL;
+  }
+}
+
+function fastArray(depth: number): JsonValue[] {
+  if (depth >= MAX_FAST_DEPTH) throw BAIL;
+  jPos++;
+  const arr: JsonValue[] = [];
+  skipSpace();
+  if (jPos < jEnd && jBuf[jPos] === 0x5d) {
+    jPos++;
+    return arr;
+  }
+  for (;;) {
+    arr.push(fastValue(depth + 1));
+    skipSpace();
+    if (jPos >= jEnd) throw BAIL;
+    const c = jBuf[jPos++];
+    if (c === 0x5d) return arr;
+    if (c !== 0x2c) throw BAIL;
+  }
+}
+
+function fastString(): string {
+  const buf = jBuf;
+  const end = jEnd;
+  const start = ++jPos;
+  let p = start;
+  let h = 0;
+  for (;;) {
+    if (p >= end) throw BAIL;
+    const c = buf[p];
+    if (c === 0x22) break;
+    if (c === 0x5c) return escapedString(start);
+    // Control characters are invalid; non-ASCII needs UTF-8 decoding.
+    if (c < 0x20 || c >= 0x80) throw BAIL;
+    h = (Math.imul(h, 31) + c) | 0;
+    p++;
+  }
+  jPos = p + 1;
+  const n = p - start;
+  if (n > 32) {
+    return String.fromCharCode.apply(
+      null,
+      buf.subarray(start, p) as unknown as number[],
+    );
+  }
+  // Keys and short values repeat from event to event: intern them.
+  const slot = (h ^ n) & (KEY_CACHE_SIZE - 1);
+  const hit = keyCache[slot];
+  if (hit !== undefined && hit.length === n) {
+    let i = 0;
+    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return hit;
+  }
+  let s = "";
+  for (let i = start; i < p; i++) s += String.fromCharCode(buf[i]);
+  keyCache[slot] = s;
+  return s;
+}
+
+const ESCAPED: Record<number, string> = {
+  0x22: '"',
+  0x5c: "\\",
+  0x2f: "/",
+  0x62: "\b",
+  0x66: "\f",
+  0x6e: "\n",
+  0x72: "\r",
+  0x74: "\t",
+};
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  c |= 0x20;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  throw BAIL;
+}
+
+// A string with backslash escapes (Python's `\uXXXX` for non-ASCII).
+function escapedString(start: number): string {
+  const buf = jBuf;
+  const end = jEnd;
+  const units: number[] = [];
+  let p = start;
+  for (;;) {
+    if (p >= end) throw BAIL;
+    const c = buf[p++];
+    if (c === 0x22) break;
+    if (c < 0x20 || c >= 0x80) throw BAIL;
+    if (c !== 0x5c) {
+      units.push(c);
+      continue;
+    }
+    if (p >= end) throw BAIL;
+    const e = buf[p++];
+    if (e === 0x75) {
+      if (p + 4 > end) throw BAIL;
+      units.push(
+        (hexDigit(buf[p]) << 12) | (hexDigit(buf[p + 1]) << 8) |
+          (hexDigit(buf[p + 2]) << 4) | hexDigit(buf[p + 3]),
+      );
+      p += 4;
+    } else {
+      const s = ESCAPED[e];
+      if (s === undefined) throw BAIL;
+      units.push(s.charCodeAt(0));
+    }
+  }
+  jPos = p;
+  let s = "";
+  for (let i = 0; i < units.length; i += 4096) {
+    s += String.fromCharCode.apply(null, units.slice(i, i + 4096));
+  }
+  return s;
+}
+
+function fastNumber(): number {
+  const buf = jBuf;
+  const end = jEnd;
+  const start = jPos;
+  let p = start;
+  const negative = buf[p] === 0x2d;
+  if (negative) p++;
+  if (p >= end) throw BAIL;
+  let mantissa = 0;
+  let digits = 0;
+  let c = buf[p];
+  if (c === 0x30) {
+    p++;
+  } else if (c >= 0x31 && c <= 0x39) {
+    while (p < end && (c = buf[p]) >= 0x30 && c <= 0x39) {
+      mantissa = mantissa * 10 + (c - 0x30);
+      digits++;
+      p++;
+    }
+    // 16+ integer digits may need a bigint or overflow: JSON.parse's path.
+    if (digits > 15) throw BAIL;
+  } else {
+    throw BAIL;
+  }
+  let scale = 0;
+  let exact = true;
+  if (p < end && buf[p] === 0x2e) {
+    p++;
+    const fracStart = p;
+    while (p < end && (c = buf[p]) >= 0x30 && c <= 0x39) {
+      if (digits < 15) {
+        mantissa = mantissa * 10 + (c - 0x30);
+        if (mantissa !== 0) digits++;
+        scale--;
+      } else {
+        exact = false;
+      }
+      p++;
+    }
+    if (p === fracStart) throw BAIL;
+  }
+  if (p < end && (buf[p] | 0x20) === 0x65) {
+    p++;
+    let expNegative = false;
+    if (p < end && (buf[p] === 0x2b || buf[p] === 0x2d)) {
+      expNegative = buf[p] === 0x2d;
+      p++;
+    }
+    const expStart = p;
+    let exp = 0;
+    while (p < end && (c = buf[p]) >= 0x30 && c <= 0x39) {
+      exp = exp * 10 + (c - 0x30);
+      p++;
+    }
+    // No digits is invalid; 3+ digits may overflow: JSON.parse's path.
+    if (p === expStart || p - expStart > 2) throw BAIL;
+    scale += expNegative ? -exp : exp;
+  }
+  jPos = p;
+  let v: number;
+  if (exact && scale === 0) {
+    v = mantissa;
+  } else if (exact && scale > 0 && scale <= 22) {
+    v = mantissa * POW10[scale];
+  } else if (exact && scale < 0 && scale >= -22) {
+    v = mantissa / POW10[-scale];
+  } else {
+    return Number(
+      String.fromCharCode.apply(
+        null,
+        buf.subarray(start, p) as unknown as number[],
+      ),
+    );
+  }
+  return negative ? -v : v;
 }

@@ -8,7 +8,7 @@
  */
 
 import { type Reader, SbsError, type Writer } from "./sbs.ts";
-import { parseJsonText, writeJsonText } from "./json.ts";
+import { readJsonText, writeJsonText } from "./json.ts";
 import {
   type Event,
   type EventId,
@@ -341,10 +341,10 @@ function readOptPayload(r: Reader): EventPayload | null {
     return { kind: "binary", type, data: r.bytesView() };
   }
   const at = r.pos;
-  const text = r.string();
   try {
-    return { kind: "json", data: parseJsonText(text) };
+    return { kind: "json", data: readJsonText(r) };
   } catch (e) {
+    if (e instanceof SbsError) throw e;
     throw new SbsError(`invalid JSON payload: ${(e as Error).message}`, at);
   }
 }

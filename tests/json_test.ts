@@ -1,0 +1,268 @@
+// The JSON payload byte parser (readJsonText) against the reference path
+// (TextDecoder + parseJsonText, i.e. JSON.parse): the same value, or a
+// SyntaxError from both, for chosen edge cases and seeded random texts.
+
+import assert from "node:assert/strict";
+import { parseJsonText, readJsonText } from "../common/json.ts";
+import { Reader, Writer } from "../common/sbs.ts";
+import { Rng, seedFromEnv } from "./_rng.ts";
+
+const SEED = seedFromEnv("JSON_SEED");
+
+function viaBytes(text: string): unknown {
+  const w = new Writer(16);
+  w.string(text);
+  const r = new Reader(w.bytes());
+  const v = readJsonText(r);
+  r.done();
+  return v;
+}
+
+function outcome(f: () => unknown): { value?: unknown; error?: string } {
+  try {
+    return { value: f() };
+  } catch (e) {
+    assert.ok(e instanceof SyntaxError, `not a SyntaxError: ${e}`);
+    return { error: "SyntaxError" };
+  }
+}
+
+function agree(text: string): void {
+  const expected = outcome(() => parseJsonText(text));
+  const actual = outcome(() => viaBytes(text));
+  // deepStrictEqual tells -0 from 0, checks prototypes and own keys.
+  assert.deepStrictEqual(actual, expected, JSON.stringify(text));
+}
+
+const CASES = [
+  '{"value": 0.5, "quality": "good", "valid": true}',
+  "0",
+  "-0",
+  "-0.0",
+  "0.0",
+  "1",
+  "-1",
+  "123456789012345",
+  "1234567890123456",
+  "9007199254740991",
+  "9007199254740993",
+  "-9007199254740993",
+  "12345678901234567890",
+  "1.5",
+  "0.1",
+  "0.30000000000000004",
+  "1e22",
+  "1e23",
+  "1e-22",
+  "1e-23",
+  "2.5e-5",
+  "1E+2",
+  "1e05",
+  "1e005",
+  "1e308",
+  "1e309",
+  "-1e400",
+  "1.7976931348623157e308",
+  "5e-324",
+  "4.9e-324",
+  "0.000001",
+  "123.456e-7",
+  "1.0000000000000000001",
+  "12345678901234567.0",
+  "100000000000000000000000",
+  "1.",
+  ".5",
+  "01",
+  "-",
+  "-a",
+  "1e",
+  "1e+",
+  "+1",
+  "0x10",
+  "NaN",
+  "Infinity",
+  "1_000",
+  "true",
+  "false",
+  "null",
+  "tru",
+  "nul",
+  "falsey",
+  " true ",
+  "\t\n\r null",
+  '""',
+  '"abc"',
+  '"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t"',
+  '"\\u00e9\\u20ac"',
+  '"\\ud83d\\ude00"',
+  '"\\ud83d"',
+  '"\\uDC00x"',
+  '"\\u00G0"',
+  '"\\x41"',
+  '"tab\there"',
+  '"unterminated',
+  '"čž"',
+  '"\u0001"',
+  "[]",
+  "[ ]",
+  "[1, 2, [3, [4]]]",
+  "[1,]",
+  "[,1]",
+  "[1 2]",
+  "{}",
+  "{ }",
+  '{"a": 1, "a": 2}',
+  '{"b": 1, "a": 2, "1": 3, "0": 4}',
+  '{"__proto__": 1}',
+  '{"__proto__": {"x": 1}, "y": 2}',
+  '{"constructor": 1, "toString": 2}',
+  '{"a" 1}',
+  '{"a": 1,}',
+  "{a: 1}",
+  '{"a": 1} x',
+  "",
+  " ",
+  "[",
+  "{",
+  "[".repeat(100) + "]".repeat(100),
+  "[".repeat(63) + "1" + "]".repeat(63),
+  "[".repeat(64) + "1" + "]".repeat(64),
+  '{"k": ' + "1".repeat(400) + "}",
+  JSON.stringify("x".repeat(5000)),
+  JSON.stringify({ long: "y".repeat(40), n: [1.25, -3e-7, 7e+21] }),
+];
+
+Deno.test("JSON byte parser agrees with JSON.parse on edge cases", () => {
+  for (const text of CASES) agree(text);
+});
+
+Deno.test("JSON byte parser keeps bigint and overflow rules", () => {
+  assert.equal(viaBytes("9007199254740993"), 9007199254740993n);
+  assert.throws(() => viaBytes("[1e999]"), SyntaxError);
+  assert.ok(Object.hasOwn(viaBytes('{"__proto__": 1}') as object, "__proto__"));
+  assert.equal(
+    Object.getPrototypeOf(viaBytes('{"__proto__": {}}')),
+    Object.prototype,
+  );
+});
+
+function randomNumber(rng: Rng): string {
+  let s = rng.chance(0.3) ? "-" : "";
+  s += rng.chance(0.2) ? "0" : String(1 + rng.int(9));
+  const intDigits = rng.pick([0, 1, 3, 8, 14, 15, 16, 20]);
+  for (let i = 0; i < intDigits; i++) s += rng.int(10);
+  if (rng.chance(0.5)) {
+    s += ".";
+    const n = rng.pick([1, 2, 5, 10, 15, 17, 25]);
+    for (let i = 0; i < n; i++) s += rng.int(10);
+  }
+  if (rng.chance(0.3)) {
+    s += rng.pick(["e", "E"]) + rng.pick(["", "+", "-"]);
+    s += String(rng.int(rng.pick([10, 30, 100, 400])));
+  }
+  return s;
+}
+
+function randomString(rng: Rng): string {
+  const parts = ['"'];
+  const n = rng.int(12);
+  for (let i = 0; i < n; i++) {
+    parts.push(
+      rng.pick([
+        "a",
+        "Z",
+        " ",
+        "_",
+        "1",
+        "\\n",
+        '\\"',
+        "\\\\",
+        "\\/",
+        "\\u00e9",
+        "\\ud83d",
+        "\\uDE00",
+        "é",
+        "\\t",
+        "key",
+        "\\u0000",
+      ]),
+    );
+  }
+  parts.push('"');
+  return parts.join("");
+}
+
+function randomValue(rng: Rng, depth: number): string {
+  const k = rng.int(depth > 4 ? 5 : 8);
+  switch (k) {
+    case 0:
+      return randomNumber(rng);
+    case 1:
+      return randomString(rng);
+    case 2:
+      return rng.pick(["true", "false", "null"]);
+    case 3:
+    case 4:
+      return randomNumber(rng);
+    case 5: {
+      const items = Array.from(
+        { length: rng.int(4) },
+        () => randomValue(rng, depth + 1),
+      );
+      return "[" + items.join(rng.pick([",", ", "])) + "]";
+    }
+    default: {
+      const items = Array.from(
+        { length: rng.int(4) },
+        () =>
+          rng.pick([randomString(rng), '"__proto__"', '"1"', '"a"']) +
+          rng.pick([":", ": ", " : "]) + randomValue(rng, depth + 1),
+      );
+      return "{" + items.join(rng.pick([",", ", "])) + "}";
+    }
+  }
+}
+
+function mutate(rng: Rng, text: string): string {
+  const chars = [...text];
+  const edits = 1 + rng.int(3);
+  for (let e = 0; e < edits && chars.length; e++) {
+    const i = rng.int(chars.length);
+    switch (rng.int(3)) {
+      case 0:
+        chars.splice(i, 1);
+        break;
+      case 1:
+        chars.splice(
+          i,
+          0,
+          rng.pick([
+            ",",
+            "]",
+            "}",
+            '"',
+            "\\",
+            "-",
+            ".",
+            "e",
+            "0",
+            " ",
+            "\u0001",
+          ]),
+        );
+        break;
+      default:
+        chars[i] = rng.pick(["1", "x", ":", "[", "{", "+", "E"]);
+    }
+  }
+  return chars.join("");
+}
+
+Deno.test(`JSON byte parser agrees with JSON.parse on random texts (seed ${SEED})`, () => {
+  const rng = new Rng(SEED);
+  for (let i = 0; i < 20000; i++) {
+    const text = randomValue(rng, 0);
+    agree(text);
+    agree(mutate(rng, text));
+  }
+});
