@@ -39,6 +39,9 @@ for (let c = 0; c < 0x80; c++) {
       : "",
   );
 }
+// 1 for the ASCII codes written as they are.
+const PLAIN = new Uint8Array(0x10000);
+for (let c = 0; c < 0x80; c++) if (ESCAPES[c] === "") PLAIN[c] = 1;
 ESCAPES[0x08] = "\\b";
 ESCAPES[0x09] = "\\t";
 ESCAPES[0x0a] = "\\n";
@@ -66,7 +69,48 @@ export function jsonText(value: JsonValue): string {
 const latin1 = new TextDecoder("latin1");
 
 function writeAscii(w: Writer, s: string): void {
-  for (let i = 0; i < s.length; i++) w.byte(s.charCodeAt(i));
+  const len = s.length;
+  w.ensure(len);
+  const buf = w.buf;
+  const pos = w.pos;
+  for (let i = 0; i < len; i++) buf[pos + i] = s.charCodeAt(i);
+  w.pos = pos + len;
+}
+
+function writeNumber(w: Writer, v: number): void {
+  if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
+    // Int32 (most JSON numbers): digits straight into the buffer.
+    w.ensure(11);
+    const buf = w.buf;
+    let pos = w.pos;
+    if (v < 0) {
+      buf[pos++] = 0x2d;
+      v = -v;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    pos += digits;
+    w.pos = pos;
+    do {
+      const q = Math.floor(v / 10);
+      buf[--pos] = 0x30 + v - q * 10;
+      v = q;
+    } while (v > 0);
+    return;
+  }
+  if (!Number.isFinite(v)) {
+    throw new JsonPayloadError(`JSON payload cannot hold ${v}`);
+  }
+  // String(2 ** 60) is "1152921504606847000": another integer to a
+  // Python reader. Unsafe integral numbers are written exactly.
+  writeAscii(
+    w,
+    Object.is(v, -0)
+      ? "-0.0"
+      : Number.isSafeInteger(v) || !Number.isInteger(v) || Math.abs(v) >= 1e21
+      ? String(v)
+      : BigInt(v).toString(),
+  );
 }
 
 function writeValue(w: Writer, v: unknown, depth: number): void {
@@ -75,20 +119,7 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
       writeString(w, v);
       return;
     case "number":
-      if (!Number.isFinite(v)) {
-        throw new JsonPayloadError(`JSON payload cannot hold ${v}`);
-      }
-      // String(2 ** 60) is "1152921504606847000": another integer to a
-      // Python reader. Unsafe integral numbers are written exactly.
-      writeAscii(
-        w,
-        Object.is(v, -0)
-          ? "-0.0"
-          : Number.isSafeInteger(v) || !Number.isInteger(v) ||
-              Math.abs(v) >= 1e21
-          ? String(v)
-          : BigInt(v).toString(),
-      );
+      writeNumber(w, v);
       return;
     case "boolean":
       writeAscii(w, v ? "true" : "false");
@@ -128,18 +159,18 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
       }
       w.byte(0x7b);
       let first = true;
-      for (const key in v) {
-        if (!Object.hasOwn(v, key)) continue;
+      const keys = Object.keys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
         const item = (v as Record<string, unknown>)[key];
         if (item === undefined || typeof item === "function") continue;
-        if (!first) {
+        if (first) {
+          first = false;
+        } else {
           w.byte(0x2c);
           w.byte(0x20);
         }
-        first = false;
-        writeString(w, key);
-        w.byte(0x3a);
-        w.byte(0x20);
+        writeKey(w, key);
         writeValue(w, item, depth + 1);
       }
       w.byte(0x7d);
@@ -148,6 +179,29 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
     default:
       throw new JsonPayloadError(`JSON payload cannot hold a ${typeof v}`);
   }
+}
+
+// `"key": `, for keys that need no escaping (nearly all).
+function writeKey(w: Writer, key: string): void {
+  const len = key.length;
+  w.ensure(len + 4);
+  const buf = w.buf;
+  const pos = w.pos;
+  for (let i = 0; i < len; i++) {
+    const c = key.charCodeAt(i);
+    if (PLAIN[c] !== 1) {
+      writeString(w, key);
+      w.byte(0x3a);
+      w.byte(0x20);
+      return;
+    }
+    buf[pos + 1 + i] = c;
+  }
+  buf[pos] = 0x22;
+  buf[pos + len + 1] = 0x22;
+  buf[pos + len + 2] = 0x3a;
+  buf[pos + len + 3] = 0x20;
+  w.pos = pos + len + 4;
 }
 
 function writeString(w: Writer, s: string): void {
@@ -159,13 +213,11 @@ function writeString(w: Writer, s: string): void {
   buf[pos++] = 0x22;
   for (let i = 0; i < len; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x80) {
+    if (PLAIN[c] === 1) {
+      buf[pos++] = c;
+    } else if (c < 0x80) {
       const esc = ESCAPES[c];
-      if (esc === "") {
-        buf[pos++] = c;
-      } else {
-        for (let j = 0; j < esc.length; j++) buf[pos++] = esc.charCodeAt(j);
-      }
+      for (let j = 0; j < esc.length; j++) buf[pos++] = esc.charCodeAt(j);
     } else {
       buf[pos++] = 0x5c;
       buf[pos++] = 0x75;

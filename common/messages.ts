@@ -312,22 +312,73 @@ function readOptInt(r: Reader): number | null {
   return optional(r) ? r.safeInt() : null;
 }
 
-/** Read an EventType. */
-export function readEventType(r: Reader): string[] {
-  const n = r.length();
-  const type: string[] = new Array(n);
-  for (let i = 0; i < n; i++) type[i] = r.string();
+// Event types repeat endlessly (a gateway registers the same few hundred
+// over and over): decoded ones are cached whole, frozen, by their bytes.
+const TYPE_CACHE_SIZE = 2048;
+const typeCacheBytes: (Uint8Array | undefined)[] = new Array(TYPE_CACHE_SIZE);
+const typeCacheValues: EventType[] = new Array(TYPE_CACHE_SIZE);
+
+/**
+ * Read an EventType. The result is frozen and may be shared by every
+ * event of the same type decoded in this process.
+ */
+export function readEventType(r: Reader): EventType {
+  const buf = r.buf;
+  const end = r.end;
+  const start = r.pos;
+  // One pass over the bytes when the count and every segment length are
+  // one byte (under 64) and every byte is ASCII; else the general path.
+  let p = start;
+  if (p >= end) return readEventTypeSlow(r);
+  const count = buf[p++];
+  if (count < 0x80 || count >= 0xc0) return readEventTypeSlow(r);
+  let h = count;
+  for (let i = 0x80; i < count; i++) {
+    if (p >= end) return readEventTypeSlow(r);
+    const len = buf[p];
+    const segEnd = p + len - 0x7f;
+    if (len < 0x80 || len >= 0xc0 || segEnd > end) {
+      return readEventTypeSlow(r);
+    }
+    h = (Math.imul(h, 31) + len) | 0;
+    for (p++; p < segEnd; p++) {
+      const c = buf[p];
+      if (c >= 0x80) return readEventTypeSlow(r);
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+  }
+  const size = p - start;
+  const slot = (h ^ (h >>> 15)) & (TYPE_CACHE_SIZE - 1);
+  const cached = typeCacheBytes[slot];
+  if (cached !== undefined && cached.length === size) {
+    let i = 0;
+    while (i < size && cached[i] === buf[start + i]) i++;
+    if (i === size) {
+      r.pos = p;
+      return typeCacheValues[slot];
+    }
+  }
+  const type = readEventTypeSlow(r);
+  typeCacheBytes[slot] = buf.slice(start, p);
+  typeCacheValues[slot] = type;
   return type;
 }
 
-function readEventTypes(r: Reader): string[][] {
+function readEventTypeSlow(r: Reader): EventType {
   const n = r.length();
-  const types: string[][] = [];
+  const type: string[] = new Array(n);
+  for (let i = 0; i < n; i++) type[i] = r.string();
+  return Object.freeze(type);
+}
+
+function readEventTypes(r: Reader): EventType[] {
+  const n = r.length();
+  const types: EventType[] = [];
   for (let i = 0; i < n; i++) types.push(readEventType(r));
   return types;
 }
 
-function readOptEventTypes(r: Reader): string[][] | null {
+function readOptEventTypes(r: Reader): EventType[] | null {
   return optional(r) ? readEventTypes(r) : null;
 }
 

@@ -129,6 +129,34 @@ export class Writer {
   // Safe integers beyond 2^30 (timestamps, large ids): float arithmetic
   // is exact here and several times cheaper than going through bigint.
   #wideInt(v: number): void {
+    if (v < 0) {
+      this.#negativeWideInt(v);
+      return;
+    }
+    let n = 5;
+    let limit = 17179869184; // 2^34: 5 groups hold [0, 2^34)
+    while (v >= limit) {
+      n++;
+      limit *= 128;
+    }
+    this.ensure(n);
+    const buf = this.buf;
+    // Split at 2^28 so that both halves fit int32 bit operations.
+    let hi = Math.floor(v / 268435456);
+    const lo = v - hi * 268435456;
+    const last = this.pos + n - 1;
+    buf[last] = (lo & 0x7f) | 0x80;
+    buf[last - 1] = (lo >>> 7) & 0x7f;
+    buf[last - 2] = (lo >>> 14) & 0x7f;
+    buf[last - 3] = lo >>> 21;
+    for (let p = last - 4; p >= this.pos; p--) {
+      buf[p] = hi & 0x7f;
+      hi >>>= 7;
+    }
+    this.pos = last + 1;
+  }
+
+  #negativeWideInt(v: number): void {
     let n = 5;
     let limit = 17179869184; // 2^34: 5 groups hold [-2^34, 2^34)
     while (v >= limit || v < -limit) {
@@ -299,6 +327,19 @@ export class Reader {
    * (never a rounded number).
    */
   int(): number | bigint {
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = this.buf[pos];
+      if (b & 0x80) {
+        // One byte: -64..63 (counts, lengths, small ids, choices).
+        this.pos = pos + 1;
+        return b & 0x40 ? b - 0x100 : b & 0x7f;
+      }
+    }
+    return this.#multiByteInt();
+  }
+
+  #multiByteInt(): number | bigint {
     const buf = this.buf;
     const end = this.end;
     let pos = this.pos;

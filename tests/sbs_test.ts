@@ -18,6 +18,11 @@ Deno.test("integer fast paths agree with the bigint path at every boundary", () 
       if (Number.isSafeInteger(x) && x !== 0) values.push(x, -x);
     }
   }
+  // And values with every bit pattern in both halves of the 2^28 split.
+  for (let i = 1; i <= 2000; i++) {
+    const x = Math.floor(2 ** (i % 54) * ((i * 0.6180339887) % 1));
+    if (x !== 0) values.push(x, -x, Math.floor(x / 8) + i);
+  }
   for (const v of values) {
     const fast = bytesOf((w) => w.int(v));
     assert.deepEqual(fast, bytesOf((w) => w.int(BigInt(v))), `encode ${v}`);
