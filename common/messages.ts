@@ -326,8 +326,8 @@ export function readEventType(r: Reader): EventType {
   const buf = r.buf;
   const end = r.end;
   const start = r.pos;
-  // One pass over the bytes when the count and every segment length are
-  // one byte (under 64) and every byte is ASCII; else the general path.
+  // The cache applies when the count and every segment length are one
+  // byte (under 64); else the general path.
   let p = start;
   if (p >= end) return readEventTypeSlow(r);
   const count = buf[p++];
@@ -340,12 +340,17 @@ export function readEventType(r: Reader): EventType {
     if (len < 0x80 || len >= 0xc0 || segEnd > end) {
       return readEventTypeSlow(r);
     }
-    h = (Math.imul(h, 31) + len) | 0;
-    for (p++; p < segEnd; p++) {
-      const c = buf[p];
-      if (c >= 0x80) return readEventTypeSlow(r);
-      h = (Math.imul(h, 31) + c) | 0;
+    // Hashed by length and a few bytes only: equality is checked in full
+    // below, and only types decoded (so validated) before are cached.
+    if (segEnd > p + 1) {
+      h = Math.imul(h, 0x01000193) ^ (len << 16) ^ (buf[p + 1] << 8) ^
+        buf[segEnd - 1];
+      h = Math.imul(h, 0x01000193) ^ buf[segEnd - 2] ^
+        (buf[(p + segEnd) >> 1] << 8);
+    } else {
+      h = Math.imul(h, 0x01000193) ^ len;
     }
+    p = segEnd;
   }
   const size = p - start;
   const slot = (h ^ (h >>> 15)) & (TYPE_CACHE_SIZE - 1);

@@ -1,0 +1,42 @@
+// Codec details below the vectors: the decoded event type cache.
+
+import assert from "node:assert/strict";
+import { readEventType, writeEventType } from "../common/messages.ts";
+import { Reader, SbsError, Writer } from "../common/sbs.ts";
+
+Deno.test("cached event types never return another type's value", () => {
+  // Same lengths and edge bytes, differing only inside; non-ASCII; empty
+  // segments and types; long segments that bypass the cache.
+  const types: string[][] = [];
+  for (let i = 0; i < 6000; i++) {
+    const mid = i.toString(36).padStart(3, "0");
+    types.push(["gw", `d${mid}x`, "value"]);
+  }
+  for (let i = 0; i < 500; i++) {
+    types.push(["č", `ž${i}`], [], [""], ["a", "", `${i}`], [
+      "x".repeat(64 + i),
+    ]);
+  }
+  const w = new Writer();
+  for (const t of types) writeEventType(w, t);
+  for (const t of types) writeEventType(w, t);
+  const r = new Reader(w.bytes());
+  for (const t of [...types, ...types]) {
+    const got = readEventType(r);
+    assert.deepEqual(got, t);
+    assert.ok(Object.isFrozen(got));
+  }
+  r.done();
+});
+
+Deno.test("a cached event type is no excuse to accept bad bytes", () => {
+  const w = new Writer();
+  writeEventType(w, ["ok", "é"]);
+  const good = w.bytes().slice();
+  assert.deepEqual(readEventType(new Reader(good)), ["ok", "é"]);
+  // The same shape with invalid UTF-8 must still fail, cached or not.
+  const bad = good.slice();
+  bad[bad.length - 1] = 0xff;
+  assert.throws(() => readEventType(new Reader(bad)), SbsError);
+  assert.throws(() => readEventType(new Reader(good.subarray(0, 4))), SbsError);
+});
