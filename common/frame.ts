@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Reader, SbsError, type Writer } from "./sbs.ts";
+import { intWidth, Reader, SbsError, type Writer } from "./sbs.ts";
 
 /** Decoded `HatChatter.Msg`. `data` is a view into the frame's buffer. */
 export interface ChatterMsg {
@@ -58,23 +58,49 @@ export function writeFrame(
   buf[w.pos++] = last ? 1 : 0;
   w.string(type);
   if (payload instanceof Uint8Array) {
+    // The length is known: make room for the header before copying the
+    // payload, so that only the few bytes above move, not the payload.
+    const len = w.pos - start - 2 + intWidth(payload.length) + payload.length;
+    const m = headerWidth(len);
+    if (m > 1) {
+      w.ensure(m - 1);
+      w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
+      w.pos += m - 1;
+    }
     w.bytesField(payload);
-  } else if (payload === null) {
+    writeHeader(w.buf, start, m, len);
+    return;
+  }
+  if (payload === null) {
     w.byte(0x80);
   } else {
     const mark = w.beginLength();
     payload(w);
     w.endLength(mark);
   }
-  let len = w.pos - start - 2;
-  let m = 1;
-  for (let l = len; l > 255; l = Math.floor(l / 256)) m++;
+  const len = w.pos - start - 2;
+  const m = headerWidth(len);
   if (m > 1) {
     w.ensure(m - 1);
     w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
     w.pos += m - 1;
   }
-  const out = w.buf;
+  writeHeader(w.buf, start, m, len);
+}
+
+// Bytes of the big-endian frame length.
+function headerWidth(len: number): number {
+  let m = 1;
+  for (let l = len; l > 255; l = Math.floor(l / 256)) m++;
+  return m;
+}
+
+function writeHeader(
+  out: Uint8Array,
+  start: number,
+  m: number,
+  len: number,
+): void {
   out[start] = m;
   for (let i = start + m; i > start; i--) {
     out[i] = len & 0xff;
