@@ -3,7 +3,13 @@
 // SyntaxError from both, for chosen edge cases and seeded random texts.
 
 import assert from "node:assert/strict";
-import { parseJsonText, readJsonText } from "../common/json.ts";
+import {
+  jsonText,
+  parseJsonText,
+  readJsonText,
+  writeJsonText,
+} from "../common/json.ts";
+import type { JsonValue } from "../common/types.ts";
 import { Reader, Writer } from "../common/sbs.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
@@ -264,5 +270,22 @@ Deno.test(`JSON byte parser agrees with JSON.parse on random texts (seed ${SEED}
     const text = randomValue(rng, 0);
     agree(text);
     agree(mutate(rng, text));
+  }
+});
+
+Deno.test("JSON writer: own enumerable keys only, any text length", () => {
+  const proto = { inherited: 1 };
+  const o = Object.create(proto) as Record<string, unknown>;
+  o.own = 2;
+  Object.defineProperty(o, "hidden", { value: 3, enumerable: false });
+  o[Symbol.for("s") as unknown as string] = 4;
+  assert.equal(jsonText(o as JsonValue), '{"own": 2}');
+  for (const n of [0, 1, 55, 56, 57, 62, 63, 64, 8180, 8200]) {
+    const value = { k: "x".repeat(n) };
+    const w = new Writer(4);
+    writeJsonText(w, value);
+    const r = new Reader(w.bytes());
+    assert.deepEqual(readJsonText(r), value, `length ${n}`);
+    r.done();
   }
 });
