@@ -149,10 +149,13 @@ export class Client extends Resource {
   readonly #eventsCb?: EventsCb;
   readonly #pending = new Map<number, PromiseWithResolvers<unknown>>();
   #notifications: Notification[] = [];
-  #notified: PromiseWithResolvers<void> | null = null;
+  // The task running callbacks exists only while notifications are
+  // waiting for them: an idle client holds none.
+  #notifying = false;
   #room: PromiseWithResolvers<void> | null = null;
   readonly #maxNotifications: number;
-  readonly #iterators = new Set<QueuedIterator<Event[]>>();
+  /** Made by the first `events()` call. */
+  #iterators: Set<QueuedIterator<Event[]>> | null = null;
 
   /** @internal Use {@linkcode connect}. */
   constructor(
@@ -167,7 +170,6 @@ export class Client extends Resource {
     this.#eventsCb = options.eventsCb;
     this.#maxNotifications = options.receiveQueueSize ?? 1024;
     conn.group.spawn(() => this.#receiveLoop());
-    conn.group.spawn(() => this.#notifyLoop());
   }
 
   /** The client's group (its connection's). */
@@ -191,8 +193,8 @@ export class Client extends Resource {
    * ```
    */
   events(): AsyncIterableIterator<Event[]> {
-    const it = new QueuedIterator<Event[]>(() => this.#iterators.delete(it));
-    if (this.isOpen) this.#iterators.add(it);
+    const it = new QueuedIterator<Event[]>(() => this.#iterators?.delete(it));
+    if (this.isOpen) (this.#iterators ??= new Set()).add(it);
     else it.end();
     return it;
   }
@@ -306,11 +308,13 @@ export class Client extends Resource {
     const conn = this.#conn;
     try {
       for (;;) {
-        // Decoding happens in #process so that nothing decoded stays
-        // referenced from this suspended frame while the next message is
-        // awaited (a 1,000-event batch is ~380 KB).
-        const full = this.#process(conn.tryReceive() ?? await conn.receive());
+        // Messages are taken and decoded in #processBuffered so that
+        // nothing of them stays referenced from this suspended frame while
+        // the next one is awaited (a 1,000-event batch is ~380 KB, and the
+        // message is a view into a read buffer of up to 256 KB).
+        const full = this.#processBuffered();
         if (full) await full;
+        else await conn.waitMessage();
       }
     } catch (e) {
       conn.fail(e);
@@ -319,8 +323,17 @@ export class Client extends Resource {
       const error = conn.closedError();
       for (const pending of this.#pending.values()) pending.reject(error);
       this.#pending.clear();
-      this.#notified?.resolve();
-      for (const it of [...this.#iterators]) it.end();
+      if (this.#iterators) { for (const it of [...this.#iterators]) it.end(); }
+    }
+  }
+
+  // Processes the buffered messages; returns a promise only when the
+  // notification queue is full.
+  #processBuffered(): Promise<void> | undefined {
+    const conn = this.#conn;
+    for (let msg = conn.tryReceive(); msg; msg = conn.tryReceive()) {
+      const full = this.#process(msg);
+      if (full) return full;
     }
   }
 
@@ -336,7 +349,11 @@ export class Client extends Resource {
       case MsgType.EventsNotify: {
         const events = readEvents(r);
         r.done();
-        for (const it of this.#iterators) it.push(events);
+        if (this.#iterators) {
+          for (const it of this.#iterators) {
+            it.push(events);
+          }
+        }
         const ack = msg.last ? null : msg.conv;
         return this.#enqueue({ status: null, events, ack });
       }
@@ -360,53 +377,61 @@ export class Client extends Resource {
   // Notifications run in their own task so that replies keep resolving
   // while a callback awaits a request of its own.
   #enqueue(n: Notification): Promise<void> | undefined {
+    // Once closing, callbacks are not called any more.
+    if (!this.isOpen) return;
     this.#notifications.push(n);
-    this.#notified?.resolve();
-    this.#notified = null;
+    if (!this.#notifying) {
+      this.#notifying = true;
+      this.#conn.group.spawn(() => this.#notifyLoop());
+    }
     if (this.#notifications.length >= this.#maxNotifications) {
       this.#room = Promise.withResolvers<void>();
       return this.#room.promise;
     }
   }
 
+  // Runs while notifications are queued. The flag is cleared in the same
+  // turn as the queue is found empty, so none is ever left behind.
   async #notifyLoop(): Promise<void> {
-    const signal = this.group.signal;
-    while (!signal.aborted) {
-      const batch = this.#notifications;
-      if (batch.length === 0) {
-        this.#notified = Promise.withResolvers<void>();
-        await this.#notified.promise;
-        continue;
+    try {
+      while (this.isOpen) {
+        const batch = this.#notifications;
+        if (batch.length === 0) return;
+        this.#notifications = [];
+        this.#room?.resolve();
+        this.#room = null;
+        for (const n of batch) {
+          if (!this.isOpen) return;
+          try {
+            if (n.events === null) {
+              // Updated in notification order, as the reference does, so a
+              // callback sees the status it is being told about.
+              this.#status = n.status;
+              await this.#statusCb?.(this, n.status);
+            } else {
+              await this.#eventsCb?.(this, n.events);
+            }
+          } catch (e) {
+            log.error("client callback failed:", e);
+          }
+          if (n.ack) {
+            try {
+              // Waits for room: with sendNow, a full send queue (a burst of
+              // registers) threw BackpressureError, which ended this loop
+              // silently and left every later notification undelivered.
+              await this.#conn.send(MsgType.EventsAck, null, { conv: n.ack });
+            } catch (e) {
+              if (e instanceof ConnectionError) return;
+              throw e;
+            }
+          }
+        }
       }
-      this.#notifications = [];
+    } finally {
+      this.#notifying = false;
+      // Closed with the queue full: let the receive loop end.
       this.#room?.resolve();
       this.#room = null;
-      for (const n of batch) {
-        if (signal.aborted) return;
-        try {
-          if (n.events === null) {
-            // Updated in notification order, as the reference does, so a
-            // callback sees the status it is being told about.
-            this.#status = n.status;
-            await this.#statusCb?.(this, n.status);
-          } else {
-            await this.#eventsCb?.(this, n.events);
-          }
-        } catch (e) {
-          log.error("client callback failed:", e);
-        }
-        if (n.ack) {
-          try {
-            // Waits for room: with sendNow, a full send queue (a burst of
-            // registers) threw BackpressureError, which ended this loop
-            // silently and left every later notification undelivered.
-            await this.#conn.send(MsgType.EventsAck, null, { conv: n.ack });
-          } catch (e) {
-            if (e instanceof ConnectionError) return;
-            throw e;
-          }
-        }
-      }
     }
   }
 }

@@ -92,12 +92,28 @@ export interface ListenOptions extends chatter.ListenOptions {
 /** Largest frame accepted before a client's init succeeded (1 MiB). */
 export const INIT_MAX_FRAME_SIZE = 1024 * 1024;
 
+/** A subscription shared by the connections that asked for the same one. */
+interface SharedSubscription {
+  key: string;
+  subscription: Subscription;
+  /** Connections with equal keys receive equal filtered event sets. */
+  filterKey: string;
+  refs: number;
+}
+
+// Per-connection state is kept small: an idle server holds thousands.
 interface Established {
   conn: chatter.Connection;
   info: ConnectionInfo;
-  /** Connections with equal keys receive equal filtered event sets. */
-  filterKey: string;
-  acks: Map<number, () => void>;
+  shared: SharedSubscription;
+  /** Acks awaited by notifyEvents, made on first use. */
+  acks: Map<number, () => void> | null;
+  /** Requests waiting for the one being handled, made on first use. */
+  requests: Msg[] | null;
+  /** A request is being handled (asynchronously, by a task). */
+  working: boolean;
+  /** The reading loop waits for room in `requests`. */
+  room: PromiseWithResolvers<void> | null;
 }
 
 /**
@@ -132,6 +148,7 @@ export class Server extends Resource {
   #status: Status;
   #nextId = 1;
   readonly #established = new Map<chatter.Connection, Established>();
+  readonly #subscriptions = new Map<string, SharedSubscription>();
   readonly #options: ListenOptions;
   readonly #scratch = new Writer(1024);
 
@@ -199,9 +216,9 @@ export class Server extends Resource {
     const groups = new Map<string, Established[]>();
     for (const e of this.#established.values()) {
       if (e.info.persisted !== persisted) continue;
-      const group = groups.get(e.filterKey);
+      const group = groups.get(e.shared.filterKey);
       if (group) group.push(e);
-      else groups.set(e.filterKey, [e]);
+      else groups.set(e.shared.filterKey, [e]);
     }
     const acks: Promise<void>[] = [];
     for (const group of groups.values()) {
@@ -224,135 +241,197 @@ export class Server extends Resource {
         const conv = trySend(e, MsgType.EventsNotify, payload, !withAck);
         if (withAck && conv) {
           const key = convKey(conv);
-          acks.push(new Promise((resolve) => e.acks.set(key, resolve)));
+          acks.push(
+            new Promise((resolve) => (e.acks ??= new Map()).set(key, resolve)),
+          );
         }
       }
     }
     await Promise.all(acks);
   }
 
+  // Serves one client. Reads every message at once (acks resolve
+  // immediately) and handles requests in arrival order: at once when no
+  // earlier one is pending, else queued for a task that runs only while
+  // requests are pending. Only this frame waits while the client is idle.
   async #connection(conn: chatter.Connection): Promise<void> {
-    const id = this.#nextId++;
-    let established: Established | null = null;
+    let e: Established | null = null;
     try {
-      // Decoded messages take 25-40x their wire size (an empty
-      // subscription is one byte but a whole array), so a peer that has
-      // not passed init gets small frames only: one big unauthenticated
-      // frame must not be able to exhaust the heap.
-      const maxFrameSize = conn.maxFrameSize;
-      conn.maxFrameSize = Math.min(maxFrameSize, INIT_MAX_FRAME_SIZE);
-      const req = await conn.receive();
-      if (req.type !== MsgType.InitReq) {
-        throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
+      e = await this.#init(conn);
+      if (!e) return;
+      const limit = this.#options.receiveQueueSize ?? 1024;
+      for (;;) {
+        // Messages are taken in #messages: this suspended frame keeps no
+        // reference to them (nor to the read buffer they are views into).
+        const full = this.#messages(e, limit);
+        if (full) await full;
+        else await conn.waitMessage();
       }
-      const r = new Reader(req.data);
-      const init = readInitReq(r);
-      r.done();
-      let res: MsgInitRes;
-      try {
-        const info: ConnectionInfo = {
-          id,
-          clientName: init.clientName,
-          clientToken: init.clientToken,
-          subscription: new Subscription(init.subscriptions),
-          serverId: init.serverId,
-          persisted: init.persisted,
-        };
-        await this.#options.connectedCb?.(info);
-        if (!conn.isOpen) return;
-        res = { type: "success", status: this.#status };
-        established = {
-          conn,
-          info,
-          filterKey: JSON.stringify([
-            info.serverId,
-            info.subscription.getQueryTypes(),
-          ]),
-          acks: new Map(),
-        };
-        this.#established.set(conn, established);
-      } catch (e) {
-        res = {
-          type: "error",
-          error: e instanceof Error ? e.message : String(e),
-        };
-      }
-      conn.sendNow(MsgType.InitRes, (w) => writeInitRes(w, res), {
-        conv: req.conv,
-      });
-      conn.maxFrameSize = maxFrameSize;
-      if (!established) {
-        await conn.drain();
-        await closedOrTimeout(conn, this.#options.closeTimeout ?? 0.5);
-        return;
-      }
-      await this.#serve(established);
-    } catch (e) {
-      conn.fail(e);
+    } catch (err) {
+      conn.fail(err);
     } finally {
       conn.close();
+      // From the map: #init may have registered it and then failed.
+      const established = this.#established.get(conn);
       if (established) {
         this.#established.delete(conn);
-        for (const resolve of established.acks.values()) resolve();
-        established.acks.clear();
+        const shared = established.shared;
+        if (--shared.refs === 0) this.#subscriptions.delete(shared.key);
+        const acks = established.acks;
+        established.acks = null;
+        if (acks) { for (const resolve of acks.values()) resolve(); }
         try {
           await this.#options.disconnectedCb?.(established.info);
-        } catch (e) {
-          log.warn("disconnected callback failed:", e);
+        } catch (err) {
+          log.warn("disconnected callback failed:", err);
         }
       }
     }
   }
 
-  // Reads every message at once (acks resolve immediately) and hands
-  // requests to one worker, which handles them in arrival order.
-  async #serve(e: Established): Promise<void> {
+  // Answers the client's init request: the connection when accepted,
+  // else null once the refused client had time to close.
+  async #init(conn: chatter.Connection): Promise<Established | null> {
+    const id = this.#nextId++;
+    let established: Established | null = null;
+    // Decoded messages take 25-40x their wire size (an empty
+    // subscription is one byte but a whole array), so a peer that has
+    // not passed init gets small frames only: one big unauthenticated
+    // frame must not be able to exhaust the heap.
+    const maxFrameSize = conn.maxFrameSize;
+    conn.maxFrameSize = Math.min(maxFrameSize, INIT_MAX_FRAME_SIZE);
+    const req = await conn.receive();
+    if (req.type !== MsgType.InitReq) {
+      throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
+    }
+    const r = new Reader(req.data);
+    const init = readInitReq(r);
+    r.done();
+    let res: MsgInitRes;
+    try {
+      // Subscriptions are immutable: clients asking for the same one
+      // share it (and its compiled matcher).
+      const key = JSON.stringify([init.serverId, init.subscriptions]);
+      const info: ConnectionInfo = {
+        id,
+        clientName: init.clientName,
+        clientToken: init.clientToken,
+        subscription: this.#subscriptions.get(key)?.subscription ??
+          new Subscription(init.subscriptions),
+        serverId: init.serverId,
+        persisted: init.persisted,
+      };
+      await this.#options.connectedCb?.(info);
+      if (!conn.isOpen) return null;
+      res = { type: "success", status: this.#status };
+      let shared = this.#subscriptions.get(key);
+      if (!shared) {
+        shared = {
+          key,
+          subscription: info.subscription,
+          filterKey: JSON.stringify([
+            info.serverId,
+            info.subscription.getQueryTypes(),
+          ]),
+          refs: 0,
+        };
+        this.#subscriptions.set(key, shared);
+      }
+      shared.refs++;
+      established = {
+        conn,
+        info,
+        shared,
+        acks: null,
+        requests: null,
+        working: false,
+        room: null,
+      };
+      this.#established.set(conn, established);
+    } catch (e) {
+      res = {
+        type: "error",
+        error: e instanceof Error ? e.message : String(e),
+      };
+    }
+    conn.sendNow(MsgType.InitRes, (w) => writeInitRes(w, res), {
+      conv: req.conv,
+    });
+    conn.maxFrameSize = maxFrameSize;
+    if (!established) {
+      await conn.drain();
+      await closedOrTimeout(conn, this.#options.closeTimeout ?? 0.5);
+    }
+    return established;
+  }
+
+  // Handles the buffered messages; returns a promise only when the
+  // reading must wait for room.
+  #messages(e: Established, limit: number): Promise<void> | undefined {
     const conn = e.conn;
-    const requests: Msg[] = [];
-    let wake = null as PromiseWithResolvers<void> | null;
-    let room = null as PromiseWithResolvers<void> | null;
-    const limit = this.#options.receiveQueueSize ?? 1024;
-    const worker = conn.group.spawn(async (signal) => {
-      while (!signal.aborted) {
-        const msg = requests.shift();
-        if (!msg) {
-          wake = Promise.withResolvers<void>();
-          await wake.promise;
-          continue;
-        }
-        room?.resolve();
-        room = null;
-        const handling = this.#request(e, msg);
-        if (handling) await handling;
+    for (let msg = conn.tryReceive(); msg; msg = conn.tryReceive()) {
+      const full = this.#message(e, msg, limit);
+      if (full) return full;
+    }
+  }
+
+  // Returns a promise only when the reading must wait for room.
+  #message(
+    e: Established,
+    msg: Msg,
+    limit: number,
+  ): Promise<void> | undefined {
+    if (msg.type === MsgType.EventsAck) {
+      new Reader(msg.data).done();
+      const acks = e.acks;
+      const key = convKey(msg.conv);
+      const resolve = acks?.get(key);
+      if (resolve) {
+        acks!.delete(key);
+        resolve();
       }
-    });
-    worker.catch(() => {});
-    conn.group.signal.addEventListener("abort", () => wake?.resolve(), {
-      once: true,
-    });
-    for (;;) {
-      const msg = conn.tryReceive() ?? await conn.receive();
-      if (msg.type === MsgType.EventsAck) {
-        new Reader(msg.data).done();
-        const key = convKey(msg.conv);
-        const resolve = e.acks.get(key);
-        if (resolve) {
-          e.acks.delete(key);
-          resolve();
-        }
-      } else if (
-        msg.type === MsgType.RegisterReq || msg.type === MsgType.QueryReq
-      ) {
-        requests.push(msg);
-        wake?.resolve();
-        wake = null;
-        if (requests.length >= limit) {
-          room = Promise.withResolvers<void>();
-          await room.promise;
-        }
-      } else {
-        throw new ProtocolError(`unexpected message type ${msg.type}`);
+      return;
+    }
+    if (msg.type !== MsgType.RegisterReq && msg.type !== MsgType.QueryReq) {
+      throw new ProtocolError(`unexpected message type ${msg.type}`);
+    }
+    const conn = e.conn;
+    // Messages read before closing are still received: not handled.
+    if (!conn.isOpen) return;
+    if (e.working) {
+      const requests = e.requests ??= [];
+      requests.push(msg);
+      if (requests.length >= limit) {
+        e.room = Promise.withResolvers<void>();
+        return e.room.promise;
       }
+      return;
+    }
+    const handling = this.#request(e, msg);
+    if (handling && conn.isOpen) {
+      e.working = true;
+      conn.group.spawn(() => this.#work(e, handling)).catch(() => {});
+    }
+  }
+
+  // Handles the queued requests, in order, after the one `handling`.
+  async #work(e: Established, handling: Promise<void>): Promise<void> {
+    try {
+      await handling;
+      while (e.conn.isOpen) {
+        const msg = e.requests?.shift();
+        if (!msg) return;
+        e.room?.resolve();
+        e.room = null;
+        const next = this.#request(e, msg);
+        if (next) await next;
+      }
+    } finally {
+      e.working = false;
+      if (e.requests?.length === 0) e.requests = null;
+      // Closed with the queue full: let the reading loop end.
+      e.room?.resolve();
+      e.room = null;
     }
   }
 

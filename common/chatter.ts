@@ -93,10 +93,80 @@ export interface SendOptions {
 
 const PING = "HatChatter.Ping";
 const PONG = "HatChatter.Pong";
+/** Smallest buffer of a read while data is flowing. */
 const MIN_READ = 4096;
+/** Largest buffer of a read (and largest buffer kept for reuse). */
 const MAX_READ = 262144;
+/** Least room a read gets while data is flowing. */
 const MIN_TAIL = 1024;
+/**
+ * Buffer of a read issued when everything received was consumed and the
+ * socket had nothing more: the read an idle connection waits in. Small,
+ * because every idle connection holds one; frames that do not fit grow
+ * the buffer as before.
+ */
+const IDLE_READ = 512;
+/** Least room of an idle read appended after delivered messages. */
+const IDLE_TAIL = 128;
 const LINGER_MS = 1000;
+/** Returned by the frame parser when the receive queue is full. */
+const PAUSED = -2;
+
+// Write buffers are taken from this pool when a connection has something
+// to send and given back once written, so that idle connections hold
+// none. While sends go on, the pool keeps what they use (a fan-out to 100
+// clients has 100 frames of a batch in flight); once it has not been used
+// for a sweep period it shrinks back to WRITER_POOL_IDLE_BYTES.
+const writerPool: Writer[] = [];
+const WRITER_POOL_COUNT = 256;
+const WRITER_POOL_BYTES = 16 * 1024 * 1024;
+const WRITER_POOL_IDLE_BYTES = 2 * MAX_READ;
+const WRITER_POOL_SWEEP_MS = 100;
+let writerPoolBytes = 0;
+let writerPoolUsed = false;
+let writerPoolTimer: ReturnType<typeof setTimeout> | undefined;
+
+function takeWriter(): Writer {
+  writerPoolUsed = true;
+  const w = writerPool.pop();
+  if (!w) return new Writer(512);
+  writerPoolBytes -= w.buf.length;
+  return w;
+}
+
+function releaseWriter(w: Writer): void {
+  writerPoolUsed = true;
+  w.reset();
+  const size = w.buf.length;
+  if (
+    size > MAX_READ || writerPool.length >= WRITER_POOL_COUNT ||
+    writerPoolBytes + size > WRITER_POOL_BYTES
+  ) return;
+  writerPool.push(w);
+  writerPoolBytes += size;
+  if (
+    writerPoolBytes > WRITER_POOL_IDLE_BYTES && writerPoolTimer === undefined
+  ) armWriterPoolSweep();
+}
+
+function armWriterPoolSweep(): void {
+  const timer = setTimeout(sweepWriterPool, WRITER_POOL_SWEEP_MS);
+  // Never what keeps a process alive.
+  Deno.unrefTimer(timer);
+  writerPoolTimer = timer;
+}
+
+function sweepWriterPool(): void {
+  writerPoolTimer = undefined;
+  if (writerPoolUsed) {
+    writerPoolUsed = false;
+    armWriterPoolSweep();
+    return;
+  }
+  while (writerPoolBytes > WRITER_POOL_IDLE_BYTES) {
+    writerPoolBytes -= writerPool.pop()!.buf.length;
+  }
+}
 
 function isDisconnect(e: Error): boolean {
   return e instanceof Deno.errors.BrokenPipe ||
@@ -125,25 +195,25 @@ function toAddress(addr: Deno.Addr): Address {
 export class Connection extends Resource {
   readonly #group: Group;
   readonly #conn: Deno.Conn;
-  /** Local address. */
-  readonly localAddr: Address;
-  /** Remote address. */
-  readonly remoteAddr: Address;
+  #localAddr: Address | null = null;
+  #remoteAddr: Address | null = null;
   /** Why the connection closed, when it closed for a reason. */
   closeReason: Error | null = null;
 
   #nextId = 1;
-  #out = new Writer(512);
-  #spare = new Writer(512);
+  // Taken from the pool by the first message queued, given back once the
+  // flush wrote it: idle connections hold no write buffer.
+  #out: Writer | null = null;
   #queued = 0;
   #flushing = false;
-  #roomWaiters: PromiseWithResolvers<void>[] = [];
-  #drainWaiters: PromiseWithResolvers<void>[] = [];
+  #roomWaiters: PromiseWithResolvers<void>[] | null = null;
+  #drainWaiters: PromiseWithResolvers<void>[] | null = null;
   readonly #sendQueueSize: number;
 
-  #queue: Msg[] = [];
+  #queue: Msg[] | null = null;
   #qHead = 0;
   #receiver: PromiseWithResolvers<Msg> | null = null;
+  #waiter: PromiseWithResolvers<void> | null = null;
   #readerWaiting: PromiseWithResolvers<void> | null = null;
   readonly #receiveQueueSize: number;
   /**
@@ -155,18 +225,22 @@ export class Connection extends Resource {
 
   readonly #pingDelay: number;
   readonly #pingTimeout: number;
-  #pingTimer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lastRx = 0;
   #pingSentAt = -1;
+  /** When the ping check is due (performance.now() ms). */
+  #pingAt = 0;
+  /** Index in the ping heap, -1 when not scheduled. */
+  #pingIndex = -1;
 
   /** @internal Use {@linkcode connect} or {@linkcode listen}. */
   constructor(conn: Deno.Conn, parent: Group | null, options: ChatterOptions) {
     super();
-    this.#group = parent ? parent.child() : new Group();
+    this.#group = new Group({
+      parent: parent ?? undefined,
+      onClose: () => this.#onClose(),
+    });
     this.#conn = conn;
-    this.localAddr = toAddress(conn.localAddr);
-    this.remoteAddr = toAddress(conn.remoteAddr);
     this.#sendQueueSize = options.sendQueueSize ?? 1024;
     this.#receiveQueueSize = options.receiveQueueSize ?? 1024;
     this.maxFrameSize = options.maxFrameSize ?? 256 * 1024 * 1024;
@@ -175,12 +249,19 @@ export class Connection extends Resource {
       (options.pingDelay === undefined ? 20 : options.pingDelay ?? 0) * 1000;
     this.#pingTimeout = (options.pingTimeout ?? 20) * 1000;
 
-    this.#group.signal.addEventListener("abort", () => this.#onClose(), {
-      once: true,
-    });
     this.#lastRx = performance.now();
     if (this.#pingDelay > 0) this.#armPing(this.#pingDelay);
     this.#group.spawn(() => this.#readLoop());
+  }
+
+  /** Local address. */
+  get localAddr(): Address {
+    return this.#localAddr ??= toAddress(this.#conn.localAddr);
+  }
+
+  /** Remote address. */
+  get remoteAddr(): Address {
+    return this.#remoteAddr ??= toAddress(this.#conn.remoteAddr);
   }
 
   /** The connection's group. */
@@ -207,7 +288,7 @@ export class Connection extends Resource {
     while (this.#queued >= this.#sendQueueSize) {
       if (!this.isOpen) throw new ConnectionError();
       const room = Promise.withResolvers<void>();
-      this.#roomWaiters.push(room);
+      (this.#roomWaiters ??= []).push(room);
       await room.promise;
     }
     return this.sendNow(type, payload, options);
@@ -225,7 +306,7 @@ export class Connection extends Resource {
     if (this.#queued >= this.#sendQueueSize) throw new BackpressureError();
     const id = this.#nextId++;
     const conv = options?.conv ?? { owner: true, firstId: id };
-    const out = this.#out;
+    const out = this.#out ??= takeWriter();
     const mark = out.pos;
     try {
       writeFrame(
@@ -242,6 +323,11 @@ export class Connection extends Resource {
       // An unencodable payload must not leave half a frame behind.
       out.pos = mark;
       this.#nextId--;
+      if (this.#queued === 0) {
+        // Nothing queued in it (a running flush took the previous one).
+        this.#out = null;
+        releaseWriter(out);
+      }
       throw e;
     }
     if (this.#queued++ === 0 && !this.#flushing) {
@@ -257,7 +343,7 @@ export class Connection extends Resource {
     if (this.#queued === 0 && !this.#flushing) return Promise.resolve();
     if (!this.isOpen) return Promise.reject(new ConnectionError());
     const waiter = Promise.withResolvers<void>();
-    this.#drainWaiters.push(waiter);
+    (this.#drainWaiters ??= []).push(waiter);
     return waiter.promise;
   }
 
@@ -271,18 +357,40 @@ export class Connection extends Resource {
     const msg = this.tryReceive();
     if (msg) return Promise.resolve(msg);
     if (!this.isOpen) return Promise.reject(this.closedError());
-    if (this.#receiver) throw new Error("another receive is already pending");
+    if (this.#receiver || this.#waiter) {
+      throw new Error("another receive is already pending");
+    }
     this.#receiver = Promise.withResolvers<Msg>();
     return this.#receiver.promise;
   }
 
+  /**
+   * Resolves when a message can be taken with `tryReceive` (at once when
+   * one is buffered). Unlike `receive`, the promise does not carry the
+   * message, so a loop awaiting it does not keep the previous message, and
+   * the read buffer it is a view into, alive while it waits.
+   *
+   * @throws {ConnectionError} When closed and nothing is left.
+   */
+  waitMessage(): Promise<void> {
+    if (this.#queue) return Promise.resolve();
+    if (!this.isOpen) return Promise.reject(this.closedError());
+    if (this.#receiver || this.#waiter) {
+      throw new Error("another receive is already pending");
+    }
+    this.#waiter = Promise.withResolvers<void>();
+    return this.#waiter.promise;
+  }
+
   /** Next application message if one is already buffered. */
   tryReceive(): Msg | undefined {
-    if (this.#qHead === this.#queue.length) return undefined;
-    const msg = this.#queue[this.#qHead];
-    (this.#queue as (Msg | undefined)[])[this.#qHead++] = undefined;
-    if (this.#qHead === this.#queue.length) {
-      this.#queue.length = 0;
+    const queue = this.#queue;
+    if (!queue) return undefined;
+    const msg = queue[this.#qHead];
+    (queue as (Msg | undefined)[])[this.#qHead++] = undefined;
+    if (this.#qHead === queue.length) {
+      // Made again by the next message: an idle connection holds none.
+      this.#queue = null;
       this.#qHead = 0;
     }
     if (this.#readerWaiting) {
@@ -330,7 +438,7 @@ export class Connection extends Resource {
   }
 
   #onClose(): void {
-    clearTimeout(this.#pingTimer);
+    Connection.#unschedule(this);
     if (this.#flushing) {
       // Send what was queued before closing (e.g. an init error, the last
       // replies), as the reference's transports do; bounded by LINGER_MS.
@@ -341,11 +449,15 @@ export class Connection extends Resource {
     const error = this.closedError();
     this.#receiver?.reject(error);
     this.#receiver = null;
+    this.#waiter?.reject(error);
+    this.#waiter = null;
     this.#readerWaiting?.resolve();
-    for (const w of this.#roomWaiters) w.resolve();
-    for (const w of this.#drainWaiters) w.reject(error);
-    this.#roomWaiters = [];
-    this.#drainWaiters = [];
+    const room = this.#roomWaiters;
+    const drain = this.#drainWaiters;
+    this.#roomWaiters = null;
+    this.#drainWaiters = null;
+    if (room) { for (const w of room) w.resolve(); }
+    if (drain) { for (const w of drain) w.reject(error); }
   }
 
   #deliver(m: ChatterMsg): boolean {
@@ -373,77 +485,64 @@ export class Connection extends Resource {
       receiver.resolve(msg);
       return true;
     }
-    this.#queue.push(msg);
-    return this.#queue.length - this.#qHead < this.#receiveQueueSize;
+    const queue = this.#queue ??= [];
+    queue.push(msg);
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = null;
+      waiter.resolve();
+    }
+    return queue.length - this.#qHead < this.#receiveQueueSize;
   }
+
+  // The read loop's state lives in these fields, and the buffer work in
+  // synchronous methods, so that the loop's suspended frame references no
+  // buffer but the one being read into (a register left holding a
+  // replaced 256 KB buffer, or a delivered message, kept it alive).
+  #buf: Uint8Array | null = null;
+  #start = 0;
+  #end = 0;
+  /** Delivered messages hold views into #buf: never overwrite those bytes. */
+  #shared = false;
+  /** The last read left the socket empty (it did not fill its buffer). */
+  #drained = true;
+  #readSize = MIN_READ;
 
   async #readLoop(): Promise<void> {
     const conn = this.#conn;
-    let readSize = MIN_READ;
-    let buf = new Uint8Array(readSize);
-    let start = 0;
-    let end = 0;
-    // Delivered messages hold views into buf: never overwrite those bytes.
-    let shared = false;
+    this.#buf = new Uint8Array(IDLE_READ);
     try {
       for (;;) {
-        let frameSize = -1;
-        for (;;) {
-          const k = frameBodyLength(buf, start, end, this.maxFrameSize);
-          if (k < 0) break;
-          const size = 1 + buf[start] + k;
-          if (end - start < size) {
-            frameSize = size;
-            break;
-          }
-          const body = start + 1 + buf[start];
-          start += size;
-          shared = true;
-          if (!this.#deliver(readChatterMsg(buf, body, body + k))) {
-            // Full receive queue: stop reading, so TCP pushes back.
-            this.#readerWaiting = Promise.withResolvers<void>();
-            await this.#readerWaiting.promise;
-            if (!this.isOpen) return;
-          }
+        let frameSize;
+        while ((frameSize = this.#parse()) === PAUSED) {
+          // Full receive queue: stop reading, so TCP pushes back.
+          this.#readerWaiting = Promise.withResolvers<void>();
+          await this.#readerWaiting.promise;
+          if (!this.isOpen) return;
         }
-        const pending = end - start;
-        if (pending === 0 && !shared) {
-          start = end = 0;
-        }
-        const needed = frameSize > 0 ? frameSize : MIN_TAIL;
-        if (buf.length - start < needed || buf.length - end < MIN_TAIL) {
-          // Grow with the data actually received, not with what a header
-          // announces, so a lying header cannot make us allocate.
-          const cap = Math.max(
-            readSize,
-            frameSize > 0 ? Math.min(frameSize, pending * 2 + readSize) : 0,
-            pending + MIN_TAIL,
-          );
-          const next = new Uint8Array(cap);
-          next.set(buf.subarray(start, end));
-          buf = next;
-          start = 0;
-          end = pending;
-          shared = false;
-        }
-        const space = buf.length - end;
-        const n = await conn.read(buf.subarray(end));
+        const idle = this.#prepareRead(frameSize);
+        const space = this.#buf.length - this.#end;
+        const n = await conn.read(this.#buf.subarray(this.#end));
         if (n === null) {
-          if (end > start) {
+          if (this.#end > this.#start) {
             this.closeWithReason(
               new ProtocolError(
-                `stream ended inside a frame (${end - start} bytes)`,
+                `stream ended inside a frame (${
+                  this.#end - this.#start
+                } bytes)`,
               ),
             );
           }
           return;
         }
-        end += n;
+        this.#end += n;
         this.#lastRx = performance.now();
-        if (n === space) {
-          readSize = Math.min(readSize * 2, MAX_READ);
+        const drained = this.#drained = n < space;
+        const readSize = this.#readSize;
+        if (!drained && !idle) {
+          this.#readSize = Math.min(readSize * 2, MAX_READ);
         } else if (n < readSize / 8) {
-          readSize = Math.max(readSize / 2, MIN_READ);
+          this.#readSize = Math.max(readSize / 2, MIN_READ);
         }
       }
     } catch (e) {
@@ -465,6 +564,81 @@ export class Connection extends Resource {
     }
   }
 
+  // Delivers the complete frames buffered. Returns PAUSED when the
+  // receive queue is full, else the size of the incomplete frame at
+  // #start when its header is complete, else -1.
+  #parse(): number {
+    const buf = this.#buf!;
+    const end = this.#end;
+    let start = this.#start;
+    for (;;) {
+      const k = frameBodyLength(buf, start, end, this.maxFrameSize);
+      if (k < 0) break;
+      const size = 1 + buf[start] + k;
+      if (end - start < size) {
+        this.#start = start;
+        return size;
+      }
+      const body = start + 1 + buf[start];
+      start += size;
+      this.#shared = true;
+      if (!this.#deliver(readChatterMsg(buf, body, body + k))) {
+        this.#start = start;
+        return PAUSED;
+      }
+    }
+    this.#start = start;
+    return -1;
+  }
+
+  // Makes room for the next read; returns whether it is an idle read.
+  #prepareRead(frameSize: number): boolean {
+    let buf = this.#buf!;
+    let start = this.#start;
+    let end = this.#end;
+    const pending = end - start;
+    if (pending === 0 && !this.#shared) {
+      start = end = 0;
+    }
+    // An idle read: all consumed, nothing more was waiting. It may wait
+    // long, so it gets a small buffer, and a large one grown by traffic is
+    // let go (delivered messages keep it while they need it).
+    const idle = pending === 0 && this.#drained;
+    if (idle) {
+      if (buf.length > IDLE_READ || buf.length - end < IDLE_TAIL) {
+        buf = new Uint8Array(IDLE_READ);
+        start = end = 0;
+        this.#shared = false;
+      }
+    } else {
+      const needed = frameSize > 0 ? frameSize : MIN_TAIL;
+      if (buf.length - start < needed || buf.length - end < MIN_TAIL) {
+        // Grow with the data actually received, not with what a header
+        // announces, so a lying header cannot make us allocate. Room past
+        // the frame: a read that ends the frame without filling the
+        // buffer tells that the socket is drained.
+        const readSize = this.#readSize;
+        const cap = Math.max(
+          readSize,
+          frameSize > 0
+            ? Math.min(frameSize + MIN_TAIL, pending * 2 + readSize)
+            : 0,
+          pending + MIN_TAIL,
+        );
+        const next = new Uint8Array(cap);
+        next.set(buf.subarray(start, end));
+        buf = next;
+        start = 0;
+        end = pending;
+        this.#shared = false;
+      }
+    }
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    return idle;
+  }
+
   #closeSocket(): void {
     clearTimeout(this.#lingerTimer);
     try {
@@ -479,19 +653,20 @@ export class Connection extends Resource {
       // Goes on after close() began: sendNow refuses new messages then,
       // so this only finishes what was already queued.
       while (this.#queued > 0) {
-        const out = this.#out;
-        this.#out = this.#spare;
-        this.#spare = out;
+        const out = this.#out!;
+        this.#out = null;
         this.#queued = 0;
-        for (const w of this.#roomWaiters) w.resolve();
-        this.#roomWaiters = [];
+        const room = this.#roomWaiters;
+        if (room) {
+          this.#roomWaiters = null;
+          for (const w of room) w.resolve();
+        }
         const bytes = out.bytes();
         let written = 0;
         while (written < bytes.length) {
           written += await this.#conn.write(bytes.subarray(written));
         }
-        out.reset();
-        if (out.buf.length > MAX_READ) this.#spare = new Writer(512);
+        releaseWriter(out);
       }
     } catch (e) {
       if (this.isOpen) {
@@ -500,16 +675,126 @@ export class Connection extends Resource {
     } finally {
       this.#flushing = false;
       if (this.#queued === 0) {
-        for (const w of this.#drainWaiters) w.resolve();
-        this.#drainWaiters = [];
+        const drain = this.#drainWaiters;
+        if (drain) {
+          this.#drainWaiters = null;
+          for (const w of drain) w.resolve();
+        }
       }
       if (!this.isOpen) this.#closeSocket();
     }
   }
 
+  // Ping checks of every connection share one timer (a Deno timer costs
+  // ~1.3 KB of heap): a binary heap of connections by #pingAt.
+  static #heap: Connection[] = [];
+  static #timer: ReturnType<typeof setTimeout> | undefined;
+  static #timerAt = Infinity;
+
   #armPing(delay: number): void {
-    this.#pingTimer = setTimeout(() => this.#onPingTimer(), delay);
+    // At least 1 ms (timers have no finer grain), so that a check never
+    // comes due again within the pass of the timer that ran it.
+    this.#pingAt = performance.now() + Math.max(delay, 1);
+    Connection.#schedule(this);
   }
+
+  static #schedule(c: Connection): void {
+    const heap = Connection.#heap;
+    let i = c.#pingIndex;
+    if (i < 0) {
+      i = heap.length;
+      heap.push(c);
+    }
+    Connection.#siftDown(Connection.#siftUp(i));
+    Connection.#arm();
+  }
+
+  static #unschedule(c: Connection): void {
+    const i = c.#pingIndex;
+    if (i < 0) return;
+    c.#pingIndex = -1;
+    const heap = Connection.#heap;
+    const last = heap.pop()!;
+    if (last !== c) {
+      heap[i] = last;
+      last.#pingIndex = i;
+      Connection.#siftDown(Connection.#siftUp(i));
+    }
+    if (heap.length === 0) {
+      clearTimeout(Connection.#timer);
+      Connection.#timer = undefined;
+      Connection.#timerAt = Infinity;
+    }
+  }
+
+  static #siftUp(i: number): number {
+    const heap = Connection.#heap;
+    const c = heap[i];
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = heap[p];
+      if (parent.#pingAt <= c.#pingAt) break;
+      heap[i] = parent;
+      parent.#pingIndex = i;
+      i = p;
+    }
+    heap[i] = c;
+    c.#pingIndex = i;
+    return i;
+  }
+
+  static #siftDown(i: number): void {
+    const heap = Connection.#heap;
+    const n = heap.length;
+    const c = heap[i];
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && heap[child + 1].#pingAt < heap[child].#pingAt) {
+        child++;
+      }
+      const next = heap[child];
+      if (c.#pingAt <= next.#pingAt) break;
+      heap[i] = next;
+      next.#pingIndex = i;
+      i = child;
+    }
+    heap[i] = c;
+    c.#pingIndex = i;
+  }
+
+  // Keeps the timer set no later than the earliest check (one left set
+  // for an earlier time fires, finds nothing due and re-arms).
+  static #arm(): void {
+    const heap = Connection.#heap;
+    if (heap.length === 0) return;
+    const at = heap[0].#pingAt;
+    if (at >= Connection.#timerAt) return;
+    clearTimeout(Connection.#timer);
+    Connection.#timerAt = at;
+    Connection.#timer = setTimeout(
+      Connection.#onTimer,
+      Math.max(0, at - performance.now()),
+    );
+  }
+
+  static #onTimer = (): void => {
+    Connection.#timer = undefined;
+    Connection.#timerAt = Infinity;
+    const heap = Connection.#heap;
+    const now = performance.now();
+    // Checks re-arm at least 1 ms after `now`, so this ends.
+    while (heap.length > 0 && heap[0].#pingAt <= now) {
+      const c = heap[0];
+      Connection.#unschedule(c);
+      try {
+        c.#onPingTimer();
+      } catch (e) {
+        c.fail(e);
+      }
+    }
+    Connection.#arm();
+  };
 
   #onPingTimer(): void {
     if (!this.isOpen) return;

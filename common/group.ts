@@ -18,11 +18,21 @@ export interface GroupOptions {
   parent?: Group;
   /** Receives task exceptions (default: logged with `console.error`). */
   exceptionCb?: ExceptionCb;
+  /**
+   * Called once, synchronously, when the group starts closing: before its
+   * signal aborts and before its children close. Cheaper than a listener
+   * on the signal, which costs ~0.6 KB of heap per group.
+   */
+  onClose?: () => void;
 }
 
 function defaultExceptionCb(error: unknown): void {
   console.error("group task failed:", error);
 }
+
+const OPEN = 0;
+const CLOSING = 1;
+const CLOSED = 2;
 
 /**
  * A set of tasks and child groups sharing one lifetime.
@@ -37,72 +47,98 @@ function defaultExceptionCb(error: unknown): void {
  * ```
  */
 export class Group implements AsyncDisposable {
-  #controller = new AbortController();
-  #tasks = new Set<Promise<unknown>>();
-  #children = new Set<Group>();
-  #exceptionCb: ExceptionCb;
-  #closed = Promise.withResolvers<void>();
-  #isClosed = false;
-  #closing = Promise.withResolvers<void>();
+  // Every connection has a group, so it holds only what is in use: the
+  // signal, the promises and the set of children are made on demand, and
+  // tasks are counted rather than kept.
+  #state = OPEN;
+  #controller: AbortController | null = null;
+  #tasks = 0;
+  #children: Set<Group> | null = null;
+  readonly #parent: Group | null;
+  readonly #exceptionCb: ExceptionCb;
+  #onClose: (() => void) | undefined;
+  #closing: PromiseWithResolvers<void> | null = null;
+  #closed: PromiseWithResolvers<void> | null = null;
+  #settled: (() => void) | null = null;
+  #failed: ((e: unknown) => void) | null = null;
 
   /**
    * Create a group, optionally as a child of another.
    *
-   * @param options Parent group and exception callback.
+   * @param options Parent group, exception and close callbacks.
    */
   constructor(options: GroupOptions = {}) {
-    const parent = options.parent;
+    const parent = options.parent ?? null;
+    this.#parent = parent;
     this.#exceptionCb = options.exceptionCb ??
       (parent ? parent.#exceptionCb : defaultExceptionCb);
+    this.#onClose = options.onClose;
     if (parent) {
-      if (!parent.isOpen) {
+      if (parent.#state !== OPEN) {
         throw new Error("cannot create a child of a closing group");
       }
-      parent.#children.add(this);
-      this.#closed.promise.then(() => parent.#children.delete(this));
+      (parent.#children ??= new Set()).add(this);
     }
   }
 
   /** Aborted when the group starts closing. */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    let controller = this.#controller;
+    if (!controller) {
+      controller = this.#controller = new AbortController();
+      if (this.#state !== OPEN) controller.abort();
+    }
+    return controller.signal;
   }
 
   /** True until the group starts closing. */
   get isOpen(): boolean {
-    return !this.#controller.signal.aborted;
+    return this.#state === OPEN;
   }
 
   /** True once the group started closing (also when closed). */
   get isClosing(): boolean {
-    return this.#controller.signal.aborted;
+    return this.#state !== OPEN;
   }
 
   /** True once every task settled and every child closed. */
   get isClosed(): boolean {
-    return this.#isClosed;
+    return this.#state === CLOSED;
   }
 
   /**
    * Run `fn` as a task of this group. If it throws while the group is
    * open, the exception is reported and the group closes.
    *
-   * @param fn The task; it receives the group's signal.
+   * @param fn The task; it receives the group's signal when it declares a
+   * parameter (`fn.length > 0`; the signal is made on first use, and most
+   * groups never need one). Others can still read `group.signal`.
    * @returns The task's own promise (already observed: not awaiting it
    * never produces an unhandled rejection).
    * @throws {Error} When the group is closing.
    */
   spawn<T>(fn: (signal: AbortSignal) => Promise<T> | T): Promise<T> {
-    if (!this.isOpen) throw new Error("group is closing");
-    const task = (async () => await fn(this.#controller.signal))();
-    this.#tasks.add(task);
+    if (this.#state !== OPEN) throw new Error("group is closing");
+    this.#tasks++;
+    let task: Promise<T>;
+    try {
+      task = Promise.resolve(
+        fn.length > 0 ? fn(this.signal) : (fn as () => Promise<T> | T)(),
+      );
+    } catch (e) {
+      task = Promise.reject(e);
+    }
     task.then(
-      () => this.#tasks.delete(task),
-      (e) => {
-        this.#tasks.delete(task);
-        if (this.isOpen) {
+      this.#settled ??= () => {
+        if (--this.#tasks === 0) this.#finish();
+      },
+      this.#failed ??= (e) => {
+        this.#tasks--;
+        if (this.#state === OPEN) {
           this.#exceptionCb(e);
           this.close();
+        } else {
+          this.#finish();
         }
       },
     );
@@ -116,39 +152,56 @@ export class Group implements AsyncDisposable {
 
   /** Start closing: abort the signal and close children; returns at once. */
   close(): void {
-    if (!this.isOpen) return;
-    this.#controller.abort();
-    this.#closing.resolve();
+    if (this.#state !== OPEN) return;
+    this.#state = CLOSING;
+    const onClose = this.#onClose;
+    if (onClose) {
+      this.#onClose = undefined;
+      try {
+        onClose();
+      } catch (e) {
+        this.#exceptionCb(e);
+      }
+    }
+    this.#controller?.abort();
+    this.#closing?.resolve();
+    if (this.#children) {
+      for (const child of this.#children) child.close();
+    }
     this.#finish();
   }
 
-  async #finish(): Promise<void> {
-    for (const child of this.#children) child.close();
-    // New tasks cannot start once closing, so this loop terminates.
-    while (this.#tasks.size || this.#children.size) {
-      await Promise.allSettled([
-        ...this.#tasks,
-        ...[...this.#children].map((c) => c.waitClosed()),
-      ]);
+  // Closed once closing, with no task left and every child closed. New
+  // tasks and children cannot start once closing, so this happens once.
+  #finish(): void {
+    if (
+      this.#state !== CLOSING || this.#tasks > 0 || this.#children?.size
+    ) return;
+    this.#state = CLOSED;
+    this.#closed?.resolve();
+    const parent = this.#parent;
+    if (parent) {
+      parent.#children!.delete(this);
+      parent.#finish();
     }
-    this.#isClosed = true;
-    this.#closed.resolve();
   }
 
   /** Close and wait until closed. */
-  async asyncClose(): Promise<void> {
+  asyncClose(): Promise<void> {
     this.close();
-    await this.#closed.promise;
+    return this.waitClosed();
   }
 
   /** Resolves when the group starts closing. */
   waitClosing(): Promise<void> {
-    return this.#closing.promise;
+    if (this.#state !== OPEN) return Promise.resolve();
+    return (this.#closing ??= Promise.withResolvers()).promise;
   }
 
   /** Resolves when the group is closed. */
   waitClosed(): Promise<void> {
-    return this.#closed.promise;
+    if (this.#state === CLOSED) return Promise.resolve();
+    return (this.#closed ??= Promise.withResolvers()).promise;
   }
 
   /** Same as {@linkcode Group.asyncClose}, for `await using`. */
