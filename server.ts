@@ -231,11 +231,12 @@ export class Server extends Resource {
       let payload: Uint8Array | ((w: Writer) => void) = (w) =>
         writeEvents(w, filtered);
       if (group.length > 1) {
-        // sendNow copies the bytes before returning, so one scratch
-        // writer serves every group and every call.
+        // Encoded once for the group. Connections write a large batch
+        // from this buffer (no copy each) until every one has written it,
+        // so it is its own copy, not a view of the reused scratch writer.
         this.#scratch.reset();
         writeEvents(this.#scratch, filtered);
-        payload = this.#scratch.bytes();
+        payload = this.#scratch.bytes().slice();
       }
       for (const e of group) {
         const conv = trySend(e, MsgType.EventsNotify, payload, !withAck);

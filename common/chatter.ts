@@ -9,7 +9,7 @@ import { abortable } from "./abortable.ts";
 import { ConnectionError, ProtocolError } from "./errors.ts";
 import { BackpressureError } from "./errors.ts";
 import { type ChatterMsg, frameBodyLength, type Payload } from "./frame.ts";
-import { readChatterMsg, writeFrame } from "./frame.ts";
+import { readChatterMsg, writeFrame, writeFrameHead } from "./frame.ts";
 import { Group, Resource } from "./group.ts";
 import { log } from "./log.ts";
 import { SbsError, Writer } from "./sbs.ts";
@@ -109,6 +109,14 @@ const IDLE_READ = 512;
 /** Least room of an idle read appended after delivered messages. */
 const IDLE_TAIL = 128;
 const LINGER_MS = 1000;
+/**
+ * Bytes payloads at least this long are written from the caller's buffer
+ * instead of being copied into the connection's: the caller must leave
+ * them unchanged until written (the server's shared notification batches,
+ * encoded once for many connections). One more write call per message
+ * costs less than copying this much.
+ */
+const SHARE_MIN = 16384;
 /** Returned by the frame parser when the receive queue is full. */
 const PAUSED = -2;
 
@@ -204,6 +212,9 @@ export class Connection extends Resource {
   // Taken from the pool by the first message queued, given back once the
   // flush wrote it: idle connections hold no write buffer.
   #out: Writer | null = null;
+  // Payloads sent by reference (see SHARE_MIN): pairs of the offset in
+  // #out where each belongs and the payload, in order.
+  #byRef: (number | Uint8Array)[] | null = null;
   #queued = 0;
   #flushing = false;
   #roomWaiters: PromiseWithResolvers<void>[] | null = null;
@@ -295,7 +306,10 @@ export class Connection extends Resource {
   }
 
   /**
-   * Queue a message without waiting.
+   * Queue a message without waiting. A bytes payload of 16 KiB or more is
+   * written from the given buffer, not copied: leave it unchanged until
+   * {@linkcode Connection.drain} (the server shares one encoded batch
+   * among the connections it notifies).
    *
    * @returns The message's conversation.
    * @throws {BackpressureError} When the send queue is full.
@@ -309,16 +323,32 @@ export class Connection extends Resource {
     const out = this.#out ??= takeWriter();
     const mark = out.pos;
     try {
-      writeFrame(
-        out,
-        id,
-        conv.firstId,
-        conv.owner,
-        options?.token ?? true,
-        options?.last ?? true,
-        type,
-        payload,
-      );
+      if (payload instanceof Uint8Array && payload.length >= SHARE_MIN) {
+        // Written from the caller's buffer, not copied: a batch notified
+        // to many clients is one buffer, not one copy per connection.
+        writeFrameHead(
+          out,
+          id,
+          conv.firstId,
+          conv.owner,
+          options?.token ?? true,
+          options?.last ?? true,
+          type,
+          payload.length,
+        );
+        (this.#byRef ??= []).push(out.pos, payload);
+      } else {
+        writeFrame(
+          out,
+          id,
+          conv.firstId,
+          conv.owner,
+          options?.token ?? true,
+          options?.last ?? true,
+          type,
+          payload,
+        );
+      }
     } catch (e) {
       // An unencodable payload must not leave half a frame behind.
       out.pos = mark;
@@ -648,24 +678,39 @@ export class Connection extends Resource {
     }
   }
 
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      written += await this.#conn.write(bytes.subarray(written));
+    }
+  }
+
   async #flush(): Promise<void> {
     try {
       // Goes on after close() began: sendNow refuses new messages then,
       // so this only finishes what was already queued.
       while (this.#queued > 0) {
         const out = this.#out!;
+        const byRef = this.#byRef;
         this.#out = null;
+        this.#byRef = null;
         this.#queued = 0;
         const room = this.#roomWaiters;
         if (room) {
           this.#roomWaiters = null;
           for (const w of room) w.resolve();
         }
-        const bytes = out.bytes();
-        let written = 0;
-        while (written < bytes.length) {
-          written += await this.#conn.write(bytes.subarray(written));
+        let from = 0;
+        if (byRef) {
+          // Frame heads from `out`, each followed by its shared payload.
+          for (let i = 0; i < byRef.length; i += 2) {
+            const at = byRef[i] as number;
+            await this.#writeAll(out.buf.subarray(from, at));
+            await this.#writeAll(byRef[i + 1] as Uint8Array);
+            from = at;
+          }
         }
+        await this.#writeAll(out.buf.subarray(from, out.pos));
         releaseWriter(out);
       }
     } catch (e) {

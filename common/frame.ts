@@ -46,29 +46,10 @@ export function writeFrame(
   type: string,
   payload: Payload,
 ): void {
-  const start = w.pos;
-  w.ensure(2);
-  w.pos += 2;
-  w.int(id);
-  w.int(first);
-  w.ensure(3);
-  const buf = w.buf;
-  buf[w.pos++] = owner ? 1 : 0;
-  buf[w.pos++] = token ? 1 : 0;
-  buf[w.pos++] = last ? 1 : 0;
-  w.string(type);
+  const start = beginFrame(w, id, first, owner, token, last, type);
   if (payload instanceof Uint8Array) {
-    // The length is known: make room for the header before copying the
-    // payload, so that only the few bytes above move, not the payload.
-    const len = w.pos - start - 2 + intWidth(payload.length) + payload.length;
-    const m = headerWidth(len);
-    if (m > 1) {
-      w.ensure(m - 1);
-      w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
-      w.pos += m - 1;
-    }
-    w.bytesField(payload);
-    writeHeader(w.buf, start, m, len);
+    finishHead(w, start, payload.length);
+    w.raw(payload);
     return;
   }
   if (payload === null) {
@@ -85,6 +66,64 @@ export function writeFrame(
     w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
     w.pos += m - 1;
   }
+  writeHeader(w.buf, start, m, len);
+}
+
+/**
+ * Append a frame whose payload is `dataLength` bytes, all but those bytes:
+ * the caller sends them after what this wrote (Chatter writes large shared
+ * payloads from their own buffer instead of copying them per connection).
+ */
+export function writeFrameHead(
+  w: Writer,
+  id: number,
+  first: number,
+  owner: boolean,
+  token: boolean,
+  last: boolean,
+  type: string,
+  dataLength: number,
+): void {
+  finishHead(w, beginFrame(w, id, first, owner, token, last, type), dataLength);
+}
+
+// Reserve a two-byte header and write the fields before `data`; returns
+// where the frame starts.
+function beginFrame(
+  w: Writer,
+  id: number,
+  first: number,
+  owner: boolean,
+  token: boolean,
+  last: boolean,
+  type: string,
+): number {
+  const start = w.pos;
+  w.ensure(2);
+  w.pos += 2;
+  w.int(id);
+  w.int(first);
+  w.ensure(3);
+  const buf = w.buf;
+  buf[w.pos++] = owner ? 1 : 0;
+  buf[w.pos++] = token ? 1 : 0;
+  buf[w.pos++] = last ? 1 : 0;
+  w.string(type);
+  return start;
+}
+
+// The frame at `start` has its fields written; add the payload's length
+// prefix and the frame header, now that the frame's length is known (only
+// the few bytes of fields move to make room for a wider header).
+function finishHead(w: Writer, start: number, dataLength: number): void {
+  const len = w.pos - start - 2 + intWidth(dataLength) + dataLength;
+  const m = headerWidth(len);
+  if (m > 1) {
+    w.ensure(m - 1);
+    w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
+    w.pos += m - 1;
+  }
+  w.int(dataLength);
   writeHeader(w.buf, start, m, len);
 }
 
