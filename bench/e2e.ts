@@ -666,7 +666,7 @@ async function memoryRows(runs: number, conns: number): Promise<Row[]> {
     row(
       `memory after traffic: ${TRAFFIC_CONNS} connections in one process, after 4 acked notifies of ${BATCH} JSON events`,
       traffic,
-      "both ends, per socket: buffers grown by the traffic stay",
+      "both ends, per socket: RSS the traffic left behind (V8 heap grown by decoding, freed pages the allocator keeps)",
       2,
     ),
     row(
