@@ -346,6 +346,18 @@ export class Reader {
     if (pos >= end) throw new SbsError("truncated integer", pos);
     let b = buf[pos++];
     let v = b & 0x40 ? -1 : 0;
+    // Up to 4 groups (28 bits and the sign) in int32 arithmetic: ids,
+    // microseconds, lengths.
+    for (let groups = 1;; groups++) {
+      v = (v << 7) | (b & 0x7f);
+      if (b & 0x80) {
+        this.pos = pos;
+        return v;
+      }
+      if (pos >= end) throw new SbsError("truncated integer", pos);
+      b = buf[pos++];
+      if (groups === 4) break;
+    }
     for (;;) {
       v = v * 128 + (b & 0x7f);
       if (b & 0x80) {
