@@ -571,7 +571,7 @@ export class Connection extends Resource {
         const readSize = this.#readSize;
         if (!drained && !idle) {
           this.#readSize = Math.min(readSize * 2, MAX_READ);
-        } else if (n < readSize / 8) {
+        } else if (!idle && n < readSize / 8) {
           this.#readSize = Math.max(readSize / 2, MIN_READ);
         }
       }
