@@ -215,6 +215,7 @@ export class Connection extends Resource {
   // Payloads sent by reference (see SHARE_MIN): pairs of the offset in
   // #out where each belongs and the payload, in order.
   #byRef: (number | Uint8Array)[] | null = null;
+  #lastSize = 0;
   #queued = 0;
   #flushing = false;
   #roomWaiters: PromiseWithResolvers<void>[] | null = null;
@@ -347,7 +348,11 @@ export class Connection extends Resource {
           options?.last ?? true,
           type,
           payload,
+          this.#lastSize,
         );
+        // The next frame is guessed to be as large: right, a large
+        // written payload is not moved to make room for its length.
+        this.#lastSize = out.pos - mark;
       }
     } catch (e) {
       // An unencodable payload must not leave half a frame behind.

@@ -33,8 +33,9 @@ export type Payload = Uint8Array | ((w: Writer) => void) | null;
 /**
  * Append one whole frame to `w`.
  *
- * The body is encoded in place after a two-byte header guess; a body of
- * 256 bytes or more moves once to make room for a wider length.
+ * A written payload is encoded in place, after room for the header and the
+ * payload's length guessed from `sizeHint` (e.g. the size of the previous
+ * frame); a wrong guess moves the payload once.
  */
 export function writeFrame(
   w: Writer,
@@ -45,26 +46,29 @@ export function writeFrame(
   last: boolean,
   type: string,
   payload: Payload,
+  sizeHint = 0,
 ): void {
-  const start = beginFrame(w, id, first, owner, token, last, type);
   if (payload instanceof Uint8Array) {
+    const start = beginFrame(w, 1, id, first, owner, token, last, type);
     finishHead(w, start, payload.length);
     w.raw(payload);
     return;
   }
+  const guess = headerWidth(sizeHint);
+  const start = beginFrame(w, guess, id, first, owner, token, last, type);
   if (payload === null) {
     w.byte(0x80);
   } else {
-    const mark = w.beginLength();
+    const mark = w.beginLength(sizeHint);
     payload(w);
     w.endLength(mark);
   }
-  const len = w.pos - start - 2;
+  const len = w.pos - start - 1 - guess;
   const m = headerWidth(len);
-  if (m > 1) {
-    w.ensure(m - 1);
-    w.buf.copyWithin(start + 1 + m, start + 2, w.pos);
-    w.pos += m - 1;
+  if (m !== guess) {
+    if (m > guess) w.ensure(m - guess);
+    w.buf.copyWithin(start + 1 + m, start + 1 + guess, w.pos);
+    w.pos += m - guess;
   }
   writeHeader(w.buf, start, m, len);
 }
@@ -84,13 +88,18 @@ export function writeFrameHead(
   type: string,
   dataLength: number,
 ): void {
-  finishHead(w, beginFrame(w, id, first, owner, token, last, type), dataLength);
+  finishHead(
+    w,
+    beginFrame(w, 1, id, first, owner, token, last, type),
+    dataLength,
+  );
 }
 
-// Reserve a two-byte header and write the fields before `data`; returns
-// where the frame starts.
+// Reserve a header for a `lengthBytes`-byte length and write the fields
+// before `data`; returns where the frame starts.
 function beginFrame(
   w: Writer,
+  lengthBytes: number,
   id: number,
   first: number,
   owner: boolean,
@@ -99,8 +108,8 @@ function beginFrame(
   type: string,
 ): number {
   const start = w.pos;
-  w.ensure(2);
-  w.pos += 2;
+  w.ensure(1 + lengthBytes);
+  w.pos += 1 + lengthBytes;
   w.int(id);
   w.int(first);
   w.ensure(3);

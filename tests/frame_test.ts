@@ -11,7 +11,7 @@ import {
 } from "../common/frame.ts";
 import { Writer } from "../common/sbs.ts";
 
-Deno.test("bytes and written payloads frame identically at every header width", () => {
+Deno.test("bytes and written payloads frame identically at every header width, whatever the size hint", () => {
   const sizes = [0, 1, 63, 64, 200];
   for (const edge of [256, 65536]) {
     for (let d = -40; d <= 4; d++) sizes.push(edge + d);
@@ -28,6 +28,28 @@ Deno.test("bytes and written payloads frame identically at every header width", 
     writeFrame(a, 300, 5, true, false, true, "T.x", payload);
     writeFrame(b, 300, 5, true, false, true, "T.x", (w) => w.raw(payload));
     assert.equal(Buffer.compare(a.bytes(), b.bytes()), 0, `size ${size}`);
+    // Any size hint (a guess of the header and length widths) gives the
+    // same minimal bytes, whether the guess was too small or too large.
+    for (const hint of [1, 300, 70_000, 16_777_300]) {
+      const c = new Writer(8);
+      c.byte(0xee);
+      writeFrame(
+        c,
+        300,
+        5,
+        true,
+        false,
+        true,
+        "T.x",
+        (w) => w.raw(payload),
+        hint,
+      );
+      assert.equal(
+        Buffer.compare(a.bytes(), c.bytes()),
+        0,
+        `size ${size}, hint ${hint}`,
+      );
+    }
     const buf = a.bytes();
     const k = frameBodyLength(buf, 1, buf.length, 1 << 30);
     assert.equal(2 + buf[1] + k, buf.length, `size ${size}`);
