@@ -9,7 +9,7 @@
  */
 
 import type { JsonValue } from "./types.ts";
-import { type Reader, Writer } from "./sbs.ts";
+import { internAscii, type Reader, Writer } from "./sbs.ts";
 
 /** Error for a value that has no JSON text (NaN, Infinity, a cycle, a function). */
 export class JsonPayloadError extends TypeError {
@@ -304,9 +304,6 @@ var jEnd = 0;
 const BAIL = { bail: true };
 const MAX_FAST_DEPTH = 64;
 
-const KEY_CACHE_SIZE = 1024;
-const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE);
-
 // Exact powers of ten: with an integer mantissa below 2^53, one
 // multiplication or division by these rounds exactly once, as a correctly
 // rounded decimal parser would (Clinger's fast path).
@@ -475,18 +472,8 @@ function fastString(): string {
       buf.subarray(start, p) as unknown as number[],
     );
   }
-  // Keys and short values repeat from event to event: intern them.
-  const slot = (h ^ n) & (KEY_CACHE_SIZE - 1);
-  const hit = keyCache[slot];
-  if (hit !== undefined && hit.length === n) {
-    let i = 0;
-    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
-    if (i === n) return hit;
-  }
-  let s = "";
-  for (let i = start; i < p; i++) s += String.fromCharCode(buf[i]);
-  keyCache[slot] = s;
-  return s;
+  // Keys and short values repeat from event to event.
+  return internAscii(buf, start, p, h ^ n);
 }
 
 const ESCAPED: Record<number, string> = {

@@ -41,6 +41,33 @@ const stringCache: (string | undefined)[] = new Array(STRING_CACHE_SIZE);
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * The string of the ASCII bytes `buf[start, end)`, from a cache of recent
+ * ones when it is there (`hash`: any hash of those bytes, computed by the
+ * caller while it checked them). Short strings repeat endlessly (event type
+ * segments, message type names, JSON keys): comparing a few bytes costs
+ * less than allocating a string, and TextDecoder is slower still.
+ */
+export function internAscii(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  hash: number,
+): string {
+  const n = end - start;
+  const slot = hash & (STRING_CACHE_SIZE - 1);
+  const hit = stringCache[slot];
+  if (hit !== undefined && hit.length === n) {
+    let i = 0;
+    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return hit;
+  }
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+  stringCache[slot] = s;
+  return s;
+}
+
 /** Growable byte buffer with SBS encoders. */
 export class Writer {
   /** Underlying storage; valid bytes are `buf.subarray(0, pos)`. */
@@ -445,26 +472,14 @@ export class Reader {
     const end = start + n;
     this.pos = end;
     if (n > 32) return this.#utf8(start, end);
-    // Short ASCII strings (event type segments, message type names) repeat
-    // endlessly: intern them. Hashing and comparing a few bytes costs less
-    // than allocating a string, and TextDecoder is slower still.
+    // Short ASCII strings: interned.
     let h = n;
     for (let i = start; i < end; i++) {
       const c = buf[i];
       if (c >= 0x80) return this.#utf8(start, end);
       h = (Math.imul(h, 31) + c) | 0;
     }
-    const slot = h & (STRING_CACHE_SIZE - 1);
-    const hit = stringCache[slot];
-    if (hit !== undefined && hit.length === n) {
-      let i = 0;
-      while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
-      if (i === n) return hit;
-    }
-    let s = "";
-    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
-    stringCache[slot] = s;
-    return s;
+    return internAscii(buf, start, end, h);
   }
 
   #utf8(start: number, end: number): string {
