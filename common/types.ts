@@ -15,7 +15,10 @@ export interface Address {
   port: number;
 }
 
-/** Event type: a sequence of segments, e.g. `["gateway", "device", "value"]`. */
+/**
+ * Event type: a sequence of segments, e.g. `["gateway", "device", "value"]`.
+ * Types decoded from the wire are frozen and shared between events.
+ */
 export type EventType = readonly string[];
 
 /** Server status, as notified to clients. */
@@ -85,7 +88,11 @@ export interface BinaryPayload {
   kind: "binary";
   /** Application-defined type of `data`. */
   type: string;
-  /** Raw bytes. */
+  /**
+   * Raw bytes. Received payloads are views into the receive buffer (never
+   * reused while referenced): `data.slice()` keeps one without keeping the
+   * rest of that buffer alive.
+   */
   data: Uint8Array;
 }
 
