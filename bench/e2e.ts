@@ -595,6 +595,7 @@ async function inprocMemory(
 
 async function memoryRows(runs: number, conns: number): Promise<Row[]> {
   const server: Mem[] = [];
+  const marginal: Mem[] = [];
   const client: Mem[] = [];
   const both: Mem[] = [];
   const traffic: Mem[] = [];
@@ -602,6 +603,7 @@ async function memoryRows(runs: number, conns: number): Promise<Row[]> {
   for (let run = 0; run < runs; run++) {
     const srv = new Child("server", []);
     let cl: Child | null = null;
+    let cl2: Child | null = null;
     try {
       const { port, mem: before } = await srv.next<
         { port: number; mem: Mem }
@@ -620,7 +622,26 @@ async function memoryRows(runs: number, conns: number): Promise<Row[]> {
       if (seen !== conns) throw new Error(`${seen} of ${conns} connected`);
       server.push(perConn(after, before, conns));
       client.push(perConn(c.after, c.before, conns));
+      // As many again: what one more connection costs, without the
+      // process's one-time costs (code paged in, heap sizing) that the
+      // first ones carry.
+      cl2 = new Child("clients", [
+        `--port=${port}`,
+        `--clients=${conns}`,
+        "--query",
+      ]);
+      await cl2.next();
+      await delay(200);
+      await srv.send("measure");
+      const { mem: after2, conns: seen2 } = await srv.next<
+        { mem: Mem; conns: number }
+      >();
+      if (seen2 !== 2 * conns) {
+        throw new Error(`${seen2} of ${2 * conns} connected`);
+      }
+      marginal.push(perConn(after2, after, conns));
     } finally {
+      await cl2?.close();
       await cl?.close();
       await srv.close();
     }
@@ -651,6 +672,13 @@ async function memoryRows(runs: number, conns: number): Promise<Row[]> {
       `idle memory, server process, ${conns} clients connected`,
       server,
       "server RSS delta after GC, clients in a subprocess (one query each); best = lowest",
+    ),
+    row(
+      `idle memory, server process, ${conns} more clients (marginal)`,
+      marginal,
+      `server RSS delta after GC from ${conns} to ${
+        2 * conns
+      } clients (another subprocess): the per-connection cost without one-time costs`,
     ),
     row(
       `idle memory, client process, ${conns} clients`,
