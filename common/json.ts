@@ -293,6 +293,7 @@ export function parseJsonText(text: string): JsonValue {
 // which this hot loop notices (~7% of a JSON payload's decoding).
 // deno-lint-ignore no-var
 var jBuf: Uint8Array = new Uint8Array(0);
+const NO_BYTES = jBuf;
 // deno-lint-ignore no-var
 var jPos = 0;
 // deno-lint-ignore no-var
@@ -337,6 +338,9 @@ export function readJsonText(r: Reader): JsonValue {
       }
     } catch (e) {
       if (e !== BAIL) throw e;
+    } finally {
+      // Not kept: it may be a large receive buffer.
+      jBuf = NO_BYTES;
     }
   }
   r.pos = at;
