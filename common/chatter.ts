@@ -12,7 +12,9 @@ import { type ChatterMsg, frameBodyLength, type Payload } from "./frame.ts";
 import { readChatterMsg, writeFrame, writeFrameHead } from "./frame.ts";
 import { Group, Resource } from "./group.ts";
 import { log } from "./log.ts";
-import { SbsError, Writer } from "./sbs.ts";
+import { type Deadline, SharedTimer } from "./shared_timer.ts";
+import { SbsError, type Writer } from "./sbs.ts";
+import { releaseWriter, takeWriter } from "./writer_pool.ts";
 import type { Address } from "./types.ts";
 
 /** A conversation, seen from this side. */
@@ -120,62 +122,6 @@ const SHARE_MIN = 16384;
 /** Returned by the frame parser when the receive queue is full. */
 const PAUSED = -2;
 
-// Write buffers are taken from this pool when a connection has something
-// to send and given back once written, so that idle connections hold
-// none. While sends go on, the pool keeps what they use (a fan-out to 100
-// clients has 100 frames of a batch in flight); once it has not been used
-// for a sweep period it shrinks back to WRITER_POOL_IDLE_BYTES.
-const writerPool: Writer[] = [];
-const WRITER_POOL_COUNT = 256;
-const WRITER_POOL_BYTES = 16 * 1024 * 1024;
-const WRITER_POOL_IDLE_BYTES = 2 * MAX_READ;
-const WRITER_POOL_SWEEP_MS = 100;
-let writerPoolBytes = 0;
-let writerPoolUsed = false;
-let writerPoolTimer: ReturnType<typeof setTimeout> | undefined;
-
-function takeWriter(): Writer {
-  writerPoolUsed = true;
-  const w = writerPool.pop();
-  if (!w) return new Writer(512);
-  writerPoolBytes -= w.buf.length;
-  return w;
-}
-
-function releaseWriter(w: Writer): void {
-  writerPoolUsed = true;
-  w.reset();
-  const size = w.buf.length;
-  if (
-    size > MAX_READ || writerPool.length >= WRITER_POOL_COUNT ||
-    writerPoolBytes + size > WRITER_POOL_BYTES
-  ) return;
-  writerPool.push(w);
-  writerPoolBytes += size;
-  if (
-    writerPoolBytes > WRITER_POOL_IDLE_BYTES && writerPoolTimer === undefined
-  ) armWriterPoolSweep();
-}
-
-function armWriterPoolSweep(): void {
-  const timer = setTimeout(sweepWriterPool, WRITER_POOL_SWEEP_MS);
-  // Never what keeps a process alive.
-  Deno.unrefTimer(timer);
-  writerPoolTimer = timer;
-}
-
-function sweepWriterPool(): void {
-  writerPoolTimer = undefined;
-  if (writerPoolUsed) {
-    writerPoolUsed = false;
-    armWriterPoolSweep();
-    return;
-  }
-  while (writerPoolBytes > WRITER_POOL_IDLE_BYTES) {
-    writerPoolBytes -= writerPool.pop()!.buf.length;
-  }
-}
-
 function isDisconnect(e: Error): boolean {
   return e instanceof Deno.errors.BrokenPipe ||
     e instanceof Deno.errors.ConnectionReset ||
@@ -199,8 +145,11 @@ function toAddress(addr: Deno.Addr): Address {
   return { hostname: a.hostname, port: a.port };
 }
 
+// Ping checks of every connection share one timer.
+const pingTimer = new SharedTimer((d, e) => (d as Connection).fail(e));
+
 /** One Chatter connection. Create with {@linkcode connect} or {@linkcode listen}. */
-export class Connection extends Resource {
+export class Connection extends Resource implements Deadline {
   readonly #group: Group;
   readonly #conn: Deno.Conn;
   #localAddr: Address | null = null;
@@ -240,10 +189,10 @@ export class Connection extends Resource {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lastRx = 0;
   #pingSentAt = -1;
-  /** When the ping check is due (performance.now() ms). */
-  #pingAt = 0;
-  /** Index in the ping heap, -1 when not scheduled. */
-  #pingIndex = -1;
+  /** @internal When the ping check is due (see {@linkcode SharedTimer}). */
+  dueAt = 0;
+  /** @internal Place in the ping timer's heap. */
+  heapIndex = -1;
 
   /** @internal Use {@linkcode connect} or {@linkcode listen}. */
   constructor(conn: Deno.Conn, parent: Group | null, options: ChatterOptions) {
@@ -473,7 +422,7 @@ export class Connection extends Resource {
   }
 
   #onClose(): void {
-    Connection.#unschedule(this);
+    pingTimer.unschedule(this);
     if (this.#flushing) {
       // Send what was queued before closing (e.g. an init error, the last
       // replies), as the reference's transports do; bounded by LINGER_MS.
@@ -735,116 +684,14 @@ export class Connection extends Resource {
     }
   }
 
-  // Ping checks of every connection share one timer (a Deno timer costs
-  // ~1.3 KB of heap): a binary heap of connections by #pingAt.
-  static #heap: Connection[] = [];
-  static #timer: ReturnType<typeof setTimeout> | undefined;
-  static #timerAt = Infinity;
-
   #armPing(delay: number): void {
-    // At least 1 ms (timers have no finer grain), so that a check never
-    // comes due again within the pass of the timer that ran it.
-    this.#pingAt = performance.now() + Math.max(delay, 1);
-    Connection.#schedule(this);
+    pingTimer.schedule(this, delay);
   }
 
-  static #schedule(c: Connection): void {
-    const heap = Connection.#heap;
-    let i = c.#pingIndex;
-    if (i < 0) {
-      i = heap.length;
-      heap.push(c);
-    }
-    Connection.#siftDown(Connection.#siftUp(i));
-    Connection.#arm();
+  /** @internal Ping check due (see {@linkcode SharedTimer}). */
+  onDue(): void {
+    this.#onPingTimer();
   }
-
-  static #unschedule(c: Connection): void {
-    const i = c.#pingIndex;
-    if (i < 0) return;
-    c.#pingIndex = -1;
-    const heap = Connection.#heap;
-    const last = heap.pop()!;
-    if (last !== c) {
-      heap[i] = last;
-      last.#pingIndex = i;
-      Connection.#siftDown(Connection.#siftUp(i));
-    }
-    if (heap.length === 0) {
-      clearTimeout(Connection.#timer);
-      Connection.#timer = undefined;
-      Connection.#timerAt = Infinity;
-    }
-  }
-
-  static #siftUp(i: number): number {
-    const heap = Connection.#heap;
-    const c = heap[i];
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p];
-      if (parent.#pingAt <= c.#pingAt) break;
-      heap[i] = parent;
-      parent.#pingIndex = i;
-      i = p;
-    }
-    heap[i] = c;
-    c.#pingIndex = i;
-    return i;
-  }
-
-  static #siftDown(i: number): void {
-    const heap = Connection.#heap;
-    const n = heap.length;
-    const c = heap[i];
-    for (;;) {
-      let child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && heap[child + 1].#pingAt < heap[child].#pingAt) {
-        child++;
-      }
-      const next = heap[child];
-      if (c.#pingAt <= next.#pingAt) break;
-      heap[i] = next;
-      next.#pingIndex = i;
-      i = child;
-    }
-    heap[i] = c;
-    c.#pingIndex = i;
-  }
-
-  // Keeps the timer set no later than the earliest check (one left set
-  // for an earlier time fires, finds nothing due and re-arms).
-  static #arm(): void {
-    const heap = Connection.#heap;
-    if (heap.length === 0) return;
-    const at = heap[0].#pingAt;
-    if (at >= Connection.#timerAt) return;
-    clearTimeout(Connection.#timer);
-    Connection.#timerAt = at;
-    Connection.#timer = setTimeout(
-      Connection.#onTimer,
-      Math.max(0, at - performance.now()),
-    );
-  }
-
-  static #onTimer = (): void => {
-    Connection.#timer = undefined;
-    Connection.#timerAt = Infinity;
-    const heap = Connection.#heap;
-    const now = performance.now();
-    // Checks re-arm at least 1 ms after `now`, so this ends.
-    while (heap.length > 0 && heap[0].#pingAt <= now) {
-      const c = heap[0];
-      Connection.#unschedule(c);
-      try {
-        c.#onPingTimer();
-      } catch (e) {
-        c.fail(e);
-      }
-    }
-    Connection.#arm();
-  };
 
   #onPingTimer(): void {
     if (!this.isOpen) return;
