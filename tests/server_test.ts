@@ -626,6 +626,36 @@ Deno.test("server: notifyEvents without ack is sent as last; the raw bytes decod
   assert.deepEqual(decode(msg, readEvents), events);
 });
 
+Deno.test("server: large batches shared by many connections arrive intact, one after another", async () => {
+  // A batch notified to several connections with the same subscription is
+  // encoded once and written from that one buffer by each (no copy): the
+  // next notifyEvents must not reuse it before every connection wrote it.
+  await using server = await listen(LOCAL);
+  const peers = await Promise.all(
+    [0, 1, 2].map(() =>
+      rawClient(server.addresses[0], { subscriptions: [["big", "*"]] })
+    ),
+  );
+  const batch = (tag: string) =>
+    Array.from({ length: 400 }, (_, i) =>
+      ev(["big", tag], 1, i + 1, {
+        payload: { kind: "json", data: { tag, i, text: "x".repeat(40) } },
+      }));
+  const a = batch("a");
+  const b = batch("b");
+  // Both queued in the same turn, before any write completed.
+  const sent = [server.notifyEvents(a, false), server.notifyEvents(b, false)];
+  await Promise.all(sent);
+  for (const { conn } of peers) {
+    await using _conn = conn;
+    const first = await deadline(conn.receive(), 2000);
+    const second = await deadline(conn.receive(), 2000);
+    assert.ok(first.data.length > 16384, `${first.data.length} bytes`);
+    assert.deepEqual(decode(first, readEvents), a);
+    assert.deepEqual(decode(second, readEvents), b);
+  }
+});
+
 Deno.test("server: notifyEvents with ack waits for every notified connection's ack or close", async () => {
   await using server = await listen(LOCAL);
   const addr = server.addresses[0];
