@@ -169,7 +169,7 @@ export class Client extends Resource {
     this.#statusCb = options.statusCb;
     this.#eventsCb = options.eventsCb;
     this.#maxNotifications = options.receiveQueueSize ?? 1024;
-    conn.group.spawn(() => this.#receiveLoop());
+    conn.group.run(() => this.#receiveLoop());
   }
 
   /** The client's group (its connection's). */
@@ -382,7 +382,7 @@ export class Client extends Resource {
     this.#notifications.push(n);
     if (!this.#notifying) {
       this.#notifying = true;
-      this.#conn.group.spawn(() => this.#notifyLoop());
+      this.#conn.group.run(() => this.#notifyLoop());
     }
     if (this.#notifications.length >= this.#maxNotifications) {
       this.#room = Promise.withResolvers<void>();

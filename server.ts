@@ -411,7 +411,7 @@ export class Server extends Resource {
     const handling = this.#request(e, msg);
     if (handling && conn.isOpen) {
       e.working = true;
-      conn.group.spawn(() => this.#work(e, handling)).catch(() => {});
+      conn.group.run(() => this.#work(e, handling)).catch(() => {});
     }
   }
 
@@ -439,43 +439,48 @@ export class Server extends Resource {
   // Synchronous when the callback is: a register round trip is a few
   // microseconds, and each await on its path is a measurable share.
   #request(e: Established, msg: Msg): Promise<void> | undefined {
-    const fail = (err: unknown) => e.conn.fail(err, msg.type);
     try {
       const r = new Reader(msg.data);
+      let result: unknown;
       if (msg.type === MsgType.RegisterReq) {
         const events = readRegisterReq(r);
         r.done();
         const cb = this.#options.registerCb;
-        const result = cb ? cb(e.info, events, !msg.last) : null;
-        const reply = (res: Event[] | null | undefined) => {
-          if (msg.last) return;
-          e.conn.sendNow(
-            MsgType.RegisterRes,
-            (w) => writeRegisterRes(w, res ?? null),
-            { conv: msg.conv },
-          );
-        };
-        if (!isThenable(result)) return void reply(result);
-        return Promise.resolve(result).then(reply).catch(fail);
+        result = cb ? cb(e.info, events, !msg.last) : null;
+      } else {
+        const params = readQueryParams(r);
+        r.done();
+        const cb = this.#options.queryCb;
+        result = cb ? cb(e.info, params) : { events: [], moreFollows: false };
       }
-      const params = readQueryParams(r);
-      r.done();
-      const cb = this.#options.queryCb;
-      const result = cb
-        ? cb(e.info, params)
-        : { events: [], moreFollows: false };
-      const reply = (res: QueryResult) => {
-        e.conn.sendNow(
-          MsgType.QueryRes,
-          (w) => writeQueryResult(w, res),
-          { conv: msg.conv },
-        );
-      };
-      if (!isThenable(result)) return void reply(result);
-      return Promise.resolve(result).then(reply).catch(fail);
+      if (!isThenable(result)) return void reply(e, msg, result);
+      return Promise.resolve(result).then((res) => reply(e, msg, res)).catch(
+        (err) => e.conn.fail(err, msg.type),
+      );
     } catch (err) {
-      fail(err);
+      e.conn.fail(err, msg.type);
     }
+  }
+}
+
+// Answers a request with its callback's result; a register without
+// response (sent as last) gets none.
+function reply(e: Established, msg: Msg, result: unknown): void {
+  if (msg.type === MsgType.RegisterReq) {
+    if (msg.last) return;
+    const events = (result ?? null) as Event[] | null;
+    e.conn.sendNow(
+      MsgType.RegisterRes,
+      (w) => writeRegisterRes(w, events),
+      { conv: msg.conv },
+    );
+  } else {
+    const res = result as QueryResult;
+    e.conn.sendNow(
+      MsgType.QueryRes,
+      (w) => writeQueryResult(w, res),
+      { conv: msg.conv },
+    );
   }
 }
 

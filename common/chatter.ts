@@ -212,7 +212,7 @@ export class Connection extends Resource implements Deadline {
 
     this.#lastRx = performance.now();
     if (this.#pingDelay > 0) this.#armPing(this.#pingDelay);
-    this.#group.spawn(() => this.#readLoop());
+    this.#group.run(() => this.#readLoop());
   }
 
   /** Local address. */
@@ -272,33 +272,19 @@ export class Connection extends Resource implements Deadline {
     const conv = options?.conv ?? { owner: true, firstId: id };
     const out = this.#out ??= takeWriter();
     const mark = out.pos;
+    const { firstId, owner } = conv;
+    const token = options?.token ?? true;
+    const last = options?.last ?? true;
     try {
       if (payload instanceof Uint8Array && payload.length >= SHARE_MIN) {
         // Written from the caller's buffer, not copied: a batch notified
         // to many clients is one buffer, not one copy per connection.
-        writeFrameHead(
-          out,
-          id,
-          conv.firstId,
-          conv.owner,
-          options?.token ?? true,
-          options?.last ?? true,
-          type,
-          payload.length,
-        );
+        const size = payload.length;
+        writeFrameHead(out, id, firstId, owner, token, last, type, size);
         (this.#byRef ??= []).push(out.pos, payload);
       } else {
-        writeFrame(
-          out,
-          id,
-          conv.firstId,
-          conv.owner,
-          options?.token ?? true,
-          options?.last ?? true,
-          type,
-          payload,
-          this.#lastSize,
-        );
+        const hint = this.#lastSize;
+        writeFrame(out, id, firstId, owner, token, last, type, payload, hint);
         // The next frame is guessed to be as large: right, a large
         // written payload is not moved to make room for its length.
         this.#lastSize = out.pos - mark;
@@ -790,7 +776,7 @@ export class ChatterServer extends Resource {
         // Already closed.
       }
     }, { once: true });
-    this.#group.spawn(() => this.#acceptLoop(handler, options));
+    this.#group.run(() => this.#acceptLoop(handler, options));
   }
 
   /** The server's group; each connection's group is its child. */
@@ -823,7 +809,7 @@ export class ChatterServer extends Resource {
       }
       setNoDelay(sock);
       const conn = new Connection(sock, this.#group, options);
-      conn.group.spawn(() => handler(conn));
+      conn.group.run(() => handler(conn));
     }
   }
 }

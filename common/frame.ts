@@ -49,8 +49,7 @@ export function writeFrame(
   sizeHint = 0,
 ): void {
   if (payload instanceof Uint8Array) {
-    const start = beginFrame(w, 1, id, first, owner, token, last, type);
-    finishHead(w, start, payload.length);
+    writeFrameHead(w, id, first, owner, token, last, type, payload.length);
     w.raw(payload);
     return;
   }

@@ -110,20 +110,36 @@ export class Group implements AsyncDisposable {
    * Run `fn` as a task of this group. If it throws while the group is
    * open, the exception is reported and the group closes.
    *
-   * @param fn The task; it receives the group's signal when it declares a
-   * parameter (`fn.length > 0`; the signal is made on first use, and most
-   * groups never need one). Others can still read `group.signal`.
+   * @param fn The task; it receives the group's signal.
    * @returns The task's own promise (already observed: not awaiting it
    * never produces an unhandled rejection).
    * @throws {Error} When the group is closing.
    */
   spawn<T>(fn: (signal: AbortSignal) => Promise<T> | T): Promise<T> {
+    return this.#start(fn, true);
+  }
+
+  /**
+   * {@linkcode Group.spawn} for a task that does not take the signal: the
+   * signal is made on first use, and most groups (one per connection)
+   * never need one.
+   *
+   * @internal
+   */
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    return this.#start(fn, false);
+  }
+
+  #start<T>(
+    fn: (signal: AbortSignal) => Promise<T> | T,
+    withSignal: boolean,
+  ): Promise<T> {
     if (this.#state !== OPEN) throw new Error("group is closing");
     this.#tasks++;
     let task: Promise<T>;
     try {
       task = Promise.resolve(
-        fn.length > 0 ? fn(this.signal) : (fn as () => Promise<T> | T)(),
+        withSignal ? fn(this.signal) : (fn as () => Promise<T> | T)(),
       );
     } catch (e) {
       task = Promise.reject(e);

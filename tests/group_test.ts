@@ -17,6 +17,9 @@ Deno.test("group: spawn runs the task with the group's signal and returns its re
   });
   assert.equal(result, 42);
   assert.equal(seen, group.signal);
+  // Whatever the function's declared arity (rest or default parameters).
+  const args = await group.spawn((...rest: unknown[]) => rest);
+  assert.deepEqual(args, [group.signal]);
   assert.equal(group.isOpen, true);
   assert.equal(group.isClosing, false);
   assert.equal(group.isClosed, false);
