@@ -289,3 +289,57 @@ Deno.test("JSON writer: own enumerable keys only, any text length", () => {
     r.done();
   }
 });
+
+Deno.test("JSON writer: numbers as Python's repr writes them", () => {
+  // Printed by CPython 3 (repr of each float).
+  const python: [number, string][] = [
+    [1e-5, "1e-05"],
+    [1e-4, "0.0001"],
+    [1.5e-7, "1.5e-07"],
+    [0.001, "0.001"],
+    [1e-300, "1e-300"],
+    [-2.5e-8, "-2.5e-08"],
+    [5e-324, "5e-324"],
+    [1e21, "1e+21"],
+    [1.7976931348623157e308, "1.7976931348623157e+308"],
+    [123456789.123, "123456789.123"],
+    [0.1 + 0.2, "0.30000000000000004"],
+    [-0.5, "-0.5"],
+    [999999999.999999, "999999999.999999"],
+    [0.0015, "0.0015"],
+    [1.000001, "1.000001"],
+    [-0, "-0.0"],
+  ];
+  for (const [v, text] of python) assert.equal(jsonText(v), text, text);
+});
+
+Deno.test("JSON writer: seeded numbers read back exactly, in repr's form", () => {
+  const rng = new Rng(SEED);
+  const view = new DataView(new ArrayBuffer(8));
+  for (let i = 0; i < 20000; i++) {
+    let v: number;
+    if (i % 2) {
+      // Few decimals at any magnitude (the writer's fast path).
+      const k = rng.int(8);
+      v = (rng.u32() * (rng.chance(0.5) ? 1 : rng.u32() % 4096)) / 10 ** k;
+      if (rng.chance(0.3)) v /= 10 ** rng.int(8);
+    } else {
+      view.setUint32(0, rng.u32());
+      view.setUint32(4, rng.u32());
+      v = view.getFloat64(0);
+      if (!Number.isFinite(v)) continue;
+    }
+    if (rng.chance(0.5)) v = -v;
+    const text = jsonText(v);
+    const context = `${text} (seed ${SEED})`;
+    assert.ok(Object.is(Number(text), v), context);
+    const a = Math.abs(v);
+    if (Number.isInteger(v) || a === 0) continue;
+    if (a >= 1e-4) {
+      assert.equal(text, String(v), context);
+    } else {
+      const [digits, exp] = v.toExponential().split("e");
+      assert.equal(text, `${digits}e-${exp.slice(1).padStart(2, "0")}`);
+    }
+  }
+});
