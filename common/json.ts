@@ -399,6 +399,9 @@ export function readJsonText(r: Reader): JsonValue {
     } finally {
       // Not kept: it may be a large receive buffer.
       jBuf = NO_BYTES;
+      // After a bail: let go of the values of unfinished objects.
+      for (let i = 0; i < stackTop; i++) valueStack[i] = null;
+      stackTop = 0;
     }
   }
   r.pos = at;
@@ -453,42 +456,169 @@ function fastLiteral(a: number, b: number, c: number, d: number): void {
   jPos = p + len;
 }
 
-function fastObject(depth: number): { [key: string]: JsonValue } {
+// Object shapes: the key sequences of objects parsed before, as a tree.
+// Payloads of one kind repeat their keys in the same order, so an object
+// whose keys follow a known path is matched byte by byte (no hashing or
+// interning) and built by one object literal, several times cheaper than
+// a keyed store per property.
+interface Shape {
+  /** The last key of this path ("" at the root). */
+  readonly key: string;
+  /** Keys of the path, in order. */
+  readonly keys: readonly string[];
+  /** Paths one key longer (a few: the rest take the general path). */
+  readonly next: Shape[];
+  /** Objects of exactly these keys parsed so far (capped). */
+  seen: number;
+  /** The literal building such objects: undefined until built, null if it cannot be. */
+  make: ((values: JsonValue[], base: number) => JsonObject) | null | undefined;
+}
+
+type JsonObject = { [key: string]: JsonValue };
+
+const MAX_SHAPES = 1024;
+const MAX_SHAPE_KEYS = 32;
+const MAX_SHAPE_NEXT = 8;
+// Built after this many objects of the shape: one-off shapes never compile.
+const SHAPE_BUILD_AFTER = 4;
+const ROOT_SHAPE: Shape = { key: "", keys: [], next: [], seen: 0, make: null };
+let shapeCount = 0;
+
+// Keys and values of the objects being parsed (nested ones stacked above
+// their parents'); cleared as each object is built.
+const keyStack: string[] = [];
+const valueStack: JsonValue[] = [];
+// deno-lint-ignore no-var
+var stackTop = 0;
+
+function nextShape(shape: Shape, key: string): Shape | null {
+  if (
+    shape.next.length >= MAX_SHAPE_NEXT || shapeCount >= MAX_SHAPES ||
+    shape.keys.length >= MAX_SHAPE_KEYS
+  ) return null;
+  shapeCount++;
+  const next: Shape = {
+    key,
+    keys: [...shape.keys, key],
+    next: [],
+    seen: 0,
+    make: undefined,
+  };
+  shape.next.push(next);
+  return next;
+}
+
+// `{"k0": v[b], "k1": v[b + 1], ...}`. Keys here are printable ASCII
+// without quotes or backslashes (interned by fastString), so
+// JSON.stringify quotes them as JS string literals. "__proto__" in a
+// literal would set the prototype, and a repeated key is left to the
+// general path for clarity: neither gets a literal.
+function buildShape(keys: readonly string[]): Shape["make"] {
+  if (new Set(keys).size !== keys.length || keys.includes("__proto__")) {
+    return null;
+  }
+  const fields = keys.map((k, i) => `${JSON.stringify(k)}: v[b + ${i}]`);
+  try {
+    return new Function("v", "b", `return {${fields.join(", ")}};`) as Shape[
+      "make"
+    ];
+  } catch {
+    return null; // code generation disallowed: the general path serves
+  }
+}
+
+// Whether the key at jPos (its opening quote) is `key`; if so, skips it.
+function matchKey(key: string): boolean {
+  const buf = jBuf;
+  const start = jPos + 1;
+  const len = key.length;
+  if (start + len >= jEnd || buf[start + len] !== 0x22) return false;
+  for (let i = 0; i < len; i++) {
+    if (buf[start + i] !== key.charCodeAt(i)) return false;
+  }
+  jPos = start + len + 1;
+  return true;
+}
+
+function fastObject(depth: number): JsonObject {
   if (depth >= MAX_FAST_DEPTH) throw BAIL;
   jPos++;
-  const obj: { [key: string]: JsonValue } = {};
   skipSpace();
   if (jPos < jEnd && jBuf[jPos] === 0x7d) {
     jPos++;
-    return obj;
+    return {};
   }
+  const base = stackTop;
+  let shape: Shape | null = ROOT_SHAPE;
   for (;;) {
     skipSpace();
     if (jPos >= jEnd || jBuf[jPos] !== 0x22) throw BAIL;
-    const key = fastString();
+    let key: string | null = null;
+    if (shape !== null) {
+      const next: Shape[] = shape.next;
+      for (let i = 0; i < next.length; i++) {
+        if (matchKey(next[i].key)) {
+          shape = next[i];
+          key = shape.key;
+          break;
+        }
+      }
+    }
+    if (key === null) {
+      const at = jPos;
+      key = fastString();
+      // Only interned keys (short, plain ASCII) extend shapes.
+      shape = shape !== null && jPos - at <= 34 && !hasEscape(at, jPos)
+        ? nextShape(shape, key)
+        : null;
+    }
     skipSpace();
     if (jPos >= jEnd || jBuf[jPos] !== 0x3a) throw BAIL;
     jPos++;
-    const value = fastValue(depth + 1);
-    if (key === "__proto__") {
-      // JSON.parse makes an own property; where Object.prototype.__proto__
-      // exists (Node, browsers; Deno removes it) assignment would set the
-      // prototype instead.
-      Object.defineProperty(obj, key, {
-        value,
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    } else {
-      obj[key] = value;
-    }
+    keyStack[stackTop] = key;
+    stackTop++;
+    valueStack[stackTop - 1] = fastValue(depth + 1);
     skipSpace();
     if (jPos >= jEnd) throw BAIL;
     const c = jBuf[jPos++];
-    if (c === 0x7d) return obj;
+    if (c === 0x7d) break;
     if (c !== 0x2c) throw BAIL;
   }
+  let obj: JsonObject;
+  if (shape !== null && shape.make) {
+    obj = shape.make(valueStack, base);
+  } else {
+    if (shape !== null && shape.make === undefined) {
+      if (++shape.seen >= SHAPE_BUILD_AFTER) {
+        shape.make = buildShape(shape.keys);
+      }
+    }
+    obj = {};
+    for (let i = base; i < stackTop; i++) {
+      const key = keyStack[i];
+      if (key === "__proto__") {
+        // JSON.parse makes an own property; where Object.prototype.__proto__
+        // exists (Node, browsers; Deno removes it) assignment would set the
+        // prototype instead.
+        Object.defineProperty(obj, key, {
+          value: valueStack[i],
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      } else {
+        obj[key] = valueStack[i];
+      }
+    }
+  }
+  for (let i = base; i < stackTop; i++) valueStack[i] = null;
+  stackTop = base;
+  return obj;
+}
+
+function hasEscape(from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (jBuf[i] === 0x5c) return true;
+  return false;
 }
 
 function fastArray(depth: number): JsonValue[] {

@@ -343,3 +343,50 @@ Deno.test("JSON writer: seeded numbers read back exactly, in repr's form", () =>
     }
   }
 });
+
+Deno.test("JSON byte parser: objects of repeated shapes match JSON.parse, key order too", () => {
+  const rng = new Rng(SEED);
+  const keys = [
+    "value",
+    "quality",
+    "__proto__",
+    "0",
+    "12",
+    "a b",
+    "toString",
+    "constructor",
+    "x".repeat(32),
+    "y".repeat(33),
+    "caf\\u00e9",
+    "tab\\t",
+    "",
+    "$id",
+  ];
+  const texts: string[] = [];
+  for (let s = 0; s < 60; s++) {
+    // Shapes that share prefixes, repeat keys, nest, or run long.
+    const n = s < 40 ? 1 + rng.int(5) : 30 + rng.int(8);
+    const fields = Array.from({ length: n }, (_, i) => {
+      const key = s < 40 ? rng.pick(keys) : `k${i}`;
+      const value = rng.chance(0.2)
+        ? `{"value": ${rng.int(100)}, "quality": "good"}`
+        : String(rng.int(1000));
+      return `"${key}": ${value}`;
+    });
+    texts.push(`{${fields.join(", ")}}`);
+  }
+  for (let round = 0; round < 10; round++) {
+    for (const text of texts) {
+      const expected = parseJsonText(text);
+      const actual = viaBytes(text) as JsonValue;
+      assert.deepStrictEqual(actual, expected, text);
+      // deepStrictEqual ignores key order; the writer keeps it.
+      assert.equal(jsonText(actual), jsonText(expected), text);
+      assert.equal(
+        Object.getPrototypeOf(actual),
+        Object.prototype,
+        text,
+      );
+    }
+  }
+});
