@@ -355,12 +355,19 @@ export class Reader {
    */
   int(): number | bigint {
     const pos = this.pos;
-    if (pos < this.end) {
-      const b = this.buf[pos];
+    if (pos + 1 < this.end) {
+      const buf = this.buf;
+      const b = buf[pos];
       if (b & 0x80) {
         // One byte: -64..63 (counts, lengths, small ids, choices).
         this.pos = pos + 1;
         return b & 0x40 ? b - 0x100 : b & 0x7f;
+      }
+      const b2 = buf[pos + 1];
+      if (b2 & 0x80) {
+        // Two bytes: -8192..8191.
+        this.pos = pos + 2;
+        return (((b & 0x40 ? b - 0x80 : b) << 7) | (b2 & 0x7f));
       }
     }
     return this.#multiByteInt();
@@ -433,17 +440,21 @@ export class Reader {
     return v;
   }
 
+  /** A DataView of `buf` (created on first use), for multi-byte loads. */
+  view(): DataView {
+    return this.#view ??= new DataView(
+      this.buf.buffer,
+      this.buf.byteOffset,
+      this.buf.byteLength,
+    );
+  }
+
   /** SBS Float. */
   float(): number {
     if (this.end - this.pos < 8) {
       throw new SbsError("truncated float", this.pos);
     }
-    this.#view ??= new DataView(
-      this.buf.buffer,
-      this.buf.byteOffset,
-      this.buf.byteLength,
-    );
-    const v = this.#view.getFloat64(this.pos);
+    const v = this.view().getFloat64(this.pos);
     this.pos += 8;
     return v;
   }
