@@ -121,8 +121,43 @@ function writeOptEventId(w: Writer, id: EventId | null | undefined): void {
 
 /** Write an EventType. */
 export function writeEventType(w: Writer, type: EventType): void {
-  w.int(type.length);
-  for (let i = 0; i < type.length; i++) w.string(type[i]);
+  const n = type.length;
+  // Room for the common case (a few short ASCII segments) made once.
+  w.ensure(n * 64 + 1);
+  let buf = w.buf;
+  let pos = w.pos;
+  if (n >= 64) {
+    w.int(n);
+    pos = w.pos;
+  } else {
+    buf[pos++] = n | 0x80;
+  }
+  for (let i = 0; i < n; i++) {
+    const s = type[i];
+    const len = s.length;
+    if (len < 63) {
+      // Short ASCII: one length byte and the characters, in place.
+      const start = pos + 1;
+      let j = 0;
+      for (; j < len; j++) {
+        const c = s.charCodeAt(j);
+        if (c >= 0x80) break;
+        buf[start + j] = c;
+      }
+      if (j === len) {
+        buf[pos] = len | 0x80;
+        pos = start + len;
+        continue;
+      }
+    }
+    // Long or non-ASCII: the general writer (which may grow the buffer).
+    w.pos = pos;
+    w.string(s);
+    w.ensure((n - i) * 64);
+    buf = w.buf;
+    pos = w.pos;
+  }
+  w.pos = pos;
 }
 
 function writeEventTypes(w: Writer, types: readonly EventType[]): void {

@@ -38,6 +38,21 @@ Deno.test("cached event types never return another type's value", () => {
   }
 });
 
+Deno.test("event types whose long segments grow the writer mid-type", () => {
+  const short = "a".repeat(62);
+  for (
+    const long of ["é".repeat(62), "x".repeat(5000), "ø".repeat(3000), "😀"]
+  ) {
+    // Room for five short ASCII segments, then a wider one first.
+    const type = [long, short, short, short, short];
+    const w = new Writer(5 * 64 + 1);
+    writeEventType(w, type);
+    const r = new Reader(w.bytes());
+    assert.deepEqual(readEventType(r), type);
+    r.done();
+  }
+});
+
 Deno.test("a cached event type is no excuse to accept bad bytes", () => {
   const w = new Writer();
   writeEventType(w, ["ok", "é"]);
