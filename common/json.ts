@@ -409,6 +409,8 @@ export function readJsonText(r: Reader): JsonValue {
 }
 
 function skipSpace(): void {
+  // Most calls find no space at all (and json.dumps writes one at most).
+  if (jPos < jEnd && jBuf[jPos] > 0x20) return;
   const buf = jBuf;
   let p = jPos;
   while (p < jEnd) {
@@ -572,9 +574,14 @@ function fastObject(depth: number): JsonObject {
         ? nextShape(shape, key)
         : null;
     }
-    skipSpace();
-    if (jPos >= jEnd || jBuf[jPos] !== 0x3a) throw BAIL;
-    jPos++;
+    // `": "` and `", "` as json.dumps writes them, else any spacing.
+    if (jPos + 1 < jEnd && jBuf[jPos] === 0x3a && jBuf[jPos + 1] === 0x20) {
+      jPos += 2;
+    } else {
+      skipSpace();
+      if (jPos >= jEnd || jBuf[jPos] !== 0x3a) throw BAIL;
+      jPos++;
+    }
     keyStack[stackTop] = key;
     stackTop++;
     valueStack[stackTop - 1] = fastValue(depth + 1);
@@ -583,6 +590,7 @@ function fastObject(depth: number): JsonObject {
     const c = jBuf[jPos++];
     if (c === 0x7d) break;
     if (c !== 0x2c) throw BAIL;
+    if (jPos < jEnd && jBuf[jPos] === 0x20) jPos++;
   }
   let obj: JsonObject;
   if (shape !== null && shape.make) {

@@ -125,7 +125,7 @@ export class Writer {
   /** SBS Integer from a safe integer `number` or any `bigint`. */
   int(v: number | bigint): void {
     if (typeof v === "number") {
-      if (v >= -0x40000000 && v < 0x40000000 && (v | 0) === v) {
+      if ((v | 0) === v) {
         this.#smallInt(v);
       } else if (Number.isSafeInteger(v)) {
         this.#wideInt(v);
@@ -138,7 +138,8 @@ export class Writer {
   }
 
   #smallInt(v: number): void {
-    // Fewest 7-bit groups whose top group's bit 6 equals the sign.
+    // Fewest 7-bit groups whose top group's bit 6 equals the sign (at
+    // most 5 for int32: v >> 28 keeps the sign in bit 6 of the top group).
     let n = 1;
     if (v >= 0) {
       while (n < 5 && v >= 1 << (7 * n - 1)) n++;
@@ -153,7 +154,7 @@ export class Writer {
     this.pos = pos;
   }
 
-  // Safe integers beyond 2^30 (timestamps, large ids): float arithmetic
+  // Safe integers beyond int32 (large ids, timestamps after 2038): float arithmetic
   // is exact here and several times cheaper than going through bigint.
   #wideInt(v: number): void {
     if (v < 0) {
