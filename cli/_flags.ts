@@ -95,6 +95,37 @@ export function parseFlags<K extends FlagKinds>(
 }
 
 /**
+ * Parse a command's arguments: {@linkcode parseFlags}, then `--help`
+ * (prints `usage` and returns `null`), then at most `maxPositionals`
+ * positional arguments.
+ *
+ * @param args Arguments after the command name.
+ * @param kinds Accepted flags (without `--`).
+ * @param command Command name for messages.
+ * @param usage The command's help text.
+ * @param maxPositionals How many positional arguments it takes.
+ * @returns The flags and the positional arguments, or `null` for `--help`.
+ * @throws {UsageError} For a bad flag (see parseFlags) or an extra argument.
+ */
+export function parseCommand<K extends FlagKinds>(
+  args: readonly string[],
+  kinds: K,
+  command: string,
+  usage: string,
+  maxPositionals = 0,
+): { flags: Flags<K>; positionals: string[] } | null {
+  const { flags, positionals } = parseFlags(args, kinds, command);
+  if (flags.help) {
+    console.log(usage);
+    return null;
+  }
+  if (positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument ${positionals[maxPositionals]}`);
+  }
+  return { flags, positionals };
+}
+
+/**
  * An integer flag value within `[min, max]`.
  *
  * @throws {UsageError} When `value` is not such an integer.

@@ -17,7 +17,7 @@ import {
 import {
   type FlagKinds,
   parseChoice,
-  parseFlags,
+  parseCommand,
   parseInteger,
   UsageError,
 } from "./_flags.ts";
@@ -91,16 +91,12 @@ ${CONNECTION_HELP}`;
  * @returns The exit code.
  */
 export async function query(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, QUERY_FLAGS, "query");
-  if (flags.help) {
-    console.log(QUERY_USAGE);
-    return 0;
-  }
-  const [kindText, extra] = positionals;
+  const parsed = parseCommand(argv, QUERY_FLAGS, "query", QUERY_USAGE, 1);
+  if (parsed === null) return 0;
+  const { flags, positionals: [kindText] } = parsed;
   if (kindText === undefined) {
     throw new UsageError("query needs a kind: latest, timeseries or server");
   }
-  if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`);
   const kind = parseChoice(
     "kind",
     kindText,

@@ -14,7 +14,7 @@ import {
   print,
   request,
 } from "./_connection.ts";
-import { type FlagKinds, parseFlags, UsageError } from "./_flags.ts";
+import { type FlagKinds, parseCommand, UsageError } from "./_flags.ts";
 import { parseEventType, parseTimestamp, readPayload } from "./_parse.ts";
 
 const REGISTER_FLAGS = {
@@ -53,14 +53,9 @@ ${CONNECTION_HELP}`;
  * @returns The exit code.
  */
 export async function register(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, REGISTER_FLAGS, "register");
-  if (flags.help) {
-    console.log(REGISTER_USAGE);
-    return 0;
-  }
-  if (positionals.length) {
-    throw new UsageError(`unexpected argument ${positionals[0]}`);
-  }
+  const parsed = parseCommand(argv, REGISTER_FLAGS, "register", REGISTER_USAGE);
+  if (parsed === null) return 0;
+  const { flags } = parsed;
   if (flags.type === undefined) throw new UsageError("flag --type is required");
   const type = parseEventType(flags.type);
   const sourceTimestamp = flags["source-timestamp"] === undefined

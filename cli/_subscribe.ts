@@ -14,12 +14,7 @@ import {
   open,
   print,
 } from "./_connection.ts";
-import {
-  type FlagKinds,
-  parseFlags,
-  parseInteger,
-  UsageError,
-} from "./_flags.ts";
+import { type FlagKinds, parseCommand, parseInteger } from "./_flags.ts";
 import { parseQueryTypes } from "./_parse.ts";
 
 const SUBSCRIBE_FLAGS = {
@@ -49,14 +44,14 @@ ${CONNECTION_HELP}`;
  * @returns The exit code.
  */
 export async function subscribe(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, SUBSCRIBE_FLAGS, "subscribe");
-  if (flags.help) {
-    console.log(SUBSCRIBE_USAGE);
-    return 0;
-  }
-  if (positionals.length) {
-    throw new UsageError(`unexpected argument ${positionals[0]}`);
-  }
+  const parsed = parseCommand(
+    argv,
+    SUBSCRIBE_FLAGS,
+    "subscribe",
+    SUBSCRIBE_USAGE,
+  );
+  if (parsed === null) return 0;
+  const { flags } = parsed;
   const subscriptions: EventType[] = parseQueryTypes(flags.types ?? ["*"]);
   const serverId = flags["server-id"] === undefined
     ? null

@@ -486,6 +486,9 @@ Deno.test("every error is one line and a non-zero exit", async () => {
     ],
     [["register", "--type", "a", "--no-response=yes"], 2, /takes no value/],
     [["query"], 2, /query needs a kind/],
+    [["query", "latest", "extra"], 2, /unexpected argument extra/],
+    [["register", "--type", "a", "extra"], 2, /unexpected argument extra/],
+    [["subscribe", "extra"], 2, /unexpected argument extra/],
     [
       ["query", "newest"],
       2,
