@@ -7,6 +7,7 @@
 
 import * as chatter from "./common/chatter.ts";
 import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
+import { SlotMap } from "./common/slot_map.ts";
 import { abortable } from "./common/abortable.ts";
 import {
   BackpressureError,
@@ -147,7 +148,8 @@ export class Client extends Resource {
   #status: Status;
   readonly #statusCb?: StatusCb;
   readonly #eventsCb?: EventsCb;
-  readonly #pending = new Map<number, PromiseWithResolvers<unknown>>();
+  // Not a Map: see common/slot_map.ts (responses outliving their use).
+  readonly #pending = new SlotMap<PromiseWithResolvers<unknown>>();
   #notifications: Notification[] = [];
   // The task running callbacks exists only while notifications are
   // waiting for them: an idle client holds none.
@@ -292,16 +294,12 @@ export class Client extends Resource {
     // an aborted wait removes it here.
     if (!signal) return pending.promise;
     const promise = abortable(pending.promise, signal);
-    promise.catch(() => this.#pending.delete(key));
+    promise.catch(() => this.#pending.take(key));
     return promise;
   }
 
   #resolve(msg: Msg, result: unknown): void {
-    const pending = this.#pending.get(convKey(msg.conv));
-    if (pending) {
-      this.#pending.delete(convKey(msg.conv));
-      pending.resolve(result);
-    }
+    this.#pending.take(convKey(msg.conv))?.resolve(result);
   }
 
   async #receiveLoop(): Promise<void> {
@@ -321,8 +319,7 @@ export class Client extends Resource {
     } finally {
       conn.close();
       const error = conn.closedError();
-      for (const pending of this.#pending.values()) pending.reject(error);
-      this.#pending.clear();
+      for (const pending of this.#pending.takeAll()) pending.reject(error);
       if (this.#iterators) { for (const it of [...this.#iterators]) it.end(); }
     }
   }

@@ -24,6 +24,7 @@ import {
   writeStatus,
 } from "./common/messages.ts";
 import { Reader, Writer } from "./common/sbs.ts";
+import { SlotMap } from "./common/slot_map.ts";
 import { Subscription } from "./common/subscription.ts";
 import type {
   Address,
@@ -106,8 +107,8 @@ interface Established {
   conn: chatter.Connection;
   info: ConnectionInfo;
   shared: SharedSubscription;
-  /** Acks awaited by notifyEvents, made on first use. */
-  acks: Map<number, () => void> | null;
+  /** Acks awaited by notifyEvents, made on first use (see SlotMap). */
+  acks: SlotMap<() => void> | null;
   /** Requests waiting for the one being handled, made on first use. */
   requests: Msg[] | null;
   /** A request is being handled (asynchronously, by a task). */
@@ -243,7 +244,9 @@ export class Server extends Resource {
         if (withAck && conv) {
           const key = convKey(conv);
           acks.push(
-            new Promise((resolve) => (e.acks ??= new Map()).set(key, resolve)),
+            new Promise((resolve) =>
+              (e.acks ??= new SlotMap()).set(key, resolve)
+            ),
           );
         }
       }
@@ -280,7 +283,7 @@ export class Server extends Resource {
         if (--shared.refs === 0) this.#subscriptions.delete(shared.key);
         const acks = established.acks;
         established.acks = null;
-        if (acks) { for (const resolve of acks.values()) resolve(); }
+        if (acks) { for (const resolve of acks.takeAll()) resolve(); }
         try {
           await this.#options.disconnectedCb?.(established.info);
         } catch (err) {
@@ -384,13 +387,7 @@ export class Server extends Resource {
   ): Promise<void> | undefined {
     if (msg.type === MsgType.EventsAck) {
       new Reader(msg.data).done();
-      const acks = e.acks;
-      const key = convKey(msg.conv);
-      const resolve = acks?.get(key);
-      if (resolve) {
-        acks!.delete(key);
-        resolve();
-      }
+      e.acks?.take(convKey(msg.conv))?.();
       return;
     }
     if (msg.type !== MsgType.RegisterReq && msg.type !== MsgType.QueryReq) {
