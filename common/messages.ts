@@ -121,6 +121,18 @@ function writeOptEventId(w: Writer, id: EventId | null | undefined): void {
 
 /** Write an EventType. */
 export function writeEventType(w: Writer, type: EventType): void {
+  const known = typeEncodings.get(type);
+  if (known !== undefined) {
+    // Decoded here before: its bytes, copied (a server answering a
+    // register or notifying events writes back the types it decoded).
+    const len = known.length;
+    w.ensure(len);
+    const buf = w.buf;
+    const pos = w.pos;
+    for (let i = 0; i < len; i++) buf[pos + i] = known[i];
+    w.pos = pos + len;
+    return;
+  }
   const n = type.length;
   // Room for the common case (a few short ASCII segments) made once.
   w.ensure(n * 64 + 1);
@@ -352,6 +364,9 @@ function readOptInt(r: Reader): number | null {
 const TYPE_CACHE_SIZE = 2048;
 const typeCacheBytes: (DataView | undefined)[] = new Array(TYPE_CACHE_SIZE);
 const typeCacheValues: EventType[] = new Array(TYPE_CACHE_SIZE);
+// The encodings of the types in the cache, by the (frozen, so unchanging)
+// arrays themselves, for writing them back.
+const typeEncodings = new WeakMap<EventType, Uint8Array>();
 // Inputs at least this long (batches) are compared four bytes at a time,
 // through a DataView of the input made once per Reader.
 const WORD_COMPARE_MIN = 256;
@@ -405,7 +420,9 @@ export function readEventType(r: Reader): EventType {
     }
   }
   const type = readEventTypeSlow(r);
-  typeCacheBytes[slot] = new DataView(buf.slice(start, p).buffer);
+  const bytes = buf.slice(start, p);
+  typeCacheBytes[slot] = new DataView(bytes.buffer);
+  typeEncodings.set(type, bytes);
   typeCacheValues[slot] = type;
   return type;
 }

@@ -38,6 +38,31 @@ Deno.test("cached event types never return another type's value", () => {
   }
 });
 
+Deno.test("decoded event types are written back as the same bytes", () => {
+  const types = [
+    ["gw", "device1", "data", "value7"],
+    ["č", "ž"],
+    [],
+    [""],
+    ["x".repeat(70), "y"],
+  ];
+  const w = new Writer();
+  for (const t of types) writeEventType(w, t);
+  const bytes = w.bytes().slice();
+  // Decoded twice: the second time from the cache.
+  for (let round = 0; round < 2; round++) {
+    const r = new Reader(bytes);
+    const again = new Writer(4);
+    for (const t of types) {
+      const decoded = readEventType(r);
+      assert.deepEqual(decoded, t);
+      writeEventType(again, decoded);
+    }
+    r.done();
+    assert.deepEqual(again.bytes(), bytes);
+  }
+});
+
 Deno.test("event types whose long segments grow the writer mid-type", () => {
   const short = "a".repeat(62);
   for (
