@@ -149,7 +149,8 @@ export class Client extends Resource {
   readonly #statusCb?: StatusCb;
   readonly #eventsCb?: EventsCb;
   // Not a Map: see common/slot_map.ts (responses outliving their use).
-  readonly #pending = new SlotMap<PromiseWithResolvers<unknown>>();
+  // Made by the first request: a client that only listens holds none.
+  #pending: SlotMap<PromiseWithResolvers<unknown>> | null = null;
   #notifications: Notification[] = [];
   // The task running callbacks exists only while notifications are
   // waiting for them: an idle client holds none.
@@ -289,17 +290,17 @@ export class Client extends Resource {
     if (!this.isOpen) return Promise.reject(new ConnectionError());
     const key = convKey(conv);
     const pending = Promise.withResolvers<unknown>();
-    this.#pending.set(key, pending);
+    (this.#pending ??= new SlotMap()).set(key, pending);
     // Answered or closed, #resolve and the receive loop remove the entry;
     // an aborted wait removes it here.
     if (!signal) return pending.promise;
     const promise = abortable(pending.promise, signal);
-    promise.catch(() => this.#pending.take(key));
+    promise.catch(() => this.#pending?.take(key));
     return promise;
   }
 
   #resolve(msg: Msg, result: unknown): void {
-    this.#pending.take(convKey(msg.conv))?.resolve(result);
+    this.#pending?.take(convKey(msg.conv))?.resolve(result);
   }
 
   async #receiveLoop(): Promise<void> {
@@ -319,7 +320,8 @@ export class Client extends Resource {
     } finally {
       conn.close();
       const error = conn.closedError();
-      for (const pending of this.#pending.takeAll()) pending.reject(error);
+      const pending = this.#pending?.takeAll() ?? [];
+      for (const p of pending) p.reject(error);
       if (this.#iterators) { for (const it of [...this.#iterators]) it.end(); }
     }
   }

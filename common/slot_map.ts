@@ -19,7 +19,7 @@
 /** Values by numeric key; `take` clears the value's slot at once. */
 export class SlotMap<T> {
   readonly #slots = new Map<number, number>();
-  #values: (T | undefined)[] = new Array(4);
+  #values: (T | undefined)[] = [];
   #used = 0;
   readonly #free: number[] = [];
 
@@ -73,7 +73,7 @@ export class SlotMap<T> {
     if (this.#used === values.length) {
       // Grown by hand, not by V8: an array V8 grows leaves its old
       // storage pointing at the values, the very retention avoided here.
-      const next: (T | undefined)[] = new Array(values.length * 2);
+      const next: (T | undefined)[] = new Array(Math.max(4, values.length * 2));
       for (let i = 0; i < values.length; i++) next[i] = values[i];
       clear(values);
       this.#values = next;
