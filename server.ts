@@ -254,42 +254,44 @@ export class Server extends Resource {
     await Promise.all(acks);
   }
 
-  // Serves one client. Reads every message at once (acks resolve
-  // immediately) and handles requests in arrival order: at once when no
-  // earlier one is pending, else queued for a task that runs only while
-  // requests are pending. Only this frame waits while the client is idle.
+  // Serves one client: its init, then its messages as they arrive (see
+  // #messages), with nothing of ours waiting while the client is idle.
   async #connection(conn: chatter.Connection): Promise<void> {
     let e: Established | null = null;
     try {
       e = await this.#init(conn);
-      if (!e) return;
-      const limit = this.#options.receiveQueueSize ?? 1024;
-      for (;;) {
-        // Messages are taken in #messages: this suspended frame keeps no
-        // reference to them (nor to the read buffer they are views into).
-        const full = this.#messages(e, limit);
-        if (full) await full;
-        else await conn.waitMessage();
-      }
     } catch (err) {
       conn.fail(err);
-    } finally {
-      conn.close();
-      // From the map: #init may have registered it and then failed.
-      const established = this.#established.get(conn);
-      if (established) {
-        this.#established.delete(conn);
-        const shared = established.shared;
-        if (--shared.refs === 0) this.#subscriptions.delete(shared.key);
-        const acks = established.acks;
-        established.acks = null;
-        if (acks) { for (const resolve of acks.takeAll()) resolve(); }
-        try {
-          await this.#options.disconnectedCb?.(established.info);
-        } catch (err) {
-          log.warn("disconnected callback failed:", err);
-        }
-      }
+    }
+    if (!e) {
+      await this.#ended(conn);
+      return;
+    }
+    const established = e;
+    const limit = this.#options.receiveQueueSize ?? 1024;
+    conn.consume(
+      () => this.#messages(established, limit),
+      () => this.#ended(conn),
+    );
+  }
+
+  // The client is gone: its share of the subscriptions, the acks awaited
+  // from it, and disconnectedCb.
+  async #ended(conn: chatter.Connection): Promise<void> {
+    conn.close();
+    // From the map: #init may have registered it and then failed.
+    const established = this.#established.get(conn);
+    if (!established) return;
+    this.#established.delete(conn);
+    const shared = established.shared;
+    if (--shared.refs === 0) this.#subscriptions.delete(shared.key);
+    const acks = established.acks;
+    established.acks = null;
+    if (acks) { for (const resolve of acks.takeAll()) resolve(); }
+    try {
+      await this.#options.disconnectedCb?.(established.info);
+    } catch (err) {
+      log.warn("disconnected callback failed:", err);
     }
   }
 

@@ -110,6 +110,11 @@ const MIN_TAIL = 1024;
 const IDLE_READ = 512;
 /** Least room of an idle read appended after delivered messages. */
 const IDLE_TAIL = 128;
+// States of a consumer (Connection.consume).
+const CONSUMER_IDLE = 0;
+const CONSUMER_SCHEDULED = 1;
+const CONSUMER_BUSY = 2;
+const CONSUMER_ENDING = 3;
 const LINGER_MS = 1000;
 /**
  * Bytes payloads at least this long are written from the caller's buffer
@@ -175,6 +180,12 @@ export class Connection extends Resource implements Deadline {
   #qHead = 0;
   #receiver: PromiseWithResolvers<Msg> | null = null;
   #waiter: PromiseWithResolvers<void> | null = null;
+  // The consumer (see consume): no task or promise of its own while idle.
+  #take: (() => Promise<void> | undefined) | null = null;
+  #onEnd: (() => void | Promise<void>) | null = null;
+  #consumer = CONSUMER_IDLE;
+  #runConsumer: (() => void) | null = null;
+  #consumerEnded: PromiseWithResolvers<void> | null = null;
   #readerWaiting: PromiseWithResolvers<void> | null = null;
   readonly #receiveQueueSize: number;
   /**
@@ -324,6 +335,7 @@ export class Connection extends Resource implements Deadline {
    * @throws {ConnectionError} When closed and nothing is left.
    */
   receive(): Promise<Msg> {
+    if (this.#take) throw new Error("messages go to a consumer");
     const msg = this.tryReceive();
     if (msg) return Promise.resolve(msg);
     if (!this.isOpen) return Promise.reject(this.closedError());
@@ -343,6 +355,7 @@ export class Connection extends Resource implements Deadline {
    * @throws {ConnectionError} When closed and nothing is left.
    */
   waitMessage(): Promise<void> {
+    if (this.#take) throw new Error("messages go to a consumer");
     if (this.#queue) return Promise.resolve();
     if (!this.isOpen) return Promise.reject(this.closedError());
     if (this.#receiver || this.#waiter) {
@@ -350,6 +363,97 @@ export class Connection extends Resource implements Deadline {
     }
     this.#waiter = Promise.withResolvers<void>();
     return this.#waiter.promise;
+  }
+
+  /**
+   * Hand every message from now on to a consumer instead of `receive` or
+   * `waitMessage`, which then may not be used. `take` is called, from a
+   * microtask, whenever messages are buffered, and takes them with
+   * `tryReceive`; it may return a promise, and is not called again until
+   * that settles (so a full consumer stops the reading). Messages received
+   * before closing are still handed over after it. If `take` throws or its
+   * promise rejects, the connection closes (see {@linkcode Connection.fail})
+   * and nothing more is handed over. `end` is called once, when the
+   * connection is closed and the consumer is done; when the consumer was
+   * set before the connection closed, the connection's group closes only
+   * after that (and after the promise `end` returns, if any).
+   *
+   * Unlike a loop awaiting `waitMessage`, an idle consumer holds no
+   * suspended frame, promise or task.
+   */
+  consume(
+    take: () => Promise<void> | undefined,
+    end: () => void | Promise<void>,
+  ): void {
+    if (this.#receiver || this.#waiter || this.#take || this.#onEnd) {
+      throw new Error("another receive is already pending");
+    }
+    this.#take = take;
+    this.#onEnd = end;
+    if (this.#queue || !this.isOpen) this.#scheduleConsumer();
+  }
+
+  #scheduleConsumer(): void {
+    if (this.#consumer !== CONSUMER_IDLE) return;
+    this.#consumer = CONSUMER_SCHEDULED;
+    queueMicrotask(this.#runConsumer ??= () => this.#consume());
+  }
+
+  #consume(): void {
+    if (this.#consumer !== CONSUMER_SCHEDULED) return; // ended meanwhile
+    this.#consumer = CONSUMER_IDLE;
+    const take = this.#take;
+    if (take === null) return;
+    let full: Promise<void> | undefined;
+    try {
+      full = take();
+    } catch (e) {
+      this.#consumerFailed(e);
+      return;
+    }
+    if (full) {
+      this.#consumer = CONSUMER_BUSY;
+      full.then(() => {
+        this.#consumer = CONSUMER_IDLE;
+        this.#consumeMore();
+      }, (e) => {
+        this.#consumer = CONSUMER_IDLE;
+        this.#consumerFailed(e);
+      });
+      return;
+    }
+    this.#consumeMore();
+  }
+
+  #consumeMore(): void {
+    if (this.#queue) this.#scheduleConsumer();
+    else if (!this.isOpen) this.#endConsumer();
+  }
+
+  #consumerFailed(e: unknown): void {
+    this.#take = null; // nothing more is handed over
+    this.fail(e);
+    this.close();
+    this.#endConsumer();
+  }
+
+  #endConsumer(): void {
+    const end = this.#onEnd;
+    if (end === null || this.#consumer === CONSUMER_ENDING) return;
+    this.#consumer = CONSUMER_ENDING;
+    this.#take = null;
+    const ended = () => {
+      this.#onEnd = null;
+      this.#consumerEnded?.resolve();
+    };
+    let done: void | Promise<void> = undefined;
+    try {
+      done = end();
+    } catch (e) {
+      log.error("connection consumer failed to end:", e);
+    }
+    if (done) done.then(ended, ended);
+    else ended();
   }
 
   /** Next application message if one is already buffered. */
@@ -421,6 +525,7 @@ export class Connection extends Resource implements Deadline {
     this.#receiver = null;
     this.#waiter?.reject(error);
     this.#waiter = null;
+    if (this.#take) this.#scheduleConsumer();
     this.#readerWaiting?.resolve();
     const room = this.#roomWaiters;
     const drain = this.#drainWaiters;
@@ -461,6 +566,8 @@ export class Connection extends Resource implements Deadline {
     if (waiter) {
       this.#waiter = null;
       waiter.resolve();
+    } else if (this.#take) {
+      this.#scheduleConsumer();
     }
     return queue.length - this.#qHead < this.#receiveQueueSize;
   }
@@ -531,6 +638,11 @@ export class Connection extends Resource implements Deadline {
       );
     } finally {
       this.close();
+      // The group (this task) closes once the consumer has ended.
+      if (this.#onEnd) {
+        this.#consumerEnded = Promise.withResolvers<void>();
+        await this.#consumerEnded.promise;
+      }
     }
   }
 

@@ -633,3 +633,140 @@ Deno.test({
     }
   },
 });
+
+Deno.test("chatter: a consumer gets the messages buffered before it and after, in order", async () => {
+  await using s = await chatterServer();
+  await using client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  client.sendNow("T.1", null);
+  client.sendNow("T.2", null);
+  await client.drain();
+  await delay(50); // both buffered before the consumer exists
+  const seen: string[] = [];
+  let calls = 0;
+  const got = gate();
+  conn.consume(() => {
+    calls++;
+    for (let m = conn.tryReceive(); m; m = conn.tryReceive()) {
+      seen.push(m.type);
+      if (m.type === "T.4") got.resolve();
+    }
+    return undefined;
+  }, () => {});
+  assert.throws(() => conn.receive(), /go to a consumer/);
+  assert.throws(() => conn.waitMessage(), /go to a consumer/);
+  assert.throws(() => conn.consume(() => undefined, () => {}), /pending/);
+  client.sendNow("T.3", null);
+  client.sendNow("T.4", null);
+  await deadline(got.promise, 2000);
+  assert.deepEqual(seen, ["T.1", "T.2", "T.3", "T.4"]);
+  // Called per arrival, not per message, and never while idle.
+  assert.ok(calls >= 2 && calls <= 3, `${calls} calls`);
+  await delay(30);
+  assert.ok(calls <= 3);
+});
+
+Deno.test("chatter: a busy consumer is not called again until its promise settles, and stops the reading", async () => {
+  const size = 64 * 1024;
+  const count = 400;
+  await using s = await chatterServer({ receiveQueueSize: 1 });
+  await using client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  let room = gate();
+  let taken = 0;
+  let busyCalls = 0;
+  let busy = false;
+  conn.consume(() => {
+    if (busy) busyCalls++;
+    const m = conn.tryReceive();
+    if (!m) return undefined;
+    taken++;
+    busy = true;
+    room = gate();
+    return room.promise.then(() => {
+      busy = false;
+    });
+  }, () => {});
+  for (let i = 0; i < count; i++) client.sendNow("T.Big", bytes(size, i));
+  const drained = client.drain();
+  assert.ok(await stillPending(drained, 300), "reader did not stop");
+  assert.equal(taken, 1);
+  while (taken < count) {
+    const before = taken;
+    room.resolve();
+    await deadline(
+      (async () => {
+        while (taken === before) await delay(0);
+      })(),
+      5000,
+    );
+  }
+  room.resolve();
+  await deadline(drained, 5000, "drain");
+  assert.equal(busyCalls, 0);
+});
+
+Deno.test("chatter: a consumer that throws closes the connection; end is called once, after close", async () => {
+  await using s = await chatterServer();
+  await using client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  const seen: string[] = [];
+  let ends = 0;
+  const ended = gate();
+  conn.consume(() => {
+    for (let m = conn.tryReceive(); m; m = conn.tryReceive()) {
+      seen.push(m.type);
+      if (m.type === "T.bad") throw new Error("cannot handle T.bad");
+    }
+    return undefined;
+  }, () => {
+    ends++;
+    assert.equal(conn.isOpen, false);
+    ended.resolve();
+  });
+  using _log = captureLog();
+  client.sendNow("T.ok", null);
+  client.sendNow("T.bad", null);
+  client.sendNow("T.after", null);
+  await deadline(ended.promise, 2000);
+  await conn.waitClosed();
+  assert.equal(ends, 1);
+  assert.match(conn.closeReason?.message ?? "", /cannot handle T.bad/);
+  // Nothing was handed over after the failure.
+  assert.equal(seen.includes("T.after"), false);
+});
+
+Deno.test("chatter: after close a consumer still gets what was buffered; the group waits for end", async () => {
+  await using s = await chatterServer();
+  const client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  const seen: string[] = [];
+  const finish = gate();
+  let endedAt = -1;
+  let hold = gate();
+  client.consume(() => {
+    // Busy until released: T.2 is still buffered when the peer closes.
+    const m = client.tryReceive();
+    if (m) seen.push(m.type);
+    hold = gate();
+    return hold.promise;
+  }, () => {
+    endedAt = seen.length;
+    return finish.promise;
+  });
+  conn.sendNow("T.1", null);
+  conn.sendNow("T.2", null);
+  await conn.drain();
+  await conn.asyncClose();
+  await deadline(client.waitClosing(), 2000);
+  assert.deepEqual(seen, ["T.1"]);
+  hold.resolve();
+  await delay(10);
+  hold.resolve();
+  const closed = client.waitClosed();
+  assert.ok(await stillPending(closed, 100), "closed before end settled");
+  assert.deepEqual(seen, ["T.1", "T.2"]);
+  assert.equal(endedAt, 2);
+  finish.resolve();
+  await deadline(closed, 2000);
+});
