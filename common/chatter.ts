@@ -179,7 +179,6 @@ export class Connection extends Resource implements Deadline {
   #queue: Msg[] | null = null;
   #qHead = 0;
   #receiver: PromiseWithResolvers<Msg> | null = null;
-  #waiter: PromiseWithResolvers<void> | null = null;
   // The consumer (see consume): no task or promise of its own while idle.
   #take: (() => Promise<void> | undefined) | null = null;
   #onEnd: (() => void | Promise<void>) | null = null;
@@ -339,7 +338,7 @@ export class Connection extends Resource implements Deadline {
     const msg = this.tryReceive();
     if (msg) return Promise.resolve(msg);
     if (!this.isOpen) return Promise.reject(this.closedError());
-    if (this.#receiver || this.#waiter) {
+    if (this.#receiver) {
       throw new Error("another receive is already pending");
     }
     this.#receiver = Promise.withResolvers<Msg>();
@@ -347,27 +346,8 @@ export class Connection extends Resource implements Deadline {
   }
 
   /**
-   * Resolves when a message can be taken with `tryReceive` (at once when
-   * one is buffered). Unlike `receive`, the promise does not carry the
-   * message, so a loop awaiting it does not keep the previous message, and
-   * the read buffer it is a view into, alive while it waits.
-   *
-   * @throws {ConnectionError} When closed and nothing is left.
-   */
-  waitMessage(): Promise<void> {
-    if (this.#take) throw new Error("messages go to a consumer");
-    if (this.#queue) return Promise.resolve();
-    if (!this.isOpen) return Promise.reject(this.closedError());
-    if (this.#receiver || this.#waiter) {
-      throw new Error("another receive is already pending");
-    }
-    this.#waiter = Promise.withResolvers<void>();
-    return this.#waiter.promise;
-  }
-
-  /**
-   * Hand every message from now on to a consumer instead of `receive` or
-   * `waitMessage`, which then may not be used. `take` is called, from a
+   * Hand every message from now on to a consumer instead of `receive`,
+   * which then may not be used. `take` is called, from a
    * microtask, whenever messages are buffered, and takes them with
    * `tryReceive`; it may return a promise, and is not called again until
    * that settles (so a full consumer stops the reading). Messages received
@@ -378,14 +358,14 @@ export class Connection extends Resource implements Deadline {
    * set before the connection closed, the connection's group closes only
    * after that (and after the promise `end` returns, if any).
    *
-   * Unlike a loop awaiting `waitMessage`, an idle consumer holds no
-   * suspended frame, promise or task.
+   * Unlike a loop awaiting `receive`, an idle consumer holds no suspended
+   * frame, promise or task, nor the last message.
    */
   consume(
     take: () => Promise<void> | undefined,
     end: () => void | Promise<void>,
   ): void {
-    if (this.#receiver || this.#waiter || this.#take || this.#onEnd) {
+    if (this.#receiver || this.#take || this.#onEnd) {
       throw new Error("another receive is already pending");
     }
     this.#take = take;
@@ -523,8 +503,6 @@ export class Connection extends Resource implements Deadline {
     const error = this.closedError();
     this.#receiver?.reject(error);
     this.#receiver = null;
-    this.#waiter?.reject(error);
-    this.#waiter = null;
     if (this.#take) this.#scheduleConsumer();
     this.#readerWaiting?.resolve();
     const room = this.#roomWaiters;
@@ -562,13 +540,7 @@ export class Connection extends Resource implements Deadline {
     }
     const queue = this.#queue ??= [];
     queue.push(msg);
-    const waiter = this.#waiter;
-    if (waiter) {
-      this.#waiter = null;
-      waiter.resolve();
-    } else if (this.#take) {
-      this.#scheduleConsumer();
-    }
+    if (this.#take) this.#scheduleConsumer();
     return queue.length - this.#qHead < this.#receiveQueueSize;
   }
 

@@ -654,7 +654,6 @@ Deno.test("chatter: a consumer gets the messages buffered before it and after, i
     return undefined;
   }, () => {});
   assert.throws(() => conn.receive(), /go to a consumer/);
-  assert.throws(() => conn.waitMessage(), /go to a consumer/);
   assert.throws(() => conn.consume(() => undefined, () => {}), /pending/);
   client.sendNow("T.3", null);
   client.sendNow("T.4", null);
