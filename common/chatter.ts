@@ -347,10 +347,10 @@ export class Connection extends Resource implements Deadline {
 
   /**
    * Hand every message from now on to a consumer instead of `receive`,
-   * which then may not be used. `take` is called, from a
-   * microtask, whenever messages are buffered, and takes them with
-   * `tryReceive`; it may return a promise, and is not called again until
-   * that settles (so a full consumer stops the reading). Messages received
+   * which then may not be used. `take` is called, from a microtask,
+   * whenever messages are buffered, and takes them with `tryReceive`; it
+   * may return a promise, and is not called again until that settles (so
+   * a full consumer stops the reading). Messages received
    * before closing are still handed over after it. If `take` throws or its
    * promise rejects, the connection closes (see {@linkcode Connection.fail})
    * and nothing more is handed over. `end` is called once, when the

@@ -470,7 +470,7 @@ interface Shape {
   readonly keys: readonly string[];
   /** Paths one key longer (a few: the rest take the general path). */
   readonly next: Shape[];
-  /** Objects of exactly these keys parsed so far (capped). */
+  /** Objects of exactly these keys parsed before `make` was decided. */
   seen: number;
   /** The literal building such objects: undefined until built, null if it cannot be. */
   make: ((values: JsonValue[], base: number) => JsonObject) | null | undefined;
