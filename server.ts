@@ -254,8 +254,10 @@ export class Server extends Resource {
     await Promise.all(acks);
   }
 
-  // Serves one client: its init, then its messages as they arrive (see
-  // #messages), with nothing of ours waiting while the client is idle.
+  // Serves one client: its init, then its messages as they arrive, with
+  // nothing of ours waiting while the client is idle. Acks resolve at once;
+  // requests are handled in arrival order: at once when no earlier one is
+  // pending, else queued for a task that runs only while requests are.
   async #connection(conn: chatter.Connection): Promise<void> {
     let e: Established | null = null;
     try {
