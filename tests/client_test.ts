@@ -534,3 +534,59 @@ Deno.test("client: our client against our server, end to end", async () => {
   const [info] = server.getConnInfos();
   assert.equal(info.clientName, "e2e");
 });
+
+Deno.test("client and server: binary payloads kept from earlier messages stay intact as traffic goes on", async () => {
+  // Decoded binary payloads are views into receive buffers (README): the
+  // buffers must never be refilled while such a view exists.
+  const payload = (i: number, n: number) =>
+    new Uint8Array(n).map((_, j) => (i * 31 + j) & 0xff);
+  const kept: Uint8Array[] = [];
+  let next = 0;
+  await using server = await listen(LOCAL, {
+    status: "operational",
+    registerCb: (_info, events) => {
+      for (const e of events) {
+        if (e.payload?.kind === "binary") kept.push(e.payload.data);
+      }
+      return events.map((e) => ({
+        id: { server: 1, session: 1, instance: ++next },
+        type: e.type,
+        timestamp: { s: 1700000000, us: 0 },
+        sourceTimestamp: null,
+        payload: e.payload ?? null,
+      }));
+    },
+  });
+  const notified: Uint8Array[] = [];
+  await using client = await connect(server.addresses[0], "views", {
+    subscriptions: [["bin", "*"]],
+    eventsCb: (_c, events) => {
+      for (const e of events) {
+        if (e.payload?.kind === "binary") notified.push(e.payload.data);
+      }
+    },
+  });
+  const registered: Uint8Array[] = [];
+  // Small and large frames (the large ones grow and replace buffers).
+  for (let i = 0; i < 60; i++) {
+    const size = i % 3 === 0 ? 70_000 : 300;
+    const events = await client.register([{
+      type: ["bin", String(i)],
+      payload: { kind: "binary", type: "t", data: payload(i, size) },
+    }], true);
+    registered.push((events![0].payload as { data: Uint8Array }).data);
+    await server.notifyEvents(events!, false, true);
+  }
+  for (
+    const [name, list] of [
+      ["server callback", kept],
+      ["register results", registered],
+      ["notifications", notified],
+    ] as const
+  ) {
+    assert.equal(list.length, 60, name);
+    list.forEach((data, i) => {
+      assert.deepEqual(data, payload(i, i % 3 === 0 ? 70_000 : 300), name);
+    });
+  }
+});
