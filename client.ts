@@ -327,6 +327,14 @@ export class Client extends Resource {
   // Returns a promise only when the notification queue is full.
   #process(msg: Msg): Promise<void> | undefined {
     const r = new Reader(msg.data);
+    const full = this.#decode(msg, r);
+    // Only binary payloads view the receive buffer: without one, the
+    // connection may fill that buffer again (see Connection.release).
+    if (!r.viewed) this.#conn.release(msg);
+    return full;
+  }
+
+  #decode(msg: Msg, r: Reader): Promise<void> | undefined {
     switch (msg.type) {
       case MsgType.StatusNotify: {
         const status = readStatus(r);

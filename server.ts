@@ -391,6 +391,7 @@ export class Server extends Resource {
   ): Promise<void> | undefined {
     if (msg.type === MsgType.EventsAck) {
       new Reader(msg.data).done();
+      e.conn.release(msg);
       e.acks?.take(convKey(msg.conv))?.();
       return;
     }
@@ -446,11 +447,15 @@ export class Server extends Resource {
       if (msg.type === MsgType.RegisterReq) {
         const events = readRegisterReq(r);
         r.done();
+        // Only binary payloads view the receive buffer: without one, the
+        // connection may fill that buffer again (see Connection.release).
+        if (!r.viewed) e.conn.release(msg);
         const cb = this.#options.registerCb;
         result = cb ? cb(e.info, events, !msg.last) : null;
       } else {
         const params = readQueryParams(r);
         r.done();
+        e.conn.release(msg);
         const cb = this.#options.queryCb;
         result = cb ? cb(e.info, params) : { events: [], moreFollows: false };
       }

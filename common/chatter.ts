@@ -110,6 +110,8 @@ const MIN_TAIL = 1024;
 const IDLE_READ = 512;
 /** Least room of an idle read appended after delivered messages. */
 const IDLE_TAIL = 128;
+/** How long a drained connection keeps a large receive buffer for reuse. */
+const SPARE_MS = 50;
 // States of a consumer (Connection.consume).
 const CONSUMER_IDLE = 0;
 const CONSUMER_SCHEDULED = 1;
@@ -454,6 +456,25 @@ export class Connection extends Resource implements Deadline {
     return msg;
   }
 
+  /**
+   * Say that nothing will read `msg.data` again: no view into it was kept.
+   * The Eventer client and server call this for each message they decoded
+   * without handing out a binary payload (those are views). Once every
+   * message delivered from a receive buffer is released, the buffer is
+   * filled again instead of a new, zeroed one. At most once per message.
+   */
+  release(msg: Msg): void {
+    const buffer = msg.data.buffer;
+    if (this.#buf !== null && buffer === this.#buf.buffer) {
+      if (--this.#held === 0) this.#shared = false;
+    } else if (this.#retired !== null && buffer === this.#retired.buffer) {
+      if (--this.#retiredHeld === 0) {
+        this.#spare = this.#retired;
+        this.#retired = null;
+      }
+    }
+  }
+
   /** Close with a reason, which is logged and kept in `closeReason`. */
   closeWithReason(reason: Error): void {
     if (!this.isOpen) return;
@@ -493,6 +514,9 @@ export class Connection extends Resource implements Deadline {
 
   #onClose(): void {
     pingTimer.unschedule(this);
+    clearTimeout(this.#spareTimer);
+    this.#spareTimer = undefined;
+    this.#spare = this.#retired = null;
     if (this.#flushing) {
       // Send what was queued before closing (e.g. an init error, the last
       // replies), as the reference's transports do; bounded by LINGER_MS.
@@ -534,10 +558,12 @@ export class Connection extends Resource implements Deadline {
     };
     const receiver = this.#receiver;
     if (receiver) {
+      this.#held++;
       this.#receiver = null;
       receiver.resolve(msg);
       return true;
     }
+    this.#held++;
     const queue = this.#queue ??= [];
     queue.push(msg);
     if (this.#take) this.#scheduleConsumer();
@@ -553,6 +579,17 @@ export class Connection extends Resource implements Deadline {
   #end = 0;
   /** Delivered messages hold views into #buf: never overwrite those bytes. */
   #shared = false;
+  // Receive buffers are filled again once every message delivered from
+  // them was released (see release): #held counts #buf's unreleased
+  // messages; #retired is the buffer before it while some of its messages
+  // are unreleased; #spare is a large buffer none of whose messages is,
+  // the next one to fill, dropped after SPARE_MS of idle reading.
+  #held = 0;
+  #retired: Uint8Array | null = null;
+  #retiredHeld = 0;
+  #spare: Uint8Array | null = null;
+  #spareTimer: ReturnType<typeof setTimeout> | undefined;
+  #dropSpare: (() => void) | null = null;
   /** The last read left the socket empty (it did not fill its buffer). */
   #drained = true;
   #readSize = MIN_READ;
@@ -660,11 +697,31 @@ export class Connection extends Resource implements Deadline {
     const idle = pending === 0 && this.#drained;
     if (idle) {
       if (buf.length > IDLE_READ || buf.length - end < IDLE_TAIL) {
+        this.#retire(buf);
         buf = new Uint8Array(IDLE_READ);
         start = end = 0;
-        this.#shared = false;
+      }
+      // Between frames under load the socket is often drained: a large
+      // buffer waits a little for the next frame, then is let go.
+      if (
+        (this.#spare !== null || this.#retired !== null) &&
+        this.#spareTimer === undefined
+      ) {
+        const timer = setTimeout(
+          this.#dropSpare ??= () => {
+            this.#spareTimer = undefined;
+            this.#spare = this.#retired = null;
+          },
+          SPARE_MS,
+        );
+        Deno.unrefTimer(timer);
+        this.#spareTimer = timer;
       }
     } else {
+      if (this.#spareTimer !== undefined) {
+        clearTimeout(this.#spareTimer);
+        this.#spareTimer = undefined;
+      }
       const needed = frameSize > 0 ? frameSize : MIN_TAIL;
       if (buf.length - start < needed || buf.length - end < MIN_TAIL) {
         // Grow with the data actually received, not with what a header
@@ -679,18 +736,34 @@ export class Connection extends Resource implements Deadline {
             : 0,
           pending + MIN_TAIL,
         );
-        const next = new Uint8Array(cap);
+        let next = this.#spare;
+        this.#spare = null;
+        if (next === null || next.length < cap) next = new Uint8Array(cap);
         next.set(buf.subarray(start, end));
+        this.#retire(buf);
         buf = next;
         start = 0;
         end = pending;
-        this.#shared = false;
       }
     }
     this.#buf = buf;
     this.#start = start;
     this.#end = end;
     return idle;
+  }
+
+  // #buf is being replaced: watched until its messages are released, or
+  // kept as the spare when none is held (an older retired buffer is left
+  // to its messages).
+  #retire(buf: Uint8Array): void {
+    if (this.#shared) {
+      this.#retired = buf;
+      this.#retiredHeld = this.#held;
+    } else if (buf.length > IDLE_READ) {
+      this.#spare = buf;
+    }
+    this.#held = 0;
+    this.#shared = false;
   }
 
   #closeSocket(): void {

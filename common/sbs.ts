@@ -315,6 +315,8 @@ export class Reader {
   /** End offset (exclusive). */
   readonly end: number;
   #view: DataView | null = null;
+  /** Whether {@linkcode Reader.bytesView} handed out a view into `buf`. */
+  viewed = false;
 
   /**
    * @param buf Input bytes.
@@ -460,8 +462,9 @@ export class Reader {
     return v;
   }
 
-  /** SBS Bytes as a view into the input (no copy). */
+  /** SBS Bytes as a view into the input (no copy); sets `viewed`. */
   bytesView(): Uint8Array {
+    this.viewed = true;
     const n = this.length();
     const start = this.pos;
     this.pos += n;

@@ -769,3 +769,69 @@ Deno.test("chatter: after close a consumer still gets what was buffered; the gro
   finish.resolve();
   await deadline(closed, 2000);
 });
+
+Deno.test("chatter: released messages let receive buffers be filled again; unreleased ones are never overwritten", async () => {
+  await using s = await chatterServer();
+  await using client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  const count = 300;
+  const sizeOf = (i: number) => (i % 4 === 0 ? 70_000 : 200 + i);
+  const pattern = (i: number) =>
+    new Uint8Array(sizeOf(i)).map((_, j) => (i * 7 + j) & 0xff);
+  const kept: { i: number; data: Uint8Array }[] = [];
+  let seen = 0;
+  const done = gate();
+  conn.consume(() => {
+    for (let m = conn.tryReceive(); m; m = conn.tryReceive()) {
+      const i = seen++;
+      assert.deepEqual(m.data, pattern(i), `message ${i}`);
+      // Every 7th is kept (like a binary payload view), the rest released.
+      if (i % 7 === 0) kept.push({ i, data: m.data });
+      else conn.release(m);
+      if (seen === count) done.resolve();
+    }
+    return undefined;
+  }, () => {});
+  for (let i = 0; i < count; i++) {
+    client.sendNow("T.data", pattern(i));
+    // Bursts and pauses: drained sockets between frames, as under load.
+    if (i % 10 === 9) await delay(i % 20 === 19 ? 60 : 0);
+  }
+  await deadline(done.promise, 10_000);
+  for (const { i, data } of kept) {
+    assert.deepEqual(data, pattern(i), `kept ${i}`);
+  }
+});
+
+Deno.test("chatter: one unreleased message keeps its whole receive buffer from being refilled", async () => {
+  await using s = await chatterServer();
+  await using client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  // Each burst: small messages, then a large frame still arriving while
+  // the small ones are handled (and all but the very first released).
+  const sizeOf = (i: number) => (i % 41 === 40 ? 300_000 : 1000);
+  const pattern = (i: number) =>
+    new Uint8Array(sizeOf(i)).map((_, j) => (i * 13 + j) & 0xff);
+  let kept: Uint8Array | null = null;
+  let seen = 0;
+  let arrived = gate();
+  conn.consume(() => {
+    for (let m = conn.tryReceive(); m; m = conn.tryReceive()) {
+      const i = seen++;
+      assert.deepEqual(m.data, pattern(i), `message ${i}`);
+      if (i === 0) kept = m.data;
+      else conn.release(m);
+      if (seen % 41 === 0) arrived.resolve();
+    }
+    return undefined;
+  }, () => {});
+  for (let burst = 0; burst < 6; burst++) {
+    for (let i = 0; i < 41; i++) {
+      client.sendNow("T.data", pattern(burst * 41 + i));
+    }
+    await deadline(arrived.promise, 5000);
+    arrived = gate();
+    await delay(5); // less than the spare's lifetime
+    assert.deepEqual(kept, pattern(0), `after burst ${burst}`);
+  }
+});
