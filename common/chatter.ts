@@ -352,8 +352,8 @@ export class Connection extends Resource implements Deadline {
    * which then may not be used. `take` is called, from a microtask,
    * whenever messages are buffered, and takes them with `tryReceive`; it
    * may return a promise, and is not called again until that settles (so
-   * a full consumer stops the reading). Messages received
-   * before closing are still handed over after it. If `take` throws or its
+   * a full consumer stops the reading). Messages received before closing
+   * are still handed over after it. If `take` throws or its
    * promise rejects, the connection closes (see {@linkcode Connection.fail})
    * and nothing more is handed over. `end` is called once, when the
    * connection is closed and the consumer is done; when the consumer was
@@ -466,7 +466,7 @@ export class Connection extends Resource implements Deadline {
   release(msg: Msg): void {
     const buffer = msg.data.buffer;
     if (this.#buf !== null && buffer === this.#buf.buffer) {
-      if (--this.#held === 0) this.#shared = false;
+      this.#held--;
     } else if (this.#retired !== null && buffer === this.#retired.buffer) {
       if (--this.#retiredHeld === 0) {
         this.#spare = this.#retired;
@@ -556,14 +556,14 @@ export class Connection extends Resource implements Deadline {
       type,
       data: m.data,
     };
+    // Its data is a view into #buf until released.
+    this.#held++;
     const receiver = this.#receiver;
     if (receiver) {
-      this.#held++;
       this.#receiver = null;
       receiver.resolve(msg);
       return true;
     }
-    this.#held++;
     const queue = this.#queue ??= [];
     queue.push(msg);
     if (this.#take) this.#scheduleConsumer();
@@ -577,13 +577,11 @@ export class Connection extends Resource implements Deadline {
   #buf: Uint8Array | null = null;
   #start = 0;
   #end = 0;
-  /** Delivered messages hold views into #buf: never overwrite those bytes. */
-  #shared = false;
-  // Receive buffers are filled again once every message delivered from
-  // them was released (see release): #held counts #buf's unreleased
-  // messages; #retired is the buffer before it while some of its messages
-  // are unreleased; #spare is a large buffer none of whose messages is,
-  // the next one to fill, dropped after SPARE_MS of idle reading.
+  // Delivered messages view #buf, whose bytes are never overwritten while
+  // one is unreleased (see release): #held counts them. #retired is the
+  // buffer before it while some of its messages are unreleased; #spare is
+  // a large buffer none of whose messages is, the next one to fill, dropped
+  // after SPARE_MS of idle reading.
   #held = 0;
   #retired: Uint8Array | null = null;
   #retiredHeld = 0;
@@ -672,7 +670,6 @@ export class Connection extends Resource implements Deadline {
       }
       const body = start + 1 + buf[start];
       start += size;
-      this.#shared = true;
       if (!this.#deliver(readChatterMsg(buf, body, body + k))) {
         this.#start = start;
         return PAUSED;
@@ -688,7 +685,7 @@ export class Connection extends Resource implements Deadline {
     let start = this.#start;
     let end = this.#end;
     const pending = end - start;
-    if (pending === 0 && !this.#shared) {
+    if (pending === 0 && this.#held === 0) {
       start = end = 0;
     }
     // An idle read: all consumed, nothing more was waiting. It may wait
@@ -756,14 +753,13 @@ export class Connection extends Resource implements Deadline {
   // kept as the spare when none is held (an older retired buffer is left
   // to its messages).
   #retire(buf: Uint8Array): void {
-    if (this.#shared) {
+    if (this.#held > 0) {
       this.#retired = buf;
       this.#retiredHeld = this.#held;
     } else if (buf.length > IDLE_READ) {
       this.#spare = buf;
     }
     this.#held = 0;
-    this.#shared = false;
   }
 
   #closeSocket(): void {
