@@ -155,28 +155,31 @@ function toEvents(events: RegisterEvent[]): Event[] {
 
 // ------------------------------------------------------------ vanishing peers
 
+/** Accept one raw connection and answer its init request with success. */
+async function acceptInitRaw(listener: Deno.Listener): Promise<RawPeer> {
+  const peer = new RawPeer(await listener.accept());
+  const req = await peer.recv();
+  assert.equal(req?.type, m.MsgType.InitReq);
+  await peer.write(
+    frame(
+      1,
+      req!.first,
+      false,
+      true,
+      m.MsgType.InitRes,
+      (w) => m.writeInitRes(w, { type: "success", status: "operational" }),
+    ),
+  );
+  return peer;
+}
+
 Deno.test("faults: a server that vanishes without FIN: pending requests reject with ConnectionError within pingDelay + pingTimeout", async () => {
   using _log = captureLog();
   using listener = Deno.listen(LOCAL);
   const addr = listener.addr as Deno.NetAddr;
   // The fake server completes init, then neither reads nor writes again,
   // and never closes: what a powered-off host or a cut cable looks like.
-  const accepted = (async () => {
-    const peer = new RawPeer(await listener.accept());
-    const req = await peer.recv();
-    assert.equal(req?.type, m.MsgType.InitReq);
-    await peer.write(
-      frame(
-        1,
-        req!.first,
-        false,
-        true,
-        m.MsgType.InitRes,
-        (w) => m.writeInitRes(w, { type: "success", status: "operational" }),
-      ),
-    );
-    return peer;
-  })();
+  const accepted = acceptInitRaw(listener);
   const client = await connect(
     { hostname: addr.hostname, port: addr.port },
     "victim",
@@ -355,21 +358,8 @@ Deno.test("faults: an ack due while the client's send queue is full waits for ro
   using _log = captureLog();
   using listener = Deno.listen(LOCAL);
   const addr = listener.addr as Deno.NetAddr;
-  const accepted = (async () => {
-    const peer = new RawPeer(await listener.accept());
-    const req = await peer.recv();
-    await peer.write(
-      frame(
-        1,
-        req!.first,
-        false,
-        true,
-        m.MsgType.InitRes,
-        (w) => m.writeInitRes(w, { type: "success", status: "operational" }),
-      ),
-    );
-    return peer; // reads nothing more until told to
-  })();
+  // The fake server reads nothing after init until told to.
+  const accepted = acceptInitRaw(listener);
   const calls: number[] = [];
   const client = await connect(
     { hostname: addr.hostname, port: addr.port },
@@ -577,18 +567,7 @@ Deno.test("faults: a server answering garbage closes our client with ProtocolErr
   using listener = Deno.listen(LOCAL);
   const addr = listener.addr as Deno.NetAddr;
   const fake = (async () => {
-    const peer = new RawPeer(await listener.accept());
-    const req = await peer.recv();
-    await peer.write(
-      frame(
-        1,
-        req!.first,
-        false,
-        true,
-        m.MsgType.InitRes,
-        (w) => m.writeInitRes(w, { type: "success", status: "operational" }),
-      ),
-    );
+    const peer = await acceptInitRaw(listener);
     const q = await peer.recv();
     assert.equal(q?.type, m.MsgType.QueryReq);
     // A reply in the right conversation whose body is not a QueryResult.
