@@ -27,6 +27,7 @@ import {
   eventToPeer,
   Inbox,
   isReport,
+  JSON_VALUES,
   type Peer,
   queryParamsFromPeer,
   queryResultFromPeer,
@@ -750,35 +751,6 @@ Deno.test("client non-ASCII: event types, payload type, JSON strings", async () 
   await server.notify(result!, false);
   assert.deepEqual(await events.next(), result);
 });
-
-const JSON_VALUES: [string, JsonValue][] = [
-  ["null", null],
-  ["true", true],
-  ["false", false],
-  ["zero", 0],
-  ["int", 42],
-  ["negative int", -7],
-  ["max safe", Number.MAX_SAFE_INTEGER],
-  ["min safe", Number.MIN_SAFE_INTEGER],
-  ["2^53", 2n ** 53n],
-  ["2^64 + 1", 2n ** 64n + 1n],
-  ["-(2^70)", -(2n ** 70n)],
-  ["float", 1.5],
-  ["negative float", -0.25],
-  ["negative zero", -0],
-  ["tiny float", 5e-324],
-  ["huge float", 1.7976931348623157e308],
-  ["empty string", ""],
-  ["string", 'tekst ž "q" \\ \n 😀'],
-  ["empty array", []],
-  ["empty object", {}],
-  ["array", [1, "two", null, true, 2.5]],
-  ["object", { a: 1, b: "x", c: null, d: false }],
-  ["nested", {
-    l1: [{ l2: { l3: [[], {}, [null, { big: 2n ** 63n, f: 0.1 }]] } }],
-    "ž": { "": [-(2n ** 53n) - 1n] },
-  }],
-];
 
 Deno.test("client JSON payloads of every JSON kind both ways", async () => {
   await using server = await refServer();
