@@ -97,7 +97,7 @@ const PING = "HatChatter.Ping";
 const PONG = "HatChatter.Pong";
 /** Smallest buffer of a read while data is flowing. */
 const MIN_READ = 4096;
-/** Largest buffer of a read (and largest buffer kept for reuse). */
+/** Largest learned read size (frames larger than it get buffers of their size). */
 const MAX_READ = 262144;
 /** Least room a read gets while data is flowing. */
 const MIN_TAIL = 1024;
