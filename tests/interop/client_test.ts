@@ -13,7 +13,6 @@ import {
   type ConnectOptions,
   type Event,
   EventerInitError,
-  type JsonValue,
   MAX_TIMESTAMP,
   MIN_TIMESTAMP,
   type QueryParams,

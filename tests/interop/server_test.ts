@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import {
   type ConnectionInfo,
   type Event,
-  type JsonValue,
   listen,
   type ListenOptions,
   MAX_TIMESTAMP,
