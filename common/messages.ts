@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Reader, SbsError, type Writer } from "./sbs.ts";
+import { putInt32, type Reader, SbsError, type Writer } from "./sbs.ts";
 import { readJsonText, writeJsonText } from "./json.ts";
 import {
   type Event,
@@ -81,8 +81,17 @@ function optional(r: Reader): boolean {
 
 /** Write a Timestamp. */
 export function writeTimestamp(w: Writer, t: Timestamp): void {
-  w.int(t.s);
-  w.int(t.us);
+  const s = t.s;
+  const us = t.us;
+  if (typeof s === "number" && (s | 0) === s && (us | 0) === us) {
+    // Both int32 (seconds until 2038): one room check, no dispatch.
+    if (w.pos + 10 > w.buf.length) w.ensure(10);
+    const buf = w.buf;
+    w.pos = putInt32(buf, putInt32(buf, w.pos, s), us);
+  } else {
+    w.int(s);
+    w.int(us);
+  }
 }
 
 function writeOptTimestamp(w: Writer, t: Timestamp | null | undefined): void {
@@ -96,9 +105,25 @@ function writeOptTimestamp(w: Writer, t: Timestamp | null | undefined): void {
 
 /** Write an EventId. */
 export function writeEventId(w: Writer, id: EventId): void {
-  w.int(id.server);
-  w.int(id.session);
-  w.int(id.instance);
+  const server = id.server;
+  const session = id.session;
+  const instance = id.instance;
+  if (
+    (server | 0) === server && (session | 0) === session &&
+    (instance | 0) === instance
+  ) {
+    if (w.pos + 15 > w.buf.length) w.ensure(15);
+    const buf = w.buf;
+    w.pos = putInt32(
+      buf,
+      putInt32(buf, putInt32(buf, w.pos, server), session),
+      instance,
+    );
+  } else {
+    w.int(server);
+    w.int(session);
+    w.int(instance);
+  }
 }
 
 function writeOptInt(w: Writer, v: number | null | undefined): void {

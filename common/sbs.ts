@@ -68,6 +68,42 @@ export function internAscii(
   return s;
 }
 
+/**
+ * Write the SBS Integer `v` (an int32) at `buf[pos]`, which has room for
+ * 5 bytes; returns the position after it. Fewest 7-bit groups whose top
+ * group's bit 6 equals the sign.
+ */
+export function putInt32(buf: Uint8Array, pos: number, v: number): number {
+  if (v >= -64 && v < 64) {
+    buf[pos] = (v & 0x7f) | 0x80;
+    return pos + 1;
+  }
+  if (v >= -8192 && v < 8192) {
+    buf[pos] = (v >> 7) & 0x7f;
+    buf[pos + 1] = (v & 0x7f) | 0x80;
+    return pos + 2;
+  }
+  if (v >= -1048576 && v < 1048576) {
+    buf[pos] = (v >> 14) & 0x7f;
+    buf[pos + 1] = (v >> 7) & 0x7f;
+    buf[pos + 2] = (v & 0x7f) | 0x80;
+    return pos + 3;
+  }
+  if (v >= -134217728 && v < 134217728) {
+    buf[pos] = (v >> 21) & 0x7f;
+    buf[pos + 1] = (v >> 14) & 0x7f;
+    buf[pos + 2] = (v >> 7) & 0x7f;
+    buf[pos + 3] = (v & 0x7f) | 0x80;
+    return pos + 4;
+  }
+  buf[pos] = (v >> 28) & 0x7f;
+  buf[pos + 1] = (v >> 21) & 0x7f;
+  buf[pos + 2] = (v >> 14) & 0x7f;
+  buf[pos + 3] = (v >> 7) & 0x7f;
+  buf[pos + 4] = (v & 0x7f) | 0x80;
+  return pos + 5;
+}
+
 /** Growable byte buffer with SBS encoders. */
 export class Writer {
   /** Underlying storage; valid bytes are `buf.subarray(0, pos)`. */
@@ -138,20 +174,8 @@ export class Writer {
   }
 
   #smallInt(v: number): void {
-    // Fewest 7-bit groups whose top group's bit 6 equals the sign (at
-    // most 5 for int32: v >> 28 keeps the sign in bit 6 of the top group).
-    let n = 1;
-    if (v >= 0) {
-      while (n < 5 && v >= 1 << (7 * n - 1)) n++;
-    } else {
-      while (n < 5 && v < -(1 << (7 * n - 1))) n++;
-    }
-    this.ensure(n);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = n - 1; i > 0; i--) buf[pos++] = (v >> (7 * i)) & 0x7f;
-    buf[pos++] = (v & 0x7f) | 0x80;
-    this.pos = pos;
+    if (this.pos + 5 > this.buf.length) this.ensure(5);
+    this.pos = putInt32(this.buf, this.pos, v);
   }
 
   // Safe integers beyond int32 (large ids, timestamps after 2038): float arithmetic
@@ -357,23 +381,50 @@ export class Reader {
    * (never a rounded number).
    */
   int(): number | bigint {
+    const v = this.#shortInt();
+    // NaN (the only value not equal to itself): wider than 5 bytes or
+    // near the end of the input.
+    return v === v ? v : this.#multiByteInt();
+  }
+
+  // Integers of up to 5 bytes (35 bits: ids, counts, timestamps until
+  // 2514) when 5 bytes remain, unrolled; else NaN, and `pos` unchanged.
+  #shortInt(): number {
     const pos = this.pos;
-    if (pos + 1 < this.end) {
-      const buf = this.buf;
-      const b = buf[pos];
-      if (b & 0x80) {
-        // One byte: -64..63 (counts, lengths, small ids, choices).
-        this.pos = pos + 1;
-        return b & 0x40 ? b - 0x100 : b & 0x7f;
-      }
-      const b2 = buf[pos + 1];
-      if (b2 & 0x80) {
-        // Two bytes: -8192..8191.
-        this.pos = pos + 2;
-        return (((b & 0x40 ? b - 0x80 : b) << 7) | (b2 & 0x7f));
-      }
+    if (pos + 4 >= this.end) return NaN;
+    const buf = this.buf;
+    let b = buf[pos];
+    // The first group's 7 bits, sign-extended from its bit 6.
+    let v = (b << 25) >> 25;
+    if (b & 0x80) {
+      this.pos = pos + 1;
+      return v;
     }
-    return this.#multiByteInt();
+    b = buf[pos + 1];
+    v = (v << 7) | (b & 0x7f);
+    if (b & 0x80) {
+      this.pos = pos + 2;
+      return v;
+    }
+    b = buf[pos + 2];
+    v = (v << 7) | (b & 0x7f);
+    if (b & 0x80) {
+      this.pos = pos + 3;
+      return v;
+    }
+    b = buf[pos + 3];
+    v = (v << 7) | (b & 0x7f);
+    if (b & 0x80) {
+      this.pos = pos + 4;
+      return v;
+    }
+    b = buf[pos + 4];
+    if (b & 0x80) {
+      this.pos = pos + 5;
+      // 28 bits and the sign times 128: exact as a float.
+      return v * 128 + (b & 0x7f);
+    }
+    return NaN;
   }
 
   #multiByteInt(): number | bigint {
@@ -425,8 +476,10 @@ export class Reader {
 
   /** SBS Integer that must be a safe integer (ids, counters). */
   safeInt(): number {
+    const short = this.#shortInt();
+    if (short === short) return short;
     const at = this.pos;
-    const v = this.int();
+    const v = this.#multiByteInt();
     if (typeof v !== "number") {
       throw new SbsError(`integer ${v} exceeds 2^53 - 1`, at);
     }

@@ -27,6 +27,29 @@ Deno.test("integer fast paths agree with the bigint path at every boundary", () 
     const fast = bytesOf((w) => w.int(v));
     assert.deepEqual(fast, bytesOf((w) => w.int(BigInt(v))), `encode ${v}`);
     assert.equal(new Reader(new Uint8Array(fast)).int(), v, `decode ${v}`);
+    // With bytes after it (the unrolled path, taken when 5 bytes remain),
+    // through both readers, stopping exactly at its end.
+    const padded = new Uint8Array([...fast, 0x81, 0x82, 0x83, 0x84, 0x85]);
+    const r = new Reader(padded);
+    assert.equal(r.int(), v, `decode ${v} padded`);
+    assert.equal(r.pos, fast.length, `end of ${v}`);
+    const s = new Reader(padded);
+    assert.equal(s.safeInt(), v, `safeInt ${v} padded`);
+    assert.equal(s.pos, fast.length, `safeInt end of ${v}`);
+  }
+  // Non-minimal encodings (redundant sign groups) decode to the same value.
+  const redundant: [number[], number][] = [
+    [[0x00, 0x81], 1],
+    [[0x7f, 0xff], -1],
+    [[0x00, 0x00, 0x00, 0x00, 0xc0], 64],
+    [[0x7f, 0x7f, 0x7f, 0x7f, 0xbf], -65],
+    [[0x00, 0x00, 0x00, 0x00, 0x00, 0x81], 1],
+  ];
+  for (const [bytes, v] of redundant) {
+    const padded = new Uint8Array([...bytes, 0x81, 0x81, 0x81, 0x81, 0x81]);
+    const r = new Reader(padded);
+    assert.equal(r.safeInt(), v, `${bytes}`);
+    assert.equal(r.pos, bytes.length, `end of ${bytes}`);
   }
 });
 
