@@ -829,10 +829,6 @@ export class Connection extends Resource implements Deadline {
 
   /** @internal Ping check due (see {@linkcode SharedTimer}). */
   onDue(): void {
-    this.#onPingTimer();
-  }
-
-  #onPingTimer(): void {
     if (!this.isOpen) return;
     const now = performance.now();
     if (this.#pingSentAt >= 0) {

@@ -433,19 +433,9 @@ export class Reader {
     let pos = this.pos;
     if (pos >= end) throw new SbsError("truncated integer", pos);
     let b = buf[pos++];
+    // Reached for integers wider than 5 bytes, or with fewer than 5 bytes
+    // left (#shortInt takes the rest): float arithmetic, exact to 2^53.
     let v = b & 0x40 ? -1 : 0;
-    // Up to 4 groups (28 bits and the sign) in int32 arithmetic: ids,
-    // microseconds, lengths.
-    for (let groups = 1;; groups++) {
-      v = (v << 7) | (b & 0x7f);
-      if (b & 0x80) {
-        this.pos = pos;
-        return v;
-      }
-      if (pos >= end) throw new SbsError("truncated integer", pos);
-      b = buf[pos++];
-      if (groups === 4) break;
-    }
     for (;;) {
       v = v * 128 + (b & 0x7f);
       if (b & 0x80) {
