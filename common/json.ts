@@ -466,6 +466,8 @@ function fastLiteral(a: number, b: number, c: number, d: number): void {
 interface Shape {
   /** The last key of this path ("" at the root). */
   readonly key: string;
+  /** Its (ASCII) bytes and closing quote, for matching input. */
+  readonly quoted: Uint8Array;
   /** Keys of the path, in order. */
   readonly keys: readonly string[];
   /** Paths one key longer (a few: the rest take the general path). */
@@ -483,7 +485,14 @@ const MAX_SHAPE_KEYS = 32;
 const MAX_SHAPE_NEXT = 8;
 // Built after this many objects of the shape: one-off shapes never compile.
 const SHAPE_BUILD_AFTER = 4;
-const ROOT_SHAPE: Shape = { key: "", keys: [], next: [], seen: 0, make: null };
+const ROOT_SHAPE: Shape = {
+  key: "",
+  quoted: new Uint8Array([0x22]),
+  keys: [],
+  next: [],
+  seen: 0,
+  make: null,
+};
 let shapeCount = 0;
 
 // Keys and values of the objects being parsed (nested ones stacked above
@@ -499,8 +508,12 @@ function nextShape(shape: Shape, key: string): Shape | null {
     shape.keys.length >= MAX_SHAPE_KEYS
   ) return null;
   shapeCount++;
+  const quoted = new Uint8Array(key.length + 1);
+  for (let i = 0; i < key.length; i++) quoted[i] = key.charCodeAt(i);
+  quoted[key.length] = 0x22;
   const next: Shape = {
     key,
+    quoted,
     keys: [...shape.keys, key],
     next: [],
     seen: 0,
@@ -529,16 +542,18 @@ function buildShape(keys: readonly string[]): Shape["make"] {
   }
 }
 
-// Whether the key at jPos (its opening quote) is `key`; if so, skips it.
-function matchKey(key: string): boolean {
+// Whether the key at jPos (its opening quote) is the key whose bytes and
+// closing quote are `quoted`; if so, skips it.
+function matchKey(quoted: Uint8Array): boolean {
   const buf = jBuf;
   const start = jPos + 1;
-  const len = key.length;
-  if (start + len >= jEnd || buf[start + len] !== 0x22) return false;
-  for (let i = 0; i < len; i++) {
-    if (buf[start + i] !== key.charCodeAt(i)) return false;
+  const n = quoted.length;
+  // The closing quote first: keys of other lengths fail at once.
+  if (start + n > jEnd || buf[start + n - 1] !== 0x22) return false;
+  for (let i = 0; i < n - 1; i++) {
+    if (buf[start + i] !== quoted[i]) return false;
   }
-  jPos = start + len + 1;
+  jPos = start + n;
   return true;
 }
 
@@ -559,7 +574,7 @@ function fastObject(depth: number): JsonObject {
     if (shape !== null) {
       const next: Shape[] = shape.next;
       for (let i = 0; i < next.length; i++) {
-        if (matchKey(next[i].key)) {
+        if (matchKey(next[i].quoted)) {
           shape = next[i];
           key = shape.key;
           break;

@@ -348,6 +348,7 @@ Deno.test("JSON byte parser: objects of repeated shapes match JSON.parse, key or
   const rng = new Rng(SEED);
   const keys = [
     "value",
+    "val",
     "quality",
     "__proto__",
     "0",
