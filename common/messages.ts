@@ -395,6 +395,7 @@ const typeCacheValues: EventType[] = new Array(TYPE_CACHE_SIZE);
 // The encodings of the types in the cache, by the (frozen, so unchanging)
 // arrays themselves, for writing them back.
 const typeEncodings = new WeakMap<EventType, Uint8Array>();
+// Whether typed arrays store words little-endian here (the words above).
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // Inputs at least this long (batches) are compared four bytes at a time,
 // through a DataView of the input made once per Reader.
