@@ -386,18 +386,30 @@ function readOptInt(r: Reader): number | null {
 
 // Event types repeat endlessly (a gateway registers the same few hundred
 // over and over): decoded ones are cached whole, frozen, by their bytes.
+// A miss must cost little more than decoding, for systems with more types
+// than the cache holds: the bytes of cached types are copied into one
+// arena (no allocation per entry), and nothing else is done until a type
+// is decoded a second time.
 const TYPE_CACHE_SIZE = 2048;
-// Each cached encoding as bytes and, over the same zero-padded storage, as
-// 32-bit words in the platform's byte order (compared four bytes a load).
-const typeCacheBytes: (Uint8Array | undefined)[] = new Array(TYPE_CACHE_SIZE);
-const typeCacheWords: Int32Array[] = new Array(TYPE_CACHE_SIZE);
+// The arena: encodings back to back, each from a 4-byte boundary, read as
+// 32-bit words in the platform's byte order for comparing. When it is
+// full, the cache starts over empty.
+const ARENA_WORDS = TYPE_CACHE_SIZE * 16;
+const arenaWords = new Int32Array(ARENA_WORDS);
+const arenaBytes = new Uint8Array(arenaWords.buffer);
+let arenaTop = 0; // in words
+// Per slot: the encoding's word offset in the arena and byte size (-1:
+// empty), the frozen type, and whether it is in typeEncodings yet.
+const typeCacheOffset = new Int32Array(TYPE_CACHE_SIZE);
+const typeCacheSize = new Int32Array(TYPE_CACHE_SIZE).fill(-1);
 const typeCacheValues: EventType[] = new Array(TYPE_CACHE_SIZE);
-// The encodings of the types in the cache, by the (frozen, so unchanging)
-// arrays themselves, for writing them back.
+const typeCacheShared = new Uint8Array(TYPE_CACHE_SIZE);
+// The encodings of types decoded more than once, by the (frozen, so
+// unchanging) arrays themselves, for writing them back.
 const typeEncodings = new WeakMap<EventType, Uint8Array>();
-// Whether typed arrays store words little-endian here (the words above).
+// Whether typed arrays store words little-endian here (the arena's words).
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-// Inputs at least this long (batches) are compared four bytes at a time,
+// Inputs at least this long (batches) are read four bytes at a time,
 // through a DataView of the input made once per Reader.
 const WORD_COMPARE_MIN = 256;
 
@@ -415,7 +427,6 @@ export function readEventType(r: Reader): EventType {
   if (p >= end) return readEventTypeSlow(r);
   const count = buf[p++];
   if (count < 0x80 || count >= 0xc0) return readEventTypeSlow(r);
-  let h = count;
   for (let i = 0x80; i < count; i++) {
     if (p >= end) return readEventTypeSlow(r);
     const len = buf[p];
@@ -423,42 +434,74 @@ export function readEventType(r: Reader): EventType {
     if (len < 0x80 || len >= 0xc0 || segEnd > end) {
       return readEventTypeSlow(r);
     }
-    // Hashed by each segment's length, middle and last byte only: equality
-    // is checked in full below, and only types decoded (so validated)
-    // before are cached.
-    h = Math.imul(
-      h ^ (len << 16) ^ (buf[p + ((len - 0x7f) >> 1)] << 8) ^ buf[segEnd - 1],
-      0x01000193,
-    );
     p = segEnd;
   }
   const size = p - start;
-  const slot = (h ^ (h >>> 15)) & (TYPE_CACHE_SIZE - 1);
-  const cached = typeCacheBytes[slot];
-  if (cached !== undefined && cached.length === size) {
+  const full = size >> 2;
+  // Hashed over all its bytes, as little-endian words and then the last
+  // bytes (numbered points such as "dev123" and "dev153" differ in one
+  // inner byte). Read through the input's DataView when there is one, else
+  // put together from bytes: the same hash either way.
+  let h = size;
+  let view: DataView | null = null;
+  let k = 0;
+  if (end - start >= WORD_COMPARE_MIN) {
+    view = r.view();
+    for (; k < full; k++) {
+      h = Math.imul(h ^ view.getInt32(start + 4 * k, true), 0x85ebca6b);
+      h ^= h >>> 13;
+    }
+  } else {
+    for (; k < full; k++) {
+      const q = start + 4 * k;
+      const word = buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) |
+        (buf[q + 3] << 24);
+      h = Math.imul(h ^ word, 0x85ebca6b);
+      h ^= h >>> 13;
+    }
+  }
+  for (let i = 4 * full; i < size; i++) {
+    h = Math.imul(h ^ buf[start + i], 0x85ebca6b);
+    h ^= h >>> 13;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
+  const slot = (h ^ (h >>> 16)) & (TYPE_CACHE_SIZE - 1);
+  if (typeCacheSize[slot] === size) {
+    const at = typeCacheOffset[slot];
     let i = 0;
-    if (end - start >= WORD_COMPARE_MIN) {
-      const words = typeCacheWords[slot];
-      const view = r.view();
-      const full = size >> 2;
+    if (view !== null) {
       let k = 0;
-      while (k < full && words[k] === view.getInt32(start + 4 * k, LE)) k++;
+      while (
+        k < full && arenaWords[at + k] === view.getInt32(start + 4 * k, LE)
+      ) k++;
       i = 4 * k;
     }
-    while (i < size && cached[i] === buf[start + i]) i++;
+    const from = 4 * at;
+    while (i < size && arenaBytes[from + i] === buf[start + i]) i++;
     if (i === size) {
       r.pos = p;
-      return typeCacheValues[slot];
+      const type = typeCacheValues[slot];
+      if (typeCacheShared[slot] === 0) {
+        // Decoded again: worth its own copy of the bytes for writing back.
+        typeCacheShared[slot] = 1;
+        typeEncodings.set(type, arenaBytes.slice(from, from + size));
+      }
+      return type;
     }
   }
   const type = readEventTypeSlow(r);
-  const words = new Int32Array((size + 3) >> 2);
-  const bytes = new Uint8Array(words.buffer, 0, size);
-  bytes.set(buf.subarray(start, p));
-  typeCacheBytes[slot] = bytes;
-  typeCacheWords[slot] = words;
-  typeEncodings.set(type, bytes);
+  const words = (size + 3) >> 2;
+  if (arenaTop + words > ARENA_WORDS) {
+    arenaTop = 0;
+    typeCacheSize.fill(-1);
+  }
+  const from = 4 * arenaTop;
+  for (let i = 0; i < size; i++) arenaBytes[from + i] = buf[start + i];
+  typeCacheOffset[slot] = arenaTop;
+  typeCacheSize[slot] = size;
   typeCacheValues[slot] = type;
+  typeCacheShared[slot] = 0;
+  arenaTop += words;
   return type;
 }
 

@@ -38,6 +38,35 @@ Deno.test("cached event types never return another type's value", () => {
   }
 });
 
+Deno.test("event types beyond the cache's room: decoded right, written back right", () => {
+  // More distinct types than the cache holds, so that its arena starts over
+  // several times while older entries' slots are reused, and types decoded
+  // again (written back from their own copy of the bytes) interleave.
+  const types: string[][] = [];
+  for (let i = 0; i < 30000; i++) {
+    types.push(["gw", `p${i}`, "v", `${i % 11}`]);
+  }
+  const encoded = types.map((t) => {
+    const w = new Writer(64);
+    writeEventType(w, t);
+    return w.bytes().slice();
+  });
+  for (let round = 0; round < 3; round++) {
+    const w = new Writer();
+    const order = types.map((_, i) => (i * 7919 + round * 104729) % 30000);
+    for (const i of order) w.raw(encoded[i]);
+    const r = new Reader(w.bytes());
+    for (const i of order) {
+      const got = readEventType(r);
+      assert.deepEqual(got, types[i]);
+      const again = new Writer(64);
+      writeEventType(again, got);
+      assert.deepEqual(again.bytes(), encoded[i]);
+    }
+    r.done();
+  }
+});
+
 Deno.test("decoded event types are written back as the same bytes", () => {
   const types = [
     ["gw", "device1", "data", "value7"],
