@@ -391,16 +391,14 @@ function readOptInt(r: Reader): number | null {
 // arena (no allocation per entry), and nothing else is done until a type
 // is decoded a second time.
 const TYPE_CACHE_SIZE = 2048;
-// The arena: encodings back to back, each from a 4-byte boundary, read as
-// 32-bit words in the platform's byte order for comparing. When it is
-// full, the cache starts over empty.
-const ARENA_WORDS = TYPE_CACHE_SIZE * 16;
-const arenaWords = new Int32Array(ARENA_WORDS);
+// The arena: each slot's encoding in the slot's own SLOT_BYTES bytes, read
+// as 32-bit words in the platform's byte order for comparing. Longer types
+// (rare) are not cached.
+const SLOT_BYTES = 128;
+const arenaWords = new Int32Array(TYPE_CACHE_SIZE * SLOT_BYTES / 4);
 const arenaBytes = new Uint8Array(arenaWords.buffer);
-let arenaTop = 0; // in words
-// Per slot: the encoding's word offset in the arena and byte size (-1:
-// empty), the frozen type, and whether it is in typeEncodings yet.
-const typeCacheOffset = new Int32Array(TYPE_CACHE_SIZE);
+// Per slot: the encoding's byte size (-1: empty), the frozen type, and
+// whether it is in typeEncodings yet.
 const typeCacheSize = new Int32Array(TYPE_CACHE_SIZE).fill(-1);
 const typeCacheValues: EventType[] = new Array(TYPE_CACHE_SIZE);
 const typeCacheShared = new Uint8Array(TYPE_CACHE_SIZE);
@@ -467,7 +465,7 @@ export function readEventType(r: Reader): EventType {
   h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
   const slot = (h ^ (h >>> 16)) & (TYPE_CACHE_SIZE - 1);
   if (typeCacheSize[slot] === size) {
-    const at = typeCacheOffset[slot];
+    const at = slot * (SLOT_BYTES / 4);
     let i = 0;
     if (view !== null) {
       let k = 0;
@@ -490,18 +488,13 @@ export function readEventType(r: Reader): EventType {
     }
   }
   const type = readEventTypeSlow(r);
-  const words = (size + 3) >> 2;
-  if (arenaTop + words > ARENA_WORDS) {
-    arenaTop = 0;
-    typeCacheSize.fill(-1);
+  if (size <= SLOT_BYTES) {
+    const from = slot * SLOT_BYTES;
+    for (let i = 0; i < size; i++) arenaBytes[from + i] = buf[start + i];
+    typeCacheSize[slot] = size;
+    typeCacheValues[slot] = type;
+    typeCacheShared[slot] = 0;
   }
-  const from = 4 * arenaTop;
-  for (let i = 0; i < size; i++) arenaBytes[from + i] = buf[start + i];
-  typeCacheOffset[slot] = arenaTop;
-  typeCacheSize[slot] = size;
-  typeCacheValues[slot] = type;
-  typeCacheShared[slot] = 0;
-  arenaTop += words;
   return type;
 }
 

@@ -6,7 +6,7 @@ import { Reader, SbsError, Writer } from "../common/sbs.ts";
 
 Deno.test("cached event types never return another type's value", () => {
   // Same lengths and edge bytes, differing only inside; non-ASCII; empty
-  // segments and types; long segments that bypass the cache.
+  // segments and types; long segments and long types that bypass the cache.
   const types: string[][] = [];
   for (let i = 0; i < 6000; i++) {
     const mid = i.toString(36).padStart(3, "0");
@@ -15,7 +15,7 @@ Deno.test("cached event types never return another type's value", () => {
   for (let i = 0; i < 500; i++) {
     types.push(["č", `ž${i}`], [], [""], ["a", "", `${i}`], [
       "x".repeat(64 + i),
-    ]);
+    ], Array.from({ length: 10 }, (_, j) => `segment-${j}-${i % 37}`));
   }
   const w = new Writer();
   for (const t of types) writeEventType(w, t);
@@ -39,9 +39,9 @@ Deno.test("cached event types never return another type's value", () => {
 });
 
 Deno.test("event types beyond the cache's room: decoded right, written back right", () => {
-  // More distinct types than the cache holds, so that its arena starts over
-  // several times while older entries' slots are reused, and types decoded
-  // again (written back from their own copy of the bytes) interleave.
+  // More distinct types than the cache holds, so that its slots are taken
+  // over again and again, and types decoded again (written back from their
+  // own copy of the bytes) interleave.
   const types: string[][] = [];
   for (let i = 0; i < 30000; i++) {
     types.push(["gw", `p${i}`, "v", `${i % 11}`]);
