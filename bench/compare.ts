@@ -412,9 +412,9 @@ async function checkVenv(): Promise<void> {
 
 // ----------------------------------------------------------------- main
 
+// Three digits: near a target, two (14.5× shown as "15×") misread it.
 function ratio(a: number, b: number): string {
-  const r = a / b;
-  return `${r >= 10 ? r.toFixed(0) : r.toPrecision(2)}×`;
+  return `${(a / b).toPrecision(3)}×`;
 }
 
 async function main(): Promise<void> {
