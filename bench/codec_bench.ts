@@ -40,6 +40,31 @@ for (const [name, events] of Object.entries(batches)) {
   );
 }
 
+// A system with more event types than the decoder's type cache holds
+// (numbered points): each batch is 1,000 of 20,000 types, a different
+// thousand each time, so most types miss the cache.
+const TYPES = 20000;
+const manyTypes: Uint8Array[] = [];
+for (let start = 0; start < TYPES; start += N) {
+  w.reset();
+  writeEvents(
+    w,
+    bareEvents(N).map((e, i) => ({
+      ...e,
+      type: ["gateway", `device${(start + i) % 97}`, "data", `p${start + i}`],
+    })),
+  );
+  manyTypes.push(w.bytes().slice());
+}
+let nextBatch = 0;
+Deno.bench(
+  `decode ${N} events, bare payload, ${TYPES} distinct types`,
+  { group: "decode" },
+  () => {
+    readEvents(new Reader(manyTypes[nextBatch++ % manyTypes.length]));
+  },
+);
+
 const frameWriter = new Writer(1 << 20);
 Deno.bench(`frame + unframe MsgEventsNotify of ${N} json events`, {
   group: "frame",
