@@ -447,7 +447,6 @@ export function readEventType(r: Reader): EventType {
     view = r.view();
     for (; k < full; k++) {
       h = Math.imul(h ^ view.getInt32(start + 4 * k, true), 0x85ebca6b);
-      h ^= h >>> 13;
     }
   } else {
     for (; k < full; k++) {
@@ -455,14 +454,13 @@ export function readEventType(r: Reader): EventType {
       const word = buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) |
         (buf[q + 3] << 24);
       h = Math.imul(h ^ word, 0x85ebca6b);
-      h ^= h >>> 13;
     }
   }
   for (let i = 4 * full; i < size; i++) {
     h = Math.imul(h ^ buf[start + i], 0x85ebca6b);
-    h ^= h >>> 13;
   }
-  h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   const slot = (h ^ (h >>> 16)) & (TYPE_CACHE_SIZE - 1);
   if (typeCacheSize[slot] === size) {
     const at = slot * (SLOT_BYTES / 4);
