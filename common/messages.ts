@@ -435,6 +435,7 @@ export function readEventType(r: Reader): EventType {
     p = segEnd;
   }
   const size = p - start;
+  if (size > SLOT_BYTES) return readEventTypeSlow(r);
   const full = size >> 2;
   // Hashed over all its bytes, as little-endian words and then the last
   // bytes (numbered points such as "dev123" and "dev153" differ in one
@@ -486,13 +487,11 @@ export function readEventType(r: Reader): EventType {
     }
   }
   const type = readEventTypeSlow(r);
-  if (size <= SLOT_BYTES) {
-    const from = slot * SLOT_BYTES;
-    for (let i = 0; i < size; i++) arenaBytes[from + i] = buf[start + i];
-    typeCacheSize[slot] = size;
-    typeCacheValues[slot] = type;
-    typeCacheShared[slot] = 0;
-  }
+  const from = slot * SLOT_BYTES;
+  for (let i = 0; i < size; i++) arenaBytes[from + i] = buf[start + i];
+  typeCacheSize[slot] = size;
+  typeCacheValues[slot] = type;
+  typeCacheShared[slot] = 0;
   return type;
 }
 
