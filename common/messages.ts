@@ -467,11 +467,12 @@ export function readEventType(r: Reader): EventType {
     const at = slot * (SLOT_BYTES / 4);
     let i = 0;
     if (view !== null) {
-      let k = 0;
+      let word = 0;
       while (
-        k < full && arenaWords[at + k] === view.getInt32(start + 4 * k, LE)
-      ) k++;
-      i = 4 * k;
+        word < full &&
+        arenaWords[at + word] === view.getInt32(start + 4 * word, LE)
+      ) word++;
+      i = 4 * word;
     }
     const from = 4 * at;
     while (i < size && arenaBytes[from + i] === buf[start + i]) i++;

@@ -62,8 +62,8 @@ export function internAscii(
     while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
     if (i === n) return hit;
   }
-  // Character by character is cheapest for the shortest; from 10
-  // characters on one call is (244 vs 116 ns at 20).
+  // Up to 8 characters, one at a time costs no more; beyond, one call
+  // costs less (116 vs 244 ns at 20).
   let s = "";
   if (n <= 8) {
     for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
