@@ -150,12 +150,7 @@ export function writeEventType(w: Writer, type: EventType): void {
   if (known !== undefined) {
     // Decoded here before: its bytes, copied (a server answering a
     // register or notifying events writes back the types it decoded).
-    const len = known.length;
-    w.ensure(len);
-    const buf = w.buf;
-    const pos = w.pos;
-    for (let i = 0; i < len; i++) buf[pos + i] = known[i];
-    w.pos = pos + len;
+    w.raw(known);
     return;
   }
   const n = type.length;
