@@ -110,7 +110,7 @@ const MIN_TAIL = 1024;
 const IDLE_READ = 512;
 /** Least room of an idle read appended after delivered messages. */
 const IDLE_TAIL = 128;
-/** How long a drained connection keeps a large receive buffer for reuse. */
+/** How long a connection keeps its spare receive buffer once no data comes. */
 const SPARE_MS = 50;
 // States of a consumer (Connection.consume).
 const CONSUMER_IDLE = 0;
@@ -186,6 +186,7 @@ export class Connection extends Resource implements Deadline {
   #onEnd: (() => void | Promise<void>) | null = null;
   #consumer = CONSUMER_IDLE;
   #runConsumer: (() => void) | null = null;
+  #runFlush: (() => void) | null = null;
   #consumerEnded: PromiseWithResolvers<void> | null = null;
   #readerWaiting: PromiseWithResolvers<void> | null = null;
   readonly #receiveQueueSize: number;
@@ -315,7 +316,7 @@ export class Connection extends Resource implements Deadline {
     if (this.#queued++ === 0 && !this.#flushing) {
       this.#flushing = true;
       // Deferred so that messages sent in the same turn share one write.
-      queueMicrotask(() => this.#flush());
+      queueMicrotask(this.#runFlush ??= () => void this.#flush());
     }
     return conv;
   }
@@ -580,14 +581,18 @@ export class Connection extends Resource implements Deadline {
   // Delivered messages view #buf, whose bytes are never overwritten while
   // one is unreleased (see release): #held counts them. #retired is the
   // buffer before it while some of its messages are unreleased; #spare is
-  // a large buffer none of whose messages is, the next one to fill, dropped
-  // after SPARE_MS of idle reading.
+  // one none of whose messages is, the next one to fill (a large one for
+  // frames, a small one for idle reads), dropped once no data came for
+  // SPARE_MS.
   #held = 0;
   #retired: Uint8Array | null = null;
   #retiredHeld = 0;
   #spare: Uint8Array | null = null;
   #spareTimer: ReturnType<typeof setTimeout> | undefined;
   #dropSpare: (() => void) | null = null;
+  // Reads completed, and their count when the spare timer was armed.
+  #reads = 0;
+  #readsAtArm = 0;
   /** The last read left the socket empty (it did not fill its buffer). */
   #drained = true;
   #readSize = MIN_READ;
@@ -606,7 +611,9 @@ export class Connection extends Resource implements Deadline {
         }
         const idle = this.#prepareRead(frameSize);
         const space = this.#buf.length - this.#end;
-        const n = await conn.read(this.#buf.subarray(this.#end));
+        const n = await conn.read(
+          this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end),
+        );
         if (n === null) {
           if (this.#end > this.#start) {
             this.closeWithReason(
@@ -620,6 +627,7 @@ export class Connection extends Resource implements Deadline {
           return;
         }
         this.#end += n;
+        this.#reads++;
         this.#lastRx = performance.now();
         const drained = this.#drained = n < space;
         const readSize = this.#readSize;
@@ -694,26 +702,22 @@ export class Connection extends Resource implements Deadline {
     const idle = pending === 0 && this.#drained;
     if (idle) {
       if (buf.length > IDLE_READ || buf.length - end < IDLE_TAIL) {
+        // A small spare is the buffer before this one, all its messages
+        // released: round trips alternate between the two instead of
+        // allocating (a new 512-byte Uint8Array costs ~1 µs).
+        const spare = this.#spare;
+        const reuse = spare !== null && spare.length === IDLE_READ;
+        if (reuse) this.#spare = null;
         this.#retire(buf);
-        buf = new Uint8Array(IDLE_READ);
+        buf = reuse ? spare : new Uint8Array(IDLE_READ);
         start = end = 0;
       }
-      // Between frames under load the socket is often drained: a large
-      // buffer waits a little for the next frame, then is let go.
+      // Between frames under load the socket is often drained: a spare
+      // waits for the next frame, and is let go after SPARE_MS without data.
       if (
         (this.#spare !== null || this.#retired !== null) &&
         this.#spareTimer === undefined
-      ) {
-        const timer = setTimeout(
-          this.#dropSpare ??= () => {
-            this.#spareTimer = undefined;
-            this.#spare = this.#retired = null;
-          },
-          SPARE_MS,
-        );
-        Deno.unrefTimer(timer);
-        this.#spareTimer = timer;
-      }
+      ) this.#armSpareTimer();
     } else {
       if (this.#spareTimer !== undefined) {
         clearTimeout(this.#spareTimer);
@@ -749,6 +753,23 @@ export class Connection extends Resource implements Deadline {
     return idle;
   }
 
+  #armSpareTimer(): void {
+    this.#readsAtArm = this.#reads;
+    const timer = setTimeout(
+      this.#dropSpare ??= () => {
+        this.#spareTimer = undefined;
+        if (this.#reads !== this.#readsAtArm && this.isOpen) {
+          this.#armSpareTimer(); // data came meanwhile: not idle yet
+        } else {
+          this.#spare = this.#retired = null;
+        }
+      },
+      SPARE_MS,
+    );
+    Deno.unrefTimer(timer);
+    this.#spareTimer = timer;
+  }
+
   // #buf is being replaced: watched until its messages are released, or
   // kept as the spare when none is held (an older retired buffer is left
   // to its messages).
@@ -756,7 +777,7 @@ export class Connection extends Resource implements Deadline {
     if (this.#held > 0) {
       this.#retired = buf;
       this.#retiredHeld = this.#held;
-    } else if (buf.length > IDLE_READ) {
+    } else {
       this.#spare = buf;
     }
     this.#held = 0;
@@ -774,7 +795,9 @@ export class Connection extends Resource implements Deadline {
   async #writeAll(bytes: Uint8Array): Promise<void> {
     let written = 0;
     while (written < bytes.length) {
-      written += await this.#conn.write(bytes.subarray(written));
+      written += await this.#conn.write(
+        written === 0 ? bytes : bytes.subarray(written),
+      );
     }
   }
 
@@ -803,7 +826,13 @@ export class Connection extends Resource implements Deadline {
             from = at;
           }
         }
-        await this.#writeAll(out.buf.subarray(from, out.pos));
+        // The usual case, one write taking it all, awaited here rather
+        // than through #writeAll: one async call and promise less a flush.
+        if (from < out.pos) {
+          const tail = out.buf.subarray(from, out.pos);
+          const n = await this.#conn.write(tail);
+          if (n < tail.length) await this.#writeAll(tail.subarray(n));
+        }
         releaseWriter(out);
       }
     } catch (e) {

@@ -835,3 +835,46 @@ Deno.test("chatter: one unreleased message keeps its whole receive buffer from b
     assert.deepEqual(kept, pattern(0), `after burst ${burst}`);
   }
 });
+
+Deno.test("chatter: small request/response traffic alternates between two receive buffers; an unreleased one is left alone", async () => {
+  await using s = await chatterServer();
+  await using client = await chatter.connect(s.addr);
+  const conn = await s.next();
+  const pattern = (i: number) =>
+    new Uint8Array(100 + (i % 30)).map((_, j) => (i * 11 + j) & 0xff);
+  const buffers = new Set<ArrayBufferLike>();
+  let kept: { i: number; data: Uint8Array } | null = null;
+  let seen = 0;
+  conn.consume(() => {
+    for (let m = conn.tryReceive(); m; m = conn.tryReceive()) {
+      const i = seen++;
+      assert.deepEqual(m.data, pattern(i), `message ${i}`);
+      buffers.add(m.data.buffer);
+      // One message of the second half is held, like a binary payload.
+      if (i === 300) kept = { i, data: m.data };
+      else conn.release(m);
+      conn.sendNow("T.ack", null, { conv: m.conv });
+    }
+    return undefined;
+  }, () => {});
+  let answered = gate();
+  client.consume(() => {
+    for (let m = client.tryReceive(); m; m = client.tryReceive()) {
+      client.release(m);
+      answered.resolve();
+    }
+    return undefined;
+  }, () => {});
+  for (let i = 0; i < 600; i++) {
+    client.sendNow("T.data", pattern(i), { last: false });
+    await deadline(answered.promise, 2000);
+    answered = gate();
+    if (i === 299) {
+      // Idle reads at the start use a few buffers at most; then two.
+      assert.ok(buffers.size <= 3, `${buffers.size} buffers for 300 messages`);
+    }
+  }
+  // The held message's buffer is replaced by a new one, not refilled.
+  assert.ok(buffers.size <= 5, `${buffers.size} buffers for 600 messages`);
+  assert.deepEqual(kept!.data, pattern(kept!.i));
+});
