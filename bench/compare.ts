@@ -9,8 +9,10 @@
 // same number of sockets with the same window or ack. It does no encoding,
 // so "ours / raw" is the share of loopback TCP speed we reach.
 //
-// Workloads run interleaved (ours, raw, reference, then the next one) so
-// that load changes on the machine hit all three alike.
+// Workloads run interleaved (ours, raw, reference, then the next one), and
+// within a workload the runs of ours and of raw TCP alternate (each run with
+// its own setup and warm-up), so that load changes on the machine, which
+// last seconds on a shared VM, hit both sides of "ours / raw" alike.
 //
 // Options: --runs=5 --seconds=0.5 (ours and raw, per run)
 // --reference-seconds=1 --only=id,id.
@@ -434,12 +436,18 @@ async function main(): Promise<void> {
   const wireRows: string[][] = [];
   let versions = "";
   for (const w of workloads) {
-    console.error(`${w.id}: ours`);
+    console.error(`${w.id}: ours and raw TCP, alternating runs`);
     const limits = oursLimits(w.id, runs, seconds);
-    const ours = spread(await OURS[w.id](limits));
-    console.error(`${w.id}: raw TCP`);
     const wire = wireOf(w, sizes);
-    const raw = spread(await runRaw(w.raw, wire, limits));
+    const oursValues: number[] = [];
+    const rawValues: number[] = [];
+    for (let i = 0; i < limits.runs; i++) {
+      const one = { ...limits, runs: 1 };
+      oursValues.push(...await OURS[w.id](one));
+      rawValues.push(...await runRaw(w.raw, wire, one));
+    }
+    const ours = spread(oursValues);
+    const raw = spread(rawValues);
     console.error(`${w.id}: reference`);
     const ref = await runReference(w.id, runs, refSeconds);
     versions = `Python ${ref.python}, hat-event ${ref.hatEvent}`;
