@@ -429,7 +429,7 @@ async function main(): Promise<void> {
     `${await machine()}; ${runs} runs of ≤ ${seconds} s (reference ≤ ${refSeconds} s, ` +
       `notify to 100 clients ${
         Math.min(runs, 3)
-      } runs) after one warm-up run each\n`,
+      } runs), each after a warm-up run; ours and raw TCP alternate\n`,
   );
   const sizes = await wireSizes();
   const rows: string[][] = [];
