@@ -40,6 +40,7 @@ import {
   Progress,
   selectWorkloads,
   si,
+  type Spread,
   spread,
   spreadText,
   STALL_MS,
@@ -326,7 +327,11 @@ function codecRows(limits: Limits): Row[] {
     ["JSON payload", jsonEvents(BATCH), 2_000_000],
     ["no payload", bareEvents(BATCH), 8_000_000],
   ] as const;
+  const floor = byteLoop(limits);
   for (const [name, events, target] of cases) {
+    w.reset();
+    writeEvents(w, events);
+    const wireBytes = w.pos / BATCH;
     const run = () => {
       const start = clock();
       const end = start + limits.seconds;
@@ -342,17 +347,68 @@ function codecRows(limits: Limits): Row[] {
     run();
     const values = Array.from({ length: limits.runs }, run);
     const s = spread(values);
+    const nsPerByte = 1e9 / (s.max * wireBytes);
     rows.push([
       `codec encode + decode round trip, ${name} (one core)`,
       si(s.max),
       spreadText(s),
       "events/s",
-      "measured in a fresh subprocess",
+      `${nsPerByte.toFixed(2)} ns per wire byte (${
+        wireBytes.toFixed(0)
+      } B/event), ${
+        (nsPerByte / floor.min).toFixed(1)
+      }× the byte loop; fresh subprocess`,
       `≥ ${si(target)} events/s`,
       s.max >= target ? "yes" : "no",
     ]);
   }
+  rows.push(byteLoopRow(floor));
   return rows;
+}
+
+// Not a target: the time this machine's JIT takes per byte for about the
+// least work a byte-at-a-time loop can do, adding up a buffer. A codec
+// round trip handles each wire byte at least twice (written, then read),
+// so the codec rows' "× the byte loop" says how far they are from what
+// the hardware allows, and lets machines of different speed be compared.
+const FLOOR_BYTES = new Uint8Array(100_000).map((_, i) => (i * 7) & 0x7f);
+// Kept in a module variable, so the JIT cannot drop the loop.
+let floorSink = 0;
+
+function sumBytes(b: Uint8Array): number {
+  let sum = 0;
+  const n = b.length;
+  for (let i = 0; i < n; i++) sum = (sum + b[i]) | 0;
+  return sum;
+}
+
+// Nanoseconds per byte of each run.
+function byteLoop(limits: Limits): Spread {
+  const run = () => {
+    const start = clock();
+    const end = start + limits.seconds;
+    let n = 0;
+    while (n === 0 || clock() < end) {
+      floorSink = (floorSink + sumBytes(FLOOR_BYTES)) | 0;
+      n++;
+    }
+    return (clock() - start) * 1e9 / (n * FLOOR_BYTES.length);
+  };
+  run();
+  return spread(Array.from({ length: limits.runs }, run));
+}
+
+function byteLoopRow(s: Spread): Row {
+  const ns = (v: number) => v.toFixed(2);
+  return [
+    "byte loop: summing a 100 kB Uint8Array (one core)",
+    ns(s.min),
+    spreadText(s, ns),
+    "ns/byte",
+    "the machine's floor for byte-at-a-time JS",
+    "none (reference for the codec rows)",
+    "",
+  ];
 }
 
 /** --role=codec: the codec rows, measured in this fresh process. */
