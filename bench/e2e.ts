@@ -40,7 +40,6 @@ import {
   Progress,
   selectWorkloads,
   si,
-  type Spread,
   spread,
   spreadText,
   STALL_MS,
@@ -320,18 +319,20 @@ const HEADER = [
   "met",
 ];
 
+// The codec's runs alternate with runs of the byte loop below, so that
+// each ratio to it compares two runs of the same few seconds (the load
+// of a shared VM changes over seconds).
 function codecRows(limits: Limits): Row[] {
   const w = new Writer(1 << 20);
-  const rows: Row[] = [];
   const cases = [
     ["JSON payload", jsonEvents(BATCH), 2_000_000],
     ["no payload", bareEvents(BATCH), 8_000_000],
   ] as const;
-  const floor = byteLoop(limits);
-  for (const [name, events, target] of cases) {
+  const runs = cases.map(([, events]) => {
     w.reset();
     writeEvents(w, events);
     const wireBytes = w.pos / BATCH;
+    // Events per second.
     const run = () => {
       const start = clock();
       const end = start + limits.seconds;
@@ -344,25 +345,49 @@ function codecRows(limits: Limits): Row[] {
       }
       return n * BATCH / (clock() - start);
     };
-    run();
-    const values = Array.from({ length: limits.runs }, run);
-    const s = spread(values);
-    const nsPerByte = 1e9 / (s.max * wireBytes);
-    rows.push([
+    return { wireBytes, run, rates: [] as number[], ratios: [] as number[] };
+  });
+  const floor: number[] = [];
+  byteLoopRun(limits);
+  for (const c of runs) c.run();
+  for (let i = 0; i < limits.runs; i++) {
+    const ns = byteLoopRun(limits);
+    floor.push(ns);
+    for (const c of runs) {
+      const rate = c.run();
+      c.rates.push(rate);
+      c.ratios.push(1e9 / (rate * c.wireBytes) / ns);
+    }
+  }
+  const rows: Row[] = cases.map(([name, , target], i) => {
+    const { wireBytes, rates, ratios } = runs[i];
+    const s = spread(rates);
+    const r = spread(ratios);
+    return [
       `codec encode + decode round trip, ${name} (one core)`,
       si(s.max),
       spreadText(s),
       "events/s",
-      `${nsPerByte.toFixed(2)} ns per wire byte (${
+      `${(1e9 / (s.max * wireBytes)).toFixed(2)} ns per wire byte (${
         wireBytes.toFixed(0)
-      } B/event), ${
-        (nsPerByte / floor.min).toFixed(1)
-      }× the byte loop; fresh subprocess`,
+      } B/event); per run ${r.median.toFixed(1)}× the byte loop (${
+        r.min.toFixed(1)
+      }–${r.max.toFixed(1)}×); fresh subprocess`,
       `≥ ${si(target)} events/s`,
       s.max >= target ? "yes" : "no",
-    ]);
-  }
-  rows.push(byteLoopRow(floor));
+    ];
+  });
+  const f = spread(floor);
+  const ns = (v: number) => v.toFixed(2);
+  rows.push([
+    "byte loop: summing a 100 kB Uint8Array (one core)",
+    ns(f.min),
+    spreadText(f, ns),
+    "ns/byte",
+    "the machine's floor for byte-at-a-time JS; runs alternate with the codec's",
+    "none (reference for the codec rows)",
+    "",
+  ]);
   return rows;
 }
 
@@ -382,33 +407,16 @@ function sumBytes(b: Uint8Array): number {
   return sum;
 }
 
-// Nanoseconds per byte of each run.
-function byteLoop(limits: Limits): Spread {
-  const run = () => {
-    const start = clock();
-    const end = start + limits.seconds;
-    let n = 0;
-    while (n === 0 || clock() < end) {
-      floorSink = (floorSink + sumBytes(FLOOR_BYTES)) | 0;
-      n++;
-    }
-    return (clock() - start) * 1e9 / (n * FLOOR_BYTES.length);
-  };
-  run();
-  return spread(Array.from({ length: limits.runs }, run));
-}
-
-function byteLoopRow(s: Spread): Row {
-  const ns = (v: number) => v.toFixed(2);
-  return [
-    "byte loop: summing a 100 kB Uint8Array (one core)",
-    ns(s.min),
-    spreadText(s, ns),
-    "ns/byte",
-    "the machine's floor for byte-at-a-time JS",
-    "none (reference for the codec rows)",
-    "",
-  ];
+// Nanoseconds per byte of one run.
+function byteLoopRun(limits: Limits): number {
+  const start = clock();
+  const end = start + limits.seconds;
+  let n = 0;
+  while (n === 0 || clock() < end) {
+    floorSink = (floorSink + sumBytes(FLOOR_BYTES)) | 0;
+    n++;
+  }
+  return (clock() - start) * 1e9 / (n * FLOOR_BYTES.length);
 }
 
 /** --role=codec: the codec rows, measured in this fresh process. */
