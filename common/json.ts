@@ -422,7 +422,6 @@ function skipSpace(): void {
 }
 
 function fastValue(depth: number): JsonValue {
-  skipSpace();
   if (jPos >= jEnd) throw BAIL;
   const c = jBuf[jPos];
   switch (c) {
@@ -443,6 +442,11 @@ function fastValue(depth: number): JsonValue {
       return null;
     default:
       if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return fastNumber();
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+        // Leading space (json.dumps writes none before a value).
+        skipSpace();
+        return fastValue(depth);
+      }
       throw BAIL;
   }
 }
@@ -462,7 +466,10 @@ function fastLiteral(a: number, b: number, c: number, d: number): void {
 // Payloads of one kind repeat their keys in the same order, so an object
 // whose keys follow a known path is matched byte by byte (no hashing or
 // interning) and built by one object literal, several times cheaper than
-// a keyed store per property.
+// a keyed store per property. Where one shape repeats at a nesting depth
+// (a batch of payloads of one kind), the next object there is matched
+// against it whole first: its separators and keys compared as one run of
+// bytes per value, with no lookup per key.
 interface Shape {
   /** The last key of this path ("" at the root). */
   readonly key: string;
@@ -476,6 +483,11 @@ interface Shape {
   seen: number;
   /** The literal building such objects: undefined until built, null if it cannot be. */
   make: ((values: JsonValue[], base: number) => JsonObject) | null | undefined;
+  /**
+   * With `make`: the bytes before each value as json.dumps writes them,
+   * `{"k0": ` and then `, "k1": ` and so on, for matching a whole object.
+   */
+  seps: Uint8Array[] | null;
 }
 
 type JsonObject = { [key: string]: JsonValue };
@@ -492,8 +504,15 @@ const ROOT_SHAPE: Shape = {
   next: [],
   seen: 0,
   make: null,
+  seps: null,
 };
 let shapeCount = 0;
+
+// Per nesting depth, the shape that objects there had the last times, when
+// it was the same twice in a row: the next object at that depth is first
+// matched against it whole (see wholeObject).
+const hotShapes: (Shape | null)[] = [];
+const lastShapes: (Shape | null)[] = [];
 
 // Keys and values of the objects being parsed (nested ones stacked above
 // their parents'); cleared as each object is built.
@@ -518,6 +537,7 @@ function nextShape(shape: Shape, key: string): Shape | null {
     next: [],
     seen: 0,
     make: undefined,
+    seps: null,
   };
   shape.next.push(next);
   return next;
@@ -557,8 +577,58 @@ function matchKey(quoted: Uint8Array): boolean {
   return true;
 }
 
+// An object of `shape`'s keys written as json.dumps writes them, matched
+// separator by separator with no per-key lookup; null (and nothing
+// consumed) when the input differs from it anywhere.
+function wholeObject(shape: Shape, depth: number): JsonObject | null {
+  const seps = shape.seps!;
+  const start = jPos;
+  const base = stackTop;
+  for (let i = 0; i < seps.length; i++) {
+    const sep = seps[i];
+    const n = sep.length;
+    const buf = jBuf;
+    const p = jPos;
+    let k = 0;
+    if (p + n <= jEnd) { while (k < n && buf[p + k] === sep[k]) k++; }
+    if (k !== n) return wholeMiss(start, base);
+    jPos = p + n;
+    valueStack[stackTop] = fastValue(depth + 1);
+    stackTop++;
+  }
+  if (jPos >= jEnd || jBuf[jPos] !== 0x7d) return wholeMiss(start, base);
+  jPos++;
+  const obj = shape.make!(valueStack, base);
+  for (let i = base; i < stackTop; i++) valueStack[i] = null;
+  stackTop = base;
+  return obj;
+}
+
+function wholeMiss(start: number, base: number): null {
+  for (let i = base; i < stackTop; i++) valueStack[i] = null;
+  stackTop = base;
+  jPos = start;
+  return null;
+}
+
+function buildSeps(keys: readonly string[]): Uint8Array[] {
+  return keys.map((key, i) => {
+    const text = (i === 0 ? "{" : ", ") + JSON.stringify(key) + ": ";
+    return Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+  });
+}
+
 function fastObject(depth: number): JsonObject {
   if (depth >= MAX_FAST_DEPTH) throw BAIL;
+  const hot = hotShapes[depth];
+  if (hot != null) {
+    const obj = wholeObject(hot, depth);
+    if (obj !== null) return obj;
+    // Objects here differ now: back to the per-key path until one shape
+    // repeats again.
+    hotShapes[depth] = null;
+    lastShapes[depth] = null;
+  }
   jPos++;
   skipSpace();
   if (jPos < jEnd && jBuf[jPos] === 0x7d) {
@@ -610,10 +680,13 @@ function fastObject(depth: number): JsonObject {
   let obj: JsonObject;
   if (shape !== null && shape.make) {
     obj = shape.make(valueStack, base);
+    if (lastShapes[depth] === shape) hotShapes[depth] = shape;
+    else lastShapes[depth] = shape;
   } else {
     if (shape !== null && shape.make === undefined) {
       if (++shape.seen >= SHAPE_BUILD_AFTER) {
         shape.make = buildShape(shape.keys);
+        if (shape.make) shape.seps = buildSeps(shape.keys);
       }
     }
     obj = {};
