@@ -1,0 +1,156 @@
+// A/B of the codec against an older commit, in one process: `deno task
+// bench:ab --base=<commit>`. Prints one line per workload.
+//
+// Two worktrees of the base commit (A and A', identical code loaded as two
+// module graphs) and the working tree (B) run short bursts of the same
+// loop in rotating order. Each round gives B / mean(A, A') and A' / A; the
+// medians are printed with their ranges. A' / A is the bias of the method
+// (which graph was loaded first, heap placement): a change counts only when
+// its B / A stands clear of that. On a shared VM whose speed moves over
+// seconds, bursts of a few hundred ms side by side compare better than
+// separate processes a minute apart. Even so, about 4 % is noise here:
+// with code identical for the workload (bare events, where only the JSON
+// parser had changed), B / A came out 0.956–0.990 in three runs.
+//
+// Options: --base=HEAD --mode=dec,enc,rt --kind=json,bare,binary
+// --rounds=48 --burst-ms=150.
+
+import { bareEvents, binaryEvents, jsonEvents } from "./_events.ts";
+import { parseArgs } from "./_workloads.ts";
+import type { Event } from "../common/types.ts";
+
+const args = parseArgs(Deno.args);
+const base = args.get("base") ?? "HEAD";
+const modes = (args.get("mode") ?? "dec,enc,rt").split(",");
+const kinds = (args.get("kind") ?? "json,bare").split(",");
+const rounds = Number(args.get("rounds") ?? 48);
+const burstMs = Number(args.get("burst-ms") ?? 150);
+const BATCH = 1000;
+const root = new URL("../", import.meta.url).pathname;
+
+interface Codec {
+  Writer: typeof import("../common/sbs.ts").Writer;
+  Reader: typeof import("../common/sbs.ts").Reader;
+  writeEvents: typeof import("../common/messages.ts").writeEvents;
+  readEvents: typeof import("../common/messages.ts").readEvents;
+}
+
+async function git(...argv: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args: argv, cwd: root }).output();
+  if (!out.success) {
+    throw new Error(
+      `git ${argv.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+async function load(tree: string): Promise<Codec> {
+  const sbs = await import(`file://${tree}/common/sbs.ts`);
+  const messages = await import(`file://${tree}/common/messages.ts`);
+  return {
+    Writer: sbs.Writer,
+    Reader: sbs.Reader,
+    writeEvents: messages.writeEvents,
+    readEvents: messages.readEvents,
+  };
+}
+
+function loop(c: Codec, mode: string, events: Event[]): () => void {
+  const w = new c.Writer(1 << 20);
+  c.writeEvents(w, events);
+  const bytes = w.bytes().slice();
+  switch (mode) {
+    case "dec":
+      return () => void c.readEvents(new c.Reader(bytes, 0, bytes.length));
+    case "enc":
+      return () => {
+        w.reset();
+        c.writeEvents(w, events);
+      };
+    case "rt":
+      return () => {
+        w.reset();
+        c.writeEvents(w, events);
+        c.readEvents(new c.Reader(w.buf, 0, w.pos));
+      };
+    default:
+      throw new Error(`unknown --mode ${mode} (dec, enc, rt)`);
+  }
+}
+
+// Events per second over one burst.
+function burst(f: () => void): number {
+  const start = performance.now();
+  let n = 0;
+  while (n === 0 || performance.now() - start < burstMs) {
+    f();
+    n++;
+  }
+  return n * BATCH / ((performance.now() - start) / 1000);
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+const range = (v: number[]) =>
+  `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
+
+const EVENTS: Record<string, (n: number) => Event[]> = {
+  json: jsonEvents,
+  bare: bareEvents,
+  binary: binaryEvents,
+};
+
+const commit = await git("rev-parse", "--short", base);
+const tmp = await Deno.makeTempDir({ prefix: "hat-eventer-ab-" });
+const trees = [`${tmp}/a`, `${tmp}/a2`];
+try {
+  for (const tree of trees) {
+    await git("worktree", "add", "--detach", "--force", tree, commit);
+  }
+  const codecs = [await load(trees[0]), await load(trees[1]), await load(root)];
+  console.log(
+    `A = A' = ${commit}, B = working tree; ${rounds} rounds of ${burstMs} ms bursts, order rotating`,
+  );
+  // All orders of the three, so that none always runs first.
+  const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1], [2, 0, 1], [
+    1,
+    0,
+    2,
+  ]];
+  for (const kind of kinds) {
+    const make = EVENTS[kind];
+    if (!make) throw new Error(`unknown --kind ${kind} (json, bare, binary)`);
+    const events = make(BATCH);
+    for (const mode of modes) {
+      const loops = codecs.map((c) => loop(c, mode, events));
+      for (let i = 0; i < 3; i++) for (const f of loops) burst(f);
+      const gain: number[] = [];
+      const bias: number[] = [];
+      const rateB: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const r: number[] = [];
+        for (const k of orders[i % orders.length]) r[k] = burst(loops[k]);
+        gain.push(r[2] / ((r[0] + r[1]) / 2));
+        bias.push(r[1] / r[0]);
+        rateB.push(r[2]);
+      }
+      console.log(
+        `${mode} ${kind}: B/A median ${median(gain).toFixed(3)} (${
+          range(gain)
+        }), A'/A ${median(bias).toFixed(3)} (${range(bias)}); B ${
+          (median(rateB) / 1e6).toFixed(2)
+        } M events/s`,
+      );
+    }
+  }
+} finally {
+  for (const tree of trees) {
+    await git("worktree", "remove", "--force", tree).catch(() => {});
+  }
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await git("worktree", "prune").catch(() => {});
+}
