@@ -104,53 +104,81 @@ const EVENTS: Record<string, (n: number) => Event[]> = {
   binary: binaryEvents,
 };
 
-const commit = await git("rev-parse", "--short", base);
-const tmp = await Deno.makeTempDir({ prefix: "hat-eventer-ab-" });
-const trees = [`${tmp}/a`, `${tmp}/a2`];
-try {
-  for (const tree of trees) {
-    await git("worktree", "add", "--detach", "--force", tree, commit);
-  }
-  const codecs = [await load(trees[0]), await load(trees[1]), await load(root)];
-  console.log(
-    `A = A' = ${commit}, B = working tree; ${rounds} rounds of ${burstMs} ms bursts, order rotating`,
-  );
-  // All orders of the three, so that none always runs first.
-  const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1], [2, 0, 1], [
-    1,
-    0,
-    2,
-  ]];
-  for (const kind of kinds) {
-    const make = EVENTS[kind];
-    if (!make) throw new Error(`unknown --kind ${kind} (json, bare, binary)`);
-    const events = make(BATCH);
-    for (const mode of modes) {
-      const loops = codecs.map((c) => loop(c, mode, events));
-      for (let i = 0; i < 3; i++) for (const f of loops) burst(f);
-      const gain: number[] = [];
-      const bias: number[] = [];
-      const rateB: number[] = [];
-      for (let i = 0; i < rounds; i++) {
-        const r: number[] = [];
-        for (const k of orders[i % orders.length]) r[k] = burst(loops[k]);
-        gain.push(r[2] / ((r[0] + r[1]) / 2));
-        bias.push(r[1] / r[0]);
-        rateB.push(r[2]);
-      }
-      console.log(
-        `${mode} ${kind}: B/A median ${median(gain).toFixed(3)} (${
-          range(gain)
-        }), A'/A ${median(bias).toFixed(3)} (${range(bias)}); B ${
-          (median(rateB) / 1e6).toFixed(2)
-        } M events/s`,
-      );
+async function main(): Promise<void> {
+  for (const mode of modes) {
+    if (!["dec", "enc", "rt"].includes(mode)) {
+      throw new Error(`unknown --mode ${mode} (dec, enc, rt)`);
     }
   }
-} finally {
-  for (const tree of trees) {
-    await git("worktree", "remove", "--force", tree).catch(() => {});
+  for (const kind of kinds) {
+    if (!EVENTS[kind]) {
+      throw new Error(`unknown --kind ${kind} (json, bare, binary)`);
+    }
   }
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await git("worktree", "prune").catch(() => {});
+  if (!(Number.isInteger(rounds) && rounds > 0 && burstMs > 0)) {
+    throw new Error("--rounds and --burst-ms must be positive numbers");
+  }
+  const commit = await git("rev-parse", "--short", base);
+  const tmp = await Deno.makeTempDir({ prefix: "hat-eventer-ab-" });
+  const trees = [`${tmp}/a`, `${tmp}/a2`];
+  try {
+    for (const tree of trees) {
+      await git("worktree", "add", "--detach", "--force", tree, commit);
+    }
+    const codecs = [
+      await load(trees[0]),
+      await load(trees[1]),
+      await load(root),
+    ];
+    console.log(
+      `A = A' = ${commit}, B = working tree; ${rounds} rounds of ${burstMs} ms bursts, order rotating`,
+    );
+    // All orders of the three, so that none always runs first.
+    const orders = [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 2, 0],
+      [0, 2, 1],
+      [2, 0, 1],
+      [1, 0, 2],
+    ];
+    for (const kind of kinds) {
+      const events = EVENTS[kind](BATCH);
+      for (const mode of modes) {
+        const loops = codecs.map((c) => loop(c, mode, events));
+        for (let i = 0; i < 3; i++) for (const f of loops) burst(f);
+        const gain: number[] = [];
+        const bias: number[] = [];
+        const rateB: number[] = [];
+        for (let i = 0; i < rounds; i++) {
+          const r: number[] = [];
+          for (const k of orders[i % orders.length]) r[k] = burst(loops[k]);
+          gain.push(r[2] / ((r[0] + r[1]) / 2));
+          bias.push(r[1] / r[0]);
+          rateB.push(r[2]);
+        }
+        console.log(
+          `${mode} ${kind}: B/A median ${median(gain).toFixed(3)} (${
+            range(gain)
+          }), A'/A ${median(bias).toFixed(3)} (${range(bias)}); B ${
+            (median(rateB) / 1e6).toFixed(2)
+          } M events/s`,
+        );
+      }
+    }
+  } finally {
+    for (const tree of trees) {
+      await git("worktree", "remove", "--force", tree).catch(() => {});
+    }
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    await git("worktree", "prune").catch(() => {});
+  }
+}
+
+try {
+  await main();
+} catch (e) {
+  // Bad options or a base git cannot resolve: one line, not a stack.
+  console.error(`bench:ab: ${(e as Error).message}`);
+  Deno.exit(1);
 }
