@@ -434,3 +434,28 @@ Deno.test("JSON byte parser: a repeated shape matched whole, and every way out o
     }
   }
 });
+
+Deno.test(`JSON byte parser: runs of a few shapes with random values and edits (seed ${SEED})`, () => {
+  // Runs of one shape make it hot at its depth; random values (objects
+  // nested in them too), a change of shape and random edits take the
+  // parser out of the whole-object match at any point.
+  const rng = new Rng(SEED);
+  const shapes = [
+    ["value", "quality", "valid"],
+    ["value", "quality"],
+    ["value", "quality", "valid", "unit"],
+    ["a"],
+  ];
+  let shape = shapes[0];
+  for (let i = 0; i < 6000; i++) {
+    if (rng.chance(0.1)) shape = rng.pick(shapes);
+    const inner = rng.chance(0.3)
+      ? `{"value": ${randomValue(rng, 3)}, "quality": "good"}`
+      : null;
+    const fields = shape.map((key, k) =>
+      `"${key}": ${k === 0 && inner !== null ? inner : randomValue(rng, 2)}`
+    );
+    const text = `{${fields.join(", ")}}`;
+    agree(rng.chance(0.2) ? mutate(rng, text) : text);
+  }
+});
