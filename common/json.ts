@@ -400,8 +400,7 @@ export function readJsonText(r: Reader): JsonValue {
       // Not kept: it may be a large receive buffer.
       jBuf = NO_BYTES;
       // After a bail: let go of the values of unfinished objects.
-      for (let i = 0; i < stackTop; i++) valueStack[i] = null;
-      stackTop = 0;
+      popValues(0);
     }
   }
   r.pos = at;
@@ -599,16 +598,20 @@ function wholeObject(shape: Shape, depth: number): JsonObject | null {
   if (jPos >= jEnd || jBuf[jPos] !== 0x7d) return wholeMiss(start, base);
   jPos++;
   const obj = shape.make!(valueStack, base);
-  for (let i = base; i < stackTop; i++) valueStack[i] = null;
-  stackTop = base;
+  popValues(base);
   return obj;
 }
 
 function wholeMiss(start: number, base: number): null {
-  for (let i = base; i < stackTop; i++) valueStack[i] = null;
-  stackTop = base;
+  popValues(base);
   jPos = start;
   return null;
+}
+
+// Drops the values stacked from `base` on (the stack keeps no references).
+function popValues(base: number): void {
+  for (let i = base; i < stackTop; i++) valueStack[i] = null;
+  stackTop = base;
 }
 
 function buildSeps(keys: readonly string[]): Uint8Array[] {
@@ -707,8 +710,7 @@ function fastObject(depth: number): JsonObject {
       }
     }
   }
-  for (let i = base; i < stackTop; i++) valueStack[i] = null;
-  stackTop = base;
+  popValues(base);
   return obj;
 }
 
