@@ -10,13 +10,13 @@
 // seconds, bursts of a few hundred ms side by side compare better than
 // separate processes a minute apart. Even so, about 4 % is noise here:
 // with code identical for the workload (bare events, where only the JSON
-// parser had changed), B / A came out 0.956–0.990 in three runs.
+// parser had changed), B / A came out 0.956–0.990 in seven measurements.
 //
 // Options: --base=HEAD --mode=dec,enc,rt --kind=json,bare,binary
 // --rounds=48 --burst-ms=150.
 
 import { bareEvents, binaryEvents, jsonEvents } from "./_events.ts";
-import { parseArgs } from "./_workloads.ts";
+import { BATCH, clock, parseArgs, spread } from "./_workloads.ts";
 import type { Event } from "../common/types.ts";
 
 const args = parseArgs(Deno.args);
@@ -25,7 +25,6 @@ const modes = (args.get("mode") ?? "dec,enc,rt").split(",");
 const kinds = (args.get("kind") ?? "json,bare").split(",");
 const rounds = Number(args.get("rounds") ?? 48);
 const burstMs = Number(args.get("burst-ms") ?? 150);
-const BATCH = 1000;
 const root = new URL("../", import.meta.url).pathname;
 
 interface Codec {
@@ -56,47 +55,48 @@ async function load(tree: string): Promise<Codec> {
   };
 }
 
-function loop(c: Codec, mode: string, events: Event[]): () => void {
-  const w = new c.Writer(1 << 20);
-  c.writeEvents(w, events);
-  const bytes = w.bytes().slice();
-  switch (mode) {
-    case "dec":
-      return () => void c.readEvents(new c.Reader(bytes, 0, bytes.length));
-    case "enc":
-      return () => {
-        w.reset();
-        c.writeEvents(w, events);
-      };
-    case "rt":
-      return () => {
-        w.reset();
-        c.writeEvents(w, events);
-        c.readEvents(new c.Reader(w.buf, 0, w.pos));
-      };
-    default:
-      throw new Error(`unknown --mode ${mode} (dec, enc, rt)`);
-  }
-}
+// The loop of each --mode, over one codec and batch.
+const LOOPS: Record<string, (c: Codec, events: Event[]) => () => void> = {
+  dec: (c, events) => {
+    const w = new c.Writer(1 << 20);
+    c.writeEvents(w, events);
+    const bytes = w.bytes().slice();
+    return () => void c.readEvents(new c.Reader(bytes, 0, bytes.length));
+  },
+  enc: (c, events) => {
+    const w = new c.Writer(1 << 20);
+    return () => {
+      w.reset();
+      c.writeEvents(w, events);
+    };
+  },
+  rt: (c, events) => {
+    const w = new c.Writer(1 << 20);
+    return () => {
+      w.reset();
+      c.writeEvents(w, events);
+      c.readEvents(new c.Reader(w.buf, 0, w.pos));
+    };
+  },
+};
 
 // Events per second over one burst.
 function burst(f: () => void): number {
-  const start = performance.now();
+  const start = clock();
+  const end = start + burstMs / 1000;
   let n = 0;
-  while (n === 0 || performance.now() - start < burstMs) {
+  while (n === 0 || clock() < end) {
     f();
     n++;
   }
-  return n * BATCH / ((performance.now() - start) / 1000);
+  return n * BATCH / (clock() - start);
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[s.length >> 1];
+// Median and range of ratios.
+function ratios(values: number[]): string {
+  const s = spread(values);
+  return `${s.median.toFixed(3)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 }
-
-const range = (v: number[]) =>
-  `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
 
 const EVENTS: Record<string, (n: number) => Event[]> = {
   json: jsonEvents,
@@ -106,12 +106,12 @@ const EVENTS: Record<string, (n: number) => Event[]> = {
 
 async function main(): Promise<void> {
   for (const mode of modes) {
-    if (!["dec", "enc", "rt"].includes(mode)) {
+    if (!Object.hasOwn(LOOPS, mode)) {
       throw new Error(`unknown --mode ${mode} (dec, enc, rt)`);
     }
   }
   for (const kind of kinds) {
-    if (!EVENTS[kind]) {
+    if (!Object.hasOwn(EVENTS, kind)) {
       throw new Error(`unknown --kind ${kind} (json, bare, binary)`);
     }
   }
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     for (const kind of kinds) {
       const events = EVENTS[kind](BATCH);
       for (const mode of modes) {
-        const loops = codecs.map((c) => loop(c, mode, events));
+        const loops = codecs.map((c) => LOOPS[mode](c, events));
         for (let i = 0; i < 3; i++) for (const f of loops) burst(f);
         const gain: number[] = [];
         const bias: number[] = [];
@@ -158,11 +158,9 @@ async function main(): Promise<void> {
           rateB.push(r[2]);
         }
         console.log(
-          `${mode} ${kind}: B/A median ${median(gain).toFixed(3)} (${
-            range(gain)
-          }), A'/A ${median(bias).toFixed(3)} (${range(bias)}); B ${
-            (median(rateB) / 1e6).toFixed(2)
-          } M events/s`,
+          `${mode} ${kind}: B/A median ${ratios(gain)}, A'/A ${
+            ratios(bias)
+          }; B ${(spread(rateB).median / 1e6).toFixed(2)} M events/s`,
         );
       }
     }

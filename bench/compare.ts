@@ -441,8 +441,8 @@ async function main(): Promise<void> {
     const wire = wireOf(w, sizes);
     const oursValues: number[] = [];
     const rawValues: number[] = [];
+    const one = { ...limits, runs: 1 };
     for (let i = 0; i < limits.runs; i++) {
-      const one = { ...limits, runs: 1 };
       oursValues.push(...await OURS[w.id](one));
       rawValues.push(...await runRaw(w.raw, wire, one));
     }
