@@ -10,6 +10,7 @@
 
 import type { JsonValue } from "./types.ts";
 import { internAscii, type Reader, Writer } from "./sbs.ts";
+import { WriteSlots } from "./write_slots.ts";
 
 /** Error for a value that has no JSON text (NaN, Infinity, a cycle, a function). */
 export class JsonPayloadError extends TypeError {
@@ -25,6 +26,13 @@ export class JsonPayloadError extends TypeError {
 }
 
 const MAX_DEPTH = 1000;
+// The first keys of objects at the first depths, kept as bytes (see
+// WriteSlots).
+const KEY_DEPTHS = 8;
+const KEY_INDEXES = 16;
+const keySlots = new WriteSlots(KEY_DEPTHS * KEY_INDEXES);
+// Their string values, by the same slots.
+const valueSlots = new WriteSlots(KEY_DEPTHS * KEY_INDEXES);
 const HEX = "0123456789abcdef";
 // Escape for each ASCII code: "" means the byte is written as is.
 const ESCAPES: string[] = [];
@@ -184,15 +192,28 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
     case "number":
       writeNumber(w, v);
       return;
-    case "boolean":
-      writeAscii(w, v ? "true" : "false");
+    case "boolean": {
+      // "true" / "fals" + "e" as little-endian words.
+      if (w.pos + 8 > w.buf.length) w.ensure(8);
+      const p = w.pos;
+      if (v) {
+        w.view.setUint32(p, 0x65757274, true);
+        w.pos = p + 4;
+      } else {
+        w.view.setUint32(p, 0x736c6166, true);
+        w.buf[p + 4] = 0x65;
+        w.pos = p + 5;
+      }
       return;
+    }
     case "bigint":
       writeAscii(w, v.toString());
       return;
     case "object": {
       if (v === null) {
-        writeAscii(w, "null");
+        if (w.pos + 4 > w.buf.length) w.ensure(4);
+        w.view.setUint32(w.pos, 0x6c6c756e, true); // "null"
+        w.pos += 4;
         return;
       }
       if (depth >= MAX_DEPTH) {
@@ -221,21 +242,38 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
         return;
       }
       w.byte(0x7b);
-      let first = true;
+      let index = 0;
       // for-in with hasOwnProperty.call: V8 checks own keys against the
       // enum cache, several times cheaper than Object.keys or Object.hasOwn.
       for (const key in v) {
         if (!hasOwnProperty.call(v, key)) continue;
         const item = (v as Record<string, unknown>)[key];
         if (item === undefined || typeof item === "function") continue;
-        if (first) {
-          first = false;
-        } else {
-          w.byte(0x2c);
-          w.byte(0x20);
+        // The separator and the key (`, "key": `) from its slot: the key
+        // written at this depth and index last time, most often this one.
+        const slot = depth < KEY_DEPTHS && index < KEY_INDEXES
+          ? depth * KEY_INDEXES + index
+          : -1;
+        if (slot < 0 || !keySlots.write(w, slot, key)) {
+          const start = w.pos;
+          if (index !== 0) {
+            w.byte(0x2c);
+            w.byte(0x20);
+          }
+          writeKey(w, key);
+          if (slot >= 0) keySlots.remember(w, slot, key, start);
         }
-        writeKey(w, key);
-        writeValue(w, item, depth + 1);
+        index++;
+        if (typeof item === "string" && slot >= 0) {
+          // String values repeat at their place too (`"good"`).
+          if (!valueSlots.write(w, slot, item)) {
+            const start = w.pos;
+            writeString(w, item);
+            valueSlots.remember(w, slot, item, start);
+          }
+        } else {
+          writeValue(w, item, depth + 1);
+        }
       }
       w.byte(0x7d);
       return;

@@ -119,12 +119,13 @@ export class Writer {
   buf: Uint8Array;
   /** Number of bytes written. */
   pos = 0;
-  #view: DataView;
+  /** A `DataView` of `buf`'s storage (replaced with it when it grows). */
+  view: DataView;
 
   /** @param capacity Initial capacity in bytes. */
   constructor(capacity: number = INITIAL_CAPACITY) {
     this.buf = new Uint8Array(capacity);
-    this.#view = new DataView(this.buf.buffer);
+    this.view = new DataView(this.buf.buffer);
   }
 
   /** Bytes written so far (a view, not a copy). */
@@ -146,7 +147,7 @@ export class Writer {
     const buf = new Uint8Array(cap);
     buf.set(this.buf.subarray(0, this.pos));
     this.buf = buf;
-    this.#view = new DataView(buf.buffer);
+    this.view = new DataView(buf.buffer);
   }
 
   /** Write one raw byte. */
@@ -256,7 +257,7 @@ export class Writer {
   /** SBS Float (IEEE 754 binary64, big-endian). */
   float(v: number): void {
     this.ensure(8);
-    this.#view.setFloat64(this.pos, v);
+    this.view.setFloat64(this.pos, v);
     this.pos += 8;
   }
 

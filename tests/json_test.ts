@@ -344,6 +344,101 @@ Deno.test("JSON writer: seeded numbers read back exactly, in repr's form", () =>
   }
 });
 
+// json.dumps' text of `v`, built another way: JSON.stringify's strings
+// with everything from U+007F escaped, as ensure_ascii does.
+function pyString(s: string): string {
+  return JSON.stringify(s).replace(
+    /[\u007f-\uffff]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}
+
+function dumps(v: unknown): string {
+  if (typeof v === "string") return pyString(v);
+  if (typeof v === "number") return jsonText(v);
+  if (v === null || typeof v === "boolean") return String(v);
+  if (Array.isArray(v)) return "[" + v.map(dumps).join(", ") + "]";
+  return "{" + Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== undefined)
+    .map(([k, x]) => pyString(k) + ": " + dumps(x))
+    .join(", ") +
+    "}";
+}
+
+Deno.test(`JSON writer: keys and strings that come back to their place (seed ${SEED})`, () => {
+  // The writer keeps the bytes of the key (and string value) written at
+  // each depth and index; here the same places get the same strings,
+  // strings of the same length, longer than a slot holds (a separator and
+  // a key of 26 characters are 32 bytes), escaped ones and skipped
+  // (undefined) values, at depths and indexes beyond the kept ones.
+  const rng = new Rng(SEED);
+  const keys = [
+    "value",
+    "valuf",
+    "quality",
+    "v",
+    "é",
+    'q"t',
+    "k".repeat(26),
+    "k".repeat(27),
+    "a_key_longer_than_any_slot_holds_at_all",
+  ];
+  const strings = [
+    "good",
+    "bad",
+    "goo",
+    "gooe",
+    "",
+    "é\n",
+    "x".repeat(30),
+    "x".repeat(31),
+    "\u{1f600}",
+  ];
+  const shapes = [
+    ["value", "quality", "v"],
+    ["valuf", "quality", "v"],
+    ["value", "k".repeat(26), "é"],
+  ];
+  function leaf(): unknown {
+    switch (rng.int(6)) {
+      case 0:
+        return rng.int(1000) / 4;
+      case 1:
+        return rng.pick([true, false, null]);
+      case 2:
+        return undefined;
+      case 3:
+        return [rng.pick(strings), rng.int(9)];
+      default:
+        return rng.pick(strings);
+    }
+  }
+  function object(depth: number): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    const shape = rng.chance(0.8)
+      ? rng.pick(shapes)
+      : Array.from({ length: rng.int(20) }, (_, i) => rng.pick(keys) + i);
+    for (const key of rng.chance(0.1) ? [...shape, ...keys] : shape) {
+      o[key] = depth < 11 && rng.chance(0.25) ? object(depth + 1) : leaf();
+    }
+    return o;
+  }
+  for (let i = 0; i < 1500; i++) {
+    const value = object(0);
+    const text = dumps(value);
+    const context = `${text} (seed ${SEED})`;
+    assert.equal(jsonText(value as JsonValue), text, context);
+    // Into a small writer after a few bytes: it grows mid-object.
+    const w = new Writer(1 + rng.int(8));
+    for (let k = rng.int(5); k > 0; k--) w.byte(0x41);
+    const at = w.pos;
+    writeJsonText(w, value as JsonValue);
+    const r = new Reader(w.bytes(), at);
+    assert.equal(r.string(), text, context);
+    r.done();
+  }
+});
+
 Deno.test("JSON byte parser: objects of repeated shapes match JSON.parse, key order too", () => {
   const rng = new Rng(SEED);
   const keys = [
