@@ -46,9 +46,21 @@ export class WriteSlots {
     const n = this.#lengths[slot];
     const p = w.pos;
     // Whole words: the bytes after the last one's end are overwritten
-    // by what is written next (and are past `pos` until then).
-    for (let x = 0, o = slot * SLOT_WORDS; x < n; x += 4, o++) {
-      view.setUint32(p + x, words[o], true);
+    // by what is written next (and are past `pos` until then). Unrolled
+    // to 16 bytes (a loop's test per word costs more than the store).
+    const o = slot * SLOT_WORDS;
+    view.setUint32(p, words[o], true);
+    if (n > 4) {
+      view.setUint32(p + 4, words[o + 1], true);
+      if (n > 8) {
+        view.setUint32(p + 8, words[o + 2], true);
+        if (n > 12) {
+          view.setUint32(p + 12, words[o + 3], true);
+          for (let x = 16, k = o + 4; x < n; x += 4, k++) {
+            view.setUint32(p + x, words[k], true);
+          }
+        }
+      }
     }
     w.pos = p + n;
     return true;
