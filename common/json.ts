@@ -62,13 +62,14 @@ ESCAPES[0x0d] = "\\r";
  * @throws {JsonPayloadError} For NaN, infinities, cycles and non-JSON values.
  */
 export function writeJsonText(w: Writer, value: JsonValue): void {
-  const mark = w.beginLength(); // a one-byte guess: mark = 8 * at + 1
-  const at = (mark - 1) / 8;
+  // A one-byte length first (texts under 64 bytes), set directly after;
+  // longer texts move up for theirs (endLength).
+  if (w.pos >= w.buf.length) w.ensure(1);
+  const at = w.pos++;
   writeValue(w, value, 0);
   const len = w.pos - at - 1;
-  // A one-byte length (under 64 bytes of text) is set directly.
   if (len < 64) w.buf[at] = 0x80 | len;
-  else w.endLength(mark);
+  else w.endLength(at * 8 + 1);
 }
 
 /** JSON text of `value` in the reference's format (`json.dumps` defaults). */
@@ -184,6 +185,20 @@ function numberText(v: number): string {
     : text;
 }
 
+function writeBoolean(w: Writer, v: boolean): void {
+  // "true" / "fals" + "e" as little-endian words.
+  if (w.pos + 8 > w.buf.length) w.ensure(8);
+  const p = w.pos;
+  if (v) {
+    w.view.setUint32(p, 0x65757274, true);
+    w.pos = p + 4;
+  } else {
+    w.view.setUint32(p, 0x736c6166, true);
+    w.buf[p + 4] = 0x65;
+    w.pos = p + 5;
+  }
+}
+
 function writeValue(w: Writer, v: unknown, depth: number): void {
   switch (typeof v) {
     case "string":
@@ -192,20 +207,9 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
     case "number":
       writeNumber(w, v);
       return;
-    case "boolean": {
-      // "true" / "fals" + "e" as little-endian words.
-      if (w.pos + 8 > w.buf.length) w.ensure(8);
-      const p = w.pos;
-      if (v) {
-        w.view.setUint32(p, 0x65757274, true);
-        w.pos = p + 4;
-      } else {
-        w.view.setUint32(p, 0x736c6166, true);
-        w.buf[p + 4] = 0x65;
-        w.pos = p + 5;
-      }
+    case "boolean":
+      writeBoolean(w, v);
       return;
-    }
     case "bigint":
       writeAscii(w, v.toString());
       return;
@@ -271,6 +275,10 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
             writeString(w, item);
             valueSlots.remember(w, slot, item, start);
           }
+        } else if (typeof item === "number") {
+          writeNumber(w, item);
+        } else if (typeof item === "boolean") {
+          writeBoolean(w, item);
         } else {
           writeValue(w, item, depth + 1);
         }
