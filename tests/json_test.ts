@@ -309,6 +309,12 @@ Deno.test("JSON writer: numbers as Python's repr writes them", () => {
     [0.0015, "0.0015"],
     [1.000001, "1.000001"],
     [-0, "-0.0"],
+    // Integral values are ints to Python (json.dumps(-2**31) and so on).
+    [0, "0"],
+    [-1, "-1"],
+    [10, "10"],
+    [-2147483648, "-2147483648"],
+    [2147483647, "2147483647"],
   ];
   for (const [v, text] of python) assert.equal(jsonText(v), text, text);
 });
