@@ -2,12 +2,13 @@
  * Bytes of strings written before, kept per slot and written again as
  * 32-bit words.
  *
- * A slot stands for one place in the output: the third key of an object at
- * nesting depth 1, the second segment of an event type. The same string
- * comes back to the same place event after event (`"quality"` after
- * `"value"`, `"gateway"` at the front of every type), and V8 copies a
- * string's characters one `charCodeAt` at a time, at several times the cost
- * of storing a word. A slot holds the last string written at its place and
+ * A slot stands for one place in the output: the JSON writer's third key of
+ * an object at nesting depth 1, or that key's string value. The same string
+ * comes back to the same place payload after payload (`"quality"` after
+ * `"value"`, then `"good"`), and V8 copies a string's characters one
+ * `charCodeAt` at a time, at several times the cost of storing a word.
+ * (Event type segments were tried too and lost: their places change strings
+ * from event to event, see BENCHMARKS.md.) A slot holds the last string written at its place and
  * the bytes that were written for it (at most {@linkcode SLOT_BYTES}); a
  * string that is not the slot's own (`!==`, which is a pointer compare for
  * the same string object) takes the caller's usual path and replaces it.
