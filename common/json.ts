@@ -199,6 +199,12 @@ function writeBoolean(w: Writer, v: boolean): void {
   }
 }
 
+function writeNull(w: Writer): void {
+  if (w.pos + 4 > w.buf.length) w.ensure(4);
+  w.view.setUint32(w.pos, 0x6c6c756e, true); // "null"
+  w.pos += 4;
+}
+
 function writeValue(w: Writer, v: unknown, depth: number): void {
   switch (typeof v) {
     case "string":
@@ -215,9 +221,7 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
       return;
     case "object": {
       if (v === null) {
-        if (w.pos + 4 > w.buf.length) w.ensure(4);
-        w.view.setUint32(w.pos, 0x6c6c756e, true); // "null"
-        w.pos += 4;
+        writeNull(w);
         return;
       }
       if (depth >= MAX_DEPTH) {
@@ -237,7 +241,7 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
           }
           const item = v[i];
           if (item === undefined || typeof item === "function") {
-            writeAscii(w, "null");
+            writeNull(w);
           } else {
             writeValue(w, item, depth + 1);
           }
