@@ -9,6 +9,7 @@
 
 import { putInt32, type Reader, SbsError, type Writer } from "./sbs.ts";
 import { readJsonText, writeJsonText } from "./json.ts";
+import { SLOT_BYTES as SEGMENT_BYTES } from "./write_slots.ts";
 import {
   type Event,
   type EventId,
@@ -144,6 +145,23 @@ function writeOptEventId(w: Writer, id: EventId | null | undefined): void {
   }
 }
 
+// Short ASCII segments of caller-built types are written again from the
+// bytes kept for them (see WriteSlots for why words beat charCodeAt). A
+// slot is chosen by a segment's place in the type, its length and its last
+// character, which tells apart the benchmark's and a gateway's usual
+// numbered points ("device3", "value7"); it holds the last segment written
+// for that choice, compared with `===` (a pointer compare for the same
+// string object, a short one for an equal string).
+const SEGMENT_SLOTS = 1024;
+const SEGMENT_WORDS = SEGMENT_BYTES / 4;
+const segmentStrings: (string | null)[] = new Array(SEGMENT_SLOTS).fill(null);
+const segmentWords = new Uint32Array(SEGMENT_SLOTS * SEGMENT_WORDS);
+// Misses in a row per slot. A slot that keeps missing (more segments share
+// its signature than come back to it) is left alone for the next uses, so
+// a system of thousands of types pays little more than without slots.
+const segmentMisses = new Uint8Array(SEGMENT_SLOTS);
+const SEGMENT_MISSES = 4;
+
 /** Write an EventType. */
 export function writeEventType(w: Writer, type: EventType): void {
   const known = typeEncodings.get(type);
@@ -155,20 +173,39 @@ export function writeEventType(w: Writer, type: EventType): void {
   }
   const n = type.length;
   // Room for the common case (a few short ASCII segments) made once.
-  w.ensure(n * 64 + 1);
-  let buf = w.buf;
-  let pos = w.pos;
+  w.ensure(n * 64 + 8);
   if (n >= 64) {
     w.int(n);
-    pos = w.pos;
   } else {
-    buf[pos++] = n | 0x80;
+    w.buf[w.pos++] = n | 0x80;
   }
   for (let i = 0; i < n; i++) {
     const s = type[i];
     const len = s.length;
-    if (len < 63) {
-      // Short ASCII: one length byte and the characters, in place.
+    if (len > 0 && len < SEGMENT_BYTES) {
+      // Its slot: a hash of its place, length and last character.
+      const slot = Math.imul(
+        s.charCodeAt(len - 1) | (len << 8) | (i << 16),
+        0x9e3779b1,
+      ) >>> 22;
+      const misses = segmentMisses[slot];
+      if (misses < SEGMENT_MISSES && segmentStrings[slot] === s) {
+        if (misses !== 0) segmentMisses[slot] = 0;
+        const view = w.view;
+        const p = w.pos;
+        const o = slot * SEGMENT_WORDS;
+        view.setUint32(p, segmentWords[o], true);
+        view.setUint32(p + 4, segmentWords[o + 1], true);
+        for (let x = 8, k = o + 2; x <= len; x += 4, k++) {
+          view.setUint32(p + x, segmentWords[k], true);
+        }
+        w.pos = p + len + 1;
+        continue;
+      }
+      // Short ASCII: one length byte and the characters, in place, kept
+      // in the slot.
+      const buf = w.buf;
+      const pos = w.pos;
       const start = pos + 1;
       let j = 0;
       for (; j < len; j++) {
@@ -178,18 +215,24 @@ export function writeEventType(w: Writer, type: EventType): void {
       }
       if (j === len) {
         buf[pos] = len | 0x80;
-        pos = start + len;
+        w.pos = start + len;
+        // Counts on to 255 and wraps: a slot left alone is tried again
+        // after about 250 uses.
+        segmentMisses[slot] = misses + 1;
+        if (misses < SEGMENT_MISSES) {
+          const view = w.view;
+          for (let x = 0, o = slot * SEGMENT_WORDS; x <= len; x += 4, o++) {
+            segmentWords[o] = view.getUint32(pos + x, true);
+          }
+          segmentStrings[slot] = s;
+        }
         continue;
       }
     }
     // Long or non-ASCII: the general writer (which may grow the buffer).
-    w.pos = pos;
     w.string(s);
     w.ensure((n - i) * 64);
-    buf = w.buf;
-    pos = w.pos;
   }
-  w.pos = pos;
 }
 
 function writeEventTypes(w: Writer, types: readonly EventType[]): void {

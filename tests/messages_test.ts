@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { readEventType, writeEventType } from "../common/messages.ts";
 import { Reader, SbsError, Writer } from "../common/sbs.ts";
+import { Rng, seedFromEnv } from "./_rng.ts";
+
+const SEED = seedFromEnv("MESSAGES_SEED");
 
 Deno.test("cached event types never return another type's value", () => {
   // Same lengths and edge bytes, differing only inside; non-ASCII; empty
@@ -135,4 +138,75 @@ Deno.test("a cached event type is no excuse to accept bad bytes", () => {
   bad[bad.length - 1] = 0xff;
   assert.throws(() => readEventType(new Reader(bad)), SbsError);
   assert.throws(() => readEventType(new Reader(good.subarray(0, 4))), SbsError);
+});
+
+Deno.test(`caller-built event types: segment slots write what the segments are (seed ${SEED})`, () => {
+  // The writer keeps the bytes of short segments in slots chosen by place,
+  // length and last character. Here many segments share a slot's choice
+  // (so slots miss, are replaced, go cold and are tried again), equal
+  // strings are separate objects, and segments are empty, non-ASCII, or
+  // around the 32 bytes a slot holds; every type must come out as the
+  // general string writer writes it, in one long buffer and in small
+  // writers that grow mid-type.
+  const rng = new Rng(SEED);
+  const same = (k: number) => `dev${k.toString(36).padStart(2, "0")}x`;
+  const vocabulary = [
+    ...Array.from({ length: 40 }, (_, k) => same(k)),
+    "a",
+    "b",
+    "",
+    "č",
+    "xč",
+    "\u{1f600}",
+    "abcdefgh",
+    "x".repeat(12),
+    "x".repeat(28),
+    "x".repeat(30),
+    "y".repeat(30),
+    "x".repeat(31),
+    "x".repeat(32),
+    "x".repeat(62),
+    "gateway",
+    "data",
+  ];
+  // Equal content, another object each time.
+  const copy = (s: string) => s.split("").join("");
+  // Each segment three times in a row at each of the first places (the
+  // second and third are written from its slot), then at random.
+  const types: string[][] = [];
+  for (const s of vocabulary) {
+    for (let place = 0; place < 3; place++) {
+      for (let k = 0; k < 3; k++) {
+        types.push([...vocabulary.slice(-place - 1, -1), copy(s)]);
+      }
+    }
+  }
+  for (let i = 0; i < 6000; i++) {
+    const n = rng.chance(0.02) ? 64 + rng.int(8) : 1 + rng.int(6);
+    const t = Array.from({ length: n }, () => {
+      const s = rng.chance(0.3)
+        ? rng.pick(vocabulary.slice(0, 4))
+        : rng.pick(vocabulary);
+      return rng.chance(0.5) ? copy(s) : s;
+    });
+    types.push(t);
+  }
+  const expected = new Writer();
+  for (const t of types) {
+    expected.int(t.length);
+    for (const s of t) expected.string(s);
+  }
+  const w = new Writer();
+  for (const t of types) writeEventType(w, t);
+  assert.deepEqual(w.bytes(), expected.bytes());
+  let at = 0;
+  const all = expected.bytes();
+  for (const t of types) {
+    const one = new Writer(1 + rng.int(16));
+    writeEventType(one, t);
+    const b = one.bytes();
+    assert.deepEqual(b, all.subarray(at, at + b.length), `type ${t.join("/")}`);
+    at += b.length;
+  }
+  assert.equal(at, all.length);
 });
