@@ -33,3 +33,16 @@ export function binaryEvents(n: number): Event[] {
     payload: { kind: "binary", type: "raw", data },
   }));
 }
+
+/**
+ * `n` events without payload whose types are `n` distinct numbered points
+ * (`["gateway", "device<k>", "data", "reg_<m>"]`, 50 devices): a system
+ * with more types than a writer's or reader's per-segment and per-type
+ * caches keep apart.
+ */
+export function pointEvents(n: number): Event[] {
+  return bareEvents(n).map((e, i) => ({
+    ...e,
+    type: ["gateway", "device" + (i % 50), "data", "reg_" + (1000 + i)],
+  }));
+}

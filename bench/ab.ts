@@ -12,10 +12,17 @@
 // with code identical for the workload (bare events, where only the JSON
 // parser had changed), B / A came out 0.956–0.990 in seven measurements.
 //
-// Options: --base=HEAD --mode=dec,enc,rt --kind=json,bare,binary
-// --rounds=48 --burst-ms=150.
+// Options: --base=HEAD --mode=dec,enc,rt --kind=json,bare,binary,points
+// --rounds=48 --burst-ms=150 (points: bare events of 1,000 distinct
+// numbered types, for what a cache of types or segments costs when they
+// do not repeat within it).
 
-import { bareEvents, binaryEvents, jsonEvents } from "./_events.ts";
+import {
+  bareEvents,
+  binaryEvents,
+  jsonEvents,
+  pointEvents,
+} from "./_events.ts";
 import { BATCH, clock, parseArgs, spread } from "./_workloads.ts";
 import type { Event } from "../common/types.ts";
 
@@ -102,6 +109,7 @@ const EVENTS: Record<string, (n: number) => Event[]> = {
   json: jsonEvents,
   bare: bareEvents,
   binary: binaryEvents,
+  points: pointEvents,
 };
 
 async function main(): Promise<void> {
@@ -112,7 +120,9 @@ async function main(): Promise<void> {
   }
   for (const kind of kinds) {
     if (!Object.hasOwn(EVENTS, kind)) {
-      throw new Error(`unknown --kind ${kind} (json, bare, binary)`);
+      throw new Error(
+        `unknown --kind ${kind} (json, bare, binary, points)`,
+      );
     }
   }
   if (!(Number.isInteger(rounds) && rounds > 0 && burstMs > 0)) {
