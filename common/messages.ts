@@ -148,8 +148,8 @@ function writeOptEventId(w: Writer, id: EventId | null | undefined): void {
 // Short ASCII segments of caller-built types are written again from the
 // bytes kept for them (see WriteSlots for why words beat charCodeAt). A
 // slot is chosen by a segment's place in the type, its length and its last
-// character, which tells apart the benchmark's and a gateway's usual
-// numbered points ("device3", "value7"); it holds the last segment written
+// character (so "device3" and "device4" have slots of their own, and
+// "reg_1234" and "reg_1334" share one); it holds the last segment written
 // for that choice, compared with `===` (a pointer compare for the same
 // string object, a short one for an equal string).
 const SEGMENT_SLOTS = 1024;
