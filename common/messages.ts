@@ -88,7 +88,19 @@ export function writeTimestamp(w: Writer, t: Timestamp): void {
     // Both int32 (seconds until 2038): one room check, no dispatch.
     if (w.pos + 10 > w.buf.length) w.ensure(10);
     const buf = w.buf;
-    w.pos = putInt32(buf, putInt32(buf, w.pos, s), us);
+    let p = w.pos;
+    if (s >= 134217728) {
+      // Seconds since 1974 (until 2038): five groups, written straight.
+      buf[p] = s >> 28;
+      buf[p + 1] = (s >> 21) & 0x7f;
+      buf[p + 2] = (s >> 14) & 0x7f;
+      buf[p + 3] = (s >> 7) & 0x7f;
+      buf[p + 4] = (s & 0x7f) | 0x80;
+      p += 5;
+    } else {
+      p = putInt32(buf, p, s);
+    }
+    w.pos = putInt32(buf, p, us);
   } else {
     w.int(s);
     w.int(us);

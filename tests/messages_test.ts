@@ -1,7 +1,12 @@
 // Codec details below the vectors: the decoded event type cache.
 
 import assert from "node:assert/strict";
-import { readEventType, writeEventType } from "../common/messages.ts";
+import {
+  readEventType,
+  readTimestamp,
+  writeEventType,
+  writeTimestamp,
+} from "../common/messages.ts";
 import { Reader, SbsError, Writer } from "../common/sbs.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
@@ -209,4 +214,47 @@ Deno.test(`caller-built event types: segment slots write what the segments are (
     at += b.length;
   }
   assert.equal(at, all.length);
+});
+
+Deno.test("timestamps around the writer's fast paths: the bytes of two Integers", () => {
+  // int32 seconds take one room check; those of five groups (from 2^27,
+  // 1974) are written straight; the rest go through the general writer.
+  const seconds = [
+    0,
+    1,
+    -1,
+    63,
+    64,
+    -64,
+    -65,
+    8191,
+    8192,
+    2 ** 20 - 1,
+    2 ** 20,
+    2 ** 27 - 1,
+    2 ** 27,
+    2 ** 27 + 1,
+    1732000000,
+    2 ** 31 - 1,
+    2 ** 31,
+    -(2 ** 27),
+    -(2 ** 27) - 1,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    2 ** 40,
+    Number.MAX_SAFE_INTEGER,
+  ];
+  for (const s of seconds) {
+    for (const us of [0, 63, 64, 999999]) {
+      const w = new Writer(1);
+      writeTimestamp(w, { s, us });
+      const expected = new Writer();
+      expected.int(s);
+      expected.int(us);
+      assert.deepEqual(w.bytes(), expected.bytes(), `${s} s ${us} us`);
+      const r = new Reader(w.bytes());
+      assert.deepEqual(readTimestamp(r), { s, us });
+      r.done();
+    }
+  }
 });
