@@ -127,11 +127,12 @@ export function writeEventId(w: Writer, id: EventId): void {
   ) {
     if (w.pos + 15 > w.buf.length) w.ensure(15);
     const buf = w.buf;
-    w.pos = putInt32(
-      buf,
-      putInt32(buf, putInt32(buf, w.pos, server), session),
-      instance,
-    );
+    let p = w.pos;
+    // A server id of one group (under 64) in place; the rest through
+    // putInt32.
+    if (server >= 0 && server < 64) buf[p++] = server | 0x80;
+    else p = putInt32(buf, p, server);
+    w.pos = putInt32(buf, putInt32(buf, p, session), instance);
   } else {
     w.int(server);
     w.int(session);

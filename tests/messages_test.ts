@@ -2,8 +2,10 @@
 
 import assert from "node:assert/strict";
 import {
+  readEventId,
   readEventType,
   readTimestamp,
+  writeEventId,
   writeEventType,
   writeTimestamp,
 } from "../common/messages.ts";
@@ -255,6 +257,30 @@ Deno.test("timestamps around the writer's fast paths: the bytes of two Integers"
       const r = new Reader(w.bytes());
       assert.deepEqual(readTimestamp(r), { s, us });
       r.done();
+    }
+  }
+});
+
+Deno.test("event ids around the writer's fast paths: the bytes of three Integers", () => {
+  // A server id of one group is written in place, int32 ids with one room
+  // check, the rest through the general writer.
+  const values = [0, 1, 63, 64, -1, -64, -65, 8191, 8192, 2 ** 31 - 1];
+  values.push(2 ** 31, -(2 ** 31), -(2 ** 31) - 1, Number.MAX_SAFE_INTEGER);
+  for (const server of values) {
+    for (const session of [0, 64, 2 ** 31]) {
+      for (const instance of [1, -65, 2 ** 40]) {
+        const id = { server, session, instance };
+        const w = new Writer(1);
+        writeEventId(w, id);
+        const expected = new Writer();
+        expected.int(server);
+        expected.int(session);
+        expected.int(instance);
+        assert.deepEqual(w.bytes(), expected.bytes(), JSON.stringify(id));
+        const r = new Reader(w.bytes());
+        assert.deepEqual(readEventId(r), id);
+        r.done();
+      }
     }
   }
 });
