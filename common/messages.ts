@@ -175,6 +175,31 @@ const segmentWords = new Uint32Array(SEGMENT_SLOTS * SEGMENT_WORDS);
 const segmentMisses = new Uint8Array(SEGMENT_SLOTS);
 const SEGMENT_MISSES = 4;
 
+// Whole caller-built types of up to 8 segments and 64 bytes, by a hash of
+// their segments' lengths and last characters: the segments last written
+// for that hash (copied, so that an array changed in place is compared by
+// what it holds now; compared with `===`) and their bytes. Tried before the
+// segments' slots: one compare per segment and one copy for the type.
+const TYPE_SLOTS = 512;
+const TYPE_SLOT_SEGMENTS = 8;
+const TYPE_SLOT_WORDS = 16;
+const typeSlotStrings: (string | null)[] = new Array(
+  TYPE_SLOTS * TYPE_SLOT_SEGMENTS,
+).fill(null);
+const typeSlotCount = new Uint8Array(TYPE_SLOTS);
+const typeSlotSize = new Uint8Array(TYPE_SLOTS);
+const typeSlotWords = new Uint32Array(TYPE_SLOTS * TYPE_SLOT_WORDS);
+const typeSlotMisses = new Uint8Array(TYPE_SLOTS);
+// Lookups and hits over the last window of 256 lookups: where fewer than
+// 1 in 8 hit (a system of thousands of types, or a new segment in every
+// type), the slots are not looked at for the next 4,096 types, which would
+// pay for the hash and gain nothing.
+let typeSlotLookups = 0;
+let typeSlotHits = 0;
+let typeSlotPause = 0;
+const TYPE_SLOT_WINDOW = 256;
+const TYPE_SLOT_PAUSE = 4096;
+
 /** Write an EventType. */
 export function writeEventType(w: Writer, type: EventType): void {
   const known = typeEncodings.get(type);
@@ -187,6 +212,14 @@ export function writeEventType(w: Writer, type: EventType): void {
   const n = type.length;
   // Room for the common case (a few short ASCII segments) made once.
   w.ensure(n * 64 + 8);
+  let tslot = -2;
+  if (typeSlotPause > 0) {
+    typeSlotPause--;
+  } else if (n > 0 && n <= TYPE_SLOT_SEGMENTS) {
+    tslot = typeSlotWrite(w, type, n);
+    if (tslot === -1) return;
+  }
+  const typeStart = w.pos;
   if (n >= 64) {
     w.int(n);
   } else {
@@ -246,6 +279,70 @@ export function writeEventType(w: Writer, type: EventType): void {
     w.string(s);
     w.ensure((n - i) * 64);
   }
+  if (tslot >= 0) typeSlotKeep(w, tslot, type, n, typeStart);
+}
+
+// Writes `type` from its slot when the slot holds it, and returns -1; else
+// returns the slot, for typeSlotKeep.
+function typeSlotWrite(w: Writer, type: EventType, n: number): number {
+  if (++typeSlotLookups === TYPE_SLOT_WINDOW) {
+    if (typeSlotHits * 8 < TYPE_SLOT_WINDOW) typeSlotPause = TYPE_SLOT_PAUSE;
+    typeSlotLookups = 0;
+    typeSlotHits = 0;
+  }
+  let h = n;
+  for (let i = 0; i < n; i++) {
+    const s = type[i];
+    const len = s.length;
+    const c = len > 0 ? s.charCodeAt(len - 1) : 0;
+    h = Math.imul(h ^ (len | (c << 8)), 0x9e3779b1);
+  }
+  const slot = h >>> 23;
+  const misses = typeSlotMisses[slot];
+  if (misses < SEGMENT_MISSES && typeSlotCount[slot] === n) {
+    const at = slot * TYPE_SLOT_SEGMENTS;
+    let i = 0;
+    while (i < n && typeSlotStrings[at + i] === type[i]) i++;
+    if (i === n) {
+      if (misses !== 0) typeSlotMisses[slot] = 0;
+      typeSlotHits++;
+      // Room was made by the caller (n * 64 + 8 bytes).
+      const view = w.view;
+      const p = w.pos;
+      const size = typeSlotSize[slot];
+      for (let x = 0, k = slot * TYPE_SLOT_WORDS; x < size; x += 4, k++) {
+        view.setUint32(p + x, typeSlotWords[k], true);
+      }
+      w.pos = p + size;
+      return -1;
+    }
+  }
+  return slot;
+}
+
+// `slot` missed: it now holds `type`, written from `start` to `w.pos`
+// (unless it keeps missing, or the type is too long for it).
+function typeSlotKeep(
+  w: Writer,
+  slot: number,
+  type: EventType,
+  n: number,
+  start: number,
+): void {
+  const misses = typeSlotMisses[slot];
+  // Counts on to 255 and wraps, like the segments' slots.
+  typeSlotMisses[slot] = misses + 1;
+  const size = w.pos - start;
+  if (misses >= SEGMENT_MISSES || size > 4 * TYPE_SLOT_WORDS) return;
+  // The last word may pass `pos`: room was made for n * 64 + 8 bytes.
+  const view = w.view;
+  for (let x = 0, o = slot * TYPE_SLOT_WORDS; x < size; x += 4, o++) {
+    typeSlotWords[o] = view.getUint32(start + x, true);
+  }
+  const at = slot * TYPE_SLOT_SEGMENTS;
+  for (let i = 0; i < n; i++) typeSlotStrings[at + i] = type[i];
+  typeSlotCount[slot] = n;
+  typeSlotSize[slot] = size;
 }
 
 function writeEventTypes(w: Writer, types: readonly EventType[]): void {

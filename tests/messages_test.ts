@@ -198,6 +198,13 @@ Deno.test(`caller-built event types: segment slots write what the segments are (
     });
     types.push(t);
   }
+  // One array written, changed in place (same lengths and last characters,
+  // so the same slots) and written again, at each place.
+  const changed: string[] = ["gateway", same(1), "data", same(2)];
+  for (let i = 0; i < 24; i++) {
+    types.push(changed.slice());
+    changed[i % 4] = i % 8 < 4 ? same(3 + i) : copy(changed[i % 4]);
+  }
   const expected = new Writer();
   for (const t of types) {
     expected.int(t.length);
@@ -205,6 +212,17 @@ Deno.test(`caller-built event types: segment slots write what the segments are (
   }
   const w = new Writer();
   for (const t of types) writeEventType(w, t);
+  // The same array object, changed between writes.
+  const one = ["gateway", same(1), "data", same(2)];
+  for (let i = 0; i < 12; i++) {
+    const a = new Writer();
+    writeEventType(a, one);
+    const b = new Writer();
+    b.int(one.length);
+    for (const s of one) b.string(s);
+    assert.deepEqual(a.bytes(), b.bytes(), one.join("/"));
+    one[1 + 2 * (i % 2)] = same(10 + i);
+  }
   assert.deepEqual(w.bytes(), expected.bytes());
   let at = 0;
   const all = expected.bytes();
