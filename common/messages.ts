@@ -219,6 +219,14 @@ export function writeEventType(w: Writer, type: EventType): void {
     tslot = typeSlotWrite(w, type, n);
     if (tslot === -1) return;
   }
+  // The segments are kept as they are read for writing (an array whose
+  // elements are getters could answer another string the next time), and
+  // the slot holds no type until its bytes are kept too.
+  let keepAt = -1;
+  if (tslot >= 0 && typeSlotMisses[tslot] < SEGMENT_MISSES) {
+    keepAt = tslot * TYPE_SLOT_SEGMENTS;
+    typeSlotCount[tslot] = 0;
+  }
   const typeStart = w.pos;
   if (n >= 64) {
     w.int(n);
@@ -227,6 +235,7 @@ export function writeEventType(w: Writer, type: EventType): void {
   }
   for (let i = 0; i < n; i++) {
     const s = type[i];
+    if (keepAt >= 0) typeSlotStrings[keepAt + i] = s;
     const len = s.length;
     if (len > 0 && len < SEGMENT_BYTES) {
       // Its slot: a hash of its place, length and last character.
@@ -279,7 +288,7 @@ export function writeEventType(w: Writer, type: EventType): void {
     w.string(s);
     w.ensure((n - i) * 64);
   }
-  if (tslot >= 0) typeSlotKeep(w, tslot, type, n, typeStart);
+  if (tslot >= 0) typeSlotKeep(w, tslot, n, typeStart);
 }
 
 // Writes `type` from its slot when the slot holds it, and returns -1; else
@@ -320,12 +329,12 @@ function typeSlotWrite(w: Writer, type: EventType, n: number): number {
   return slot;
 }
 
-// `slot` missed: it now holds `type`, written from `start` to `w.pos`
-// (unless it keeps missing, or the type is too long for it).
+// `slot` missed: it now holds the type whose segments writeEventType put
+// there, written from `start` to `w.pos` (unless it keeps missing, or the
+// type is too long for it).
 function typeSlotKeep(
   w: Writer,
   slot: number,
-  type: EventType,
   n: number,
   start: number,
 ): void {
@@ -339,8 +348,6 @@ function typeSlotKeep(
   for (let x = 0, o = slot * TYPE_SLOT_WORDS; x < size; x += 4, o++) {
     typeSlotWords[o] = view.getUint32(start + x, true);
   }
-  const at = slot * TYPE_SLOT_SEGMENTS;
-  for (let i = 0; i < n; i++) typeSlotStrings[at + i] = type[i];
   typeSlotCount[slot] = n;
   typeSlotSize[slot] = size;
 }

@@ -14,6 +14,16 @@ import { Rng, seedFromEnv } from "./_rng.ts";
 
 const SEED = seedFromEnv("MESSAGES_SEED");
 
+// The writer's type slots pause for 4,096 types after a window of misses
+// (earlier tests cause some): types that come back, past any pause.
+function wakeTypeSlots(): void {
+  const w = new Writer();
+  for (let i = 0; i < 5000; i++) {
+    w.reset();
+    writeEventType(w, ["gateway", "warm"]);
+  }
+}
+
 Deno.test("cached event types never return another type's value", () => {
   // Same lengths and edge bytes, differing only inside; non-ASCII; empty
   // segments and types; long segments and long types that bypass the cache.
@@ -155,6 +165,7 @@ Deno.test(`caller-built event types: segment slots write what the segments are (
   // around the 32 bytes a slot holds; every type must come out as the
   // general string writer writes it, in one long buffer and in small
   // writers that grow mid-type.
+  wakeTypeSlots();
   const rng = new Rng(SEED);
   const same = (k: number) => `dev${k.toString(36).padStart(2, "0")}x`;
   const vocabulary = [
@@ -300,5 +311,51 @@ Deno.test("event ids around the writer's fast paths: the bytes of three Integers
         r.done();
       }
     }
+  }
+});
+
+Deno.test("event type slots keep what was written, even when an element is a getter", () => {
+  // An array whose second element answers another string at each read:
+  // the slot must hold the strings whose bytes it holds, or a later type
+  // made of plain strings would be written as another one.
+  let reads = 0;
+  const odd: string[] = ["gateway", ""];
+  Object.defineProperty(odd, 1, {
+    get: () => (reads++ % 2 === 0 ? "dev01x" : "dev02x"),
+  });
+  const plain = [["gateway", "dev01x"], ["gateway", "dev02x"]];
+  wakeTypeSlots();
+  for (let i = 0; i < 50; i++) {
+    const w = new Writer();
+    writeEventType(w, odd);
+    const r = new Reader(w.bytes());
+    const got = readEventType(r);
+    assert.ok(["dev01x", "dev02x"].includes(got[1]), got.join("/"));
+    for (const t of plain) {
+      const a = new Writer();
+      writeEventType(a, t);
+      const b = new Writer();
+      b.int(t.length);
+      for (const s of t) b.string(s);
+      assert.deepEqual(a.bytes(), b.bytes(), `after ${i} odd writes`);
+    }
+  }
+});
+
+Deno.test("event type slots: a type too long for its slot leaves the slot's own type intact", () => {
+  wakeTypeSlots();
+  // The same lengths and last characters (so the same slot), but the
+  // second type's non-ASCII characters make it 92 bytes, more than a slot
+  // holds: it is not kept, and must not leave its segments with the first
+  // type's bytes.
+  const short = ["a".repeat(29) + "x", "b".repeat(29) + "y"];
+  const wide = ["é".repeat(29) + "x", "b".repeat(29) + "y"];
+  for (const t of [short, short, wide, wide, short, wide]) {
+    const a = new Writer();
+    writeEventType(a, t);
+    const b = new Writer();
+    b.int(t.length);
+    for (const s of t) b.string(s);
+    assert.deepEqual(a.bytes(), b.bytes(), t[0]);
   }
 });
