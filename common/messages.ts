@@ -169,11 +169,12 @@ const SEGMENT_SLOTS = 1024;
 const SEGMENT_WORDS = SEGMENT_BYTES / 4;
 const segmentStrings: (string | null)[] = new Array(SEGMENT_SLOTS).fill(null);
 const segmentWords = new Uint32Array(SEGMENT_SLOTS * SEGMENT_WORDS);
-// Misses in a row per slot. A slot that keeps missing (more segments share
-// its signature than come back to it) is left alone for the next uses, so
-// a system of thousands of types pays little more than without slots.
+// Misses in a row per slot. A slot that misses SLOT_MISSES times in a row
+// (more segments share its signature than come back to it) is left alone
+// for the next uses, so a system of thousands of types pays little more
+// than without slots. The types' slots below follow the same rule.
 const segmentMisses = new Uint8Array(SEGMENT_SLOTS);
-const SEGMENT_MISSES = 4;
+const SLOT_MISSES = 4;
 
 // Whole caller-built types of up to 8 segments and 64 bytes, by a hash of
 // their segments' lengths and last characters: the segments last written
@@ -223,7 +224,7 @@ export function writeEventType(w: Writer, type: EventType): void {
   // elements are getters could answer another string the next time), and
   // the slot holds no type until its bytes are kept too.
   let keepAt = -1;
-  if (tslot >= 0 && typeSlotMisses[tslot] < SEGMENT_MISSES) {
+  if (tslot >= 0 && typeSlotMisses[tslot] < SLOT_MISSES) {
     keepAt = tslot * TYPE_SLOT_SEGMENTS;
     typeSlotCount[tslot] = 0;
   }
@@ -244,7 +245,7 @@ export function writeEventType(w: Writer, type: EventType): void {
         0x9e3779b1,
       ) >>> 22;
       const misses = segmentMisses[slot];
-      if (misses < SEGMENT_MISSES && segmentStrings[slot] === s) {
+      if (misses < SLOT_MISSES && segmentStrings[slot] === s) {
         if (misses !== 0) segmentMisses[slot] = 0;
         const view = w.view;
         const p = w.pos;
@@ -274,7 +275,7 @@ export function writeEventType(w: Writer, type: EventType): void {
         // Counts on to 255 and wraps: a slot left alone is tried again
         // after about 250 uses.
         segmentMisses[slot] = misses + 1;
-        if (misses < SEGMENT_MISSES) {
+        if (misses < SLOT_MISSES) {
           const view = w.view;
           for (let x = 0, o = slot * SEGMENT_WORDS; x <= len; x += 4, o++) {
             segmentWords[o] = view.getUint32(pos + x, true);
@@ -308,7 +309,7 @@ function typeSlotWrite(w: Writer, type: EventType, n: number): number {
   }
   const slot = h >>> 23;
   const misses = typeSlotMisses[slot];
-  if (misses < SEGMENT_MISSES && typeSlotCount[slot] === n) {
+  if (misses < SLOT_MISSES && typeSlotCount[slot] === n) {
     const at = slot * TYPE_SLOT_SEGMENTS;
     let i = 0;
     while (i < n && typeSlotStrings[at + i] === type[i]) i++;
@@ -342,7 +343,7 @@ function typeSlotKeep(
   // Counts on to 255 and wraps, like the segments' slots.
   typeSlotMisses[slot] = misses + 1;
   const size = w.pos - start;
-  if (misses >= SEGMENT_MISSES || size > 4 * TYPE_SLOT_WORDS) return;
+  if (misses >= SLOT_MISSES || size > 4 * TYPE_SLOT_WORDS) return;
   // The last word may pass `pos`: room was made for n * 64 + 8 bytes.
   const view = w.view;
   for (let x = 0, o = slot * TYPE_SLOT_WORDS; x < size; x += 4, o++) {
