@@ -406,6 +406,10 @@ const NO_BYTES = jBuf;
 var jPos = 0;
 // deno-lint-ignore no-var
 var jEnd = 0;
+// jBuf's DataView while a text is parsed (wholeObject compares words).
+const NO_VIEW = new DataView(new ArrayBuffer(0));
+// deno-lint-ignore no-var
+var jView: DataView = NO_VIEW;
 
 // Thrown (not an Error: no stack to capture) when the fast parser meets
 // anything it leaves to JSON.parse: non-ASCII bytes, integers that may
@@ -435,6 +439,7 @@ export function readJsonText(r: Reader): JsonValue {
   const start = r.pos;
   if (n <= 4096) {
     jBuf = r.buf;
+    jView = r.view();
     jPos = start;
     jEnd = start + n;
     try {
@@ -449,6 +454,7 @@ export function readJsonText(r: Reader): JsonValue {
     } finally {
       // Not kept: it may be a large receive buffer.
       jBuf = NO_BYTES;
+      jView = NO_VIEW;
       // After a bail: let go of the values of unfinished objects.
       popValues(0);
     }
@@ -537,6 +543,26 @@ interface Shape {
    * `{"k0": ` and then `, "k1": ` and so on, for matching a whole object.
    */
   seps: Uint8Array[] | null;
+  /**
+   * With `seps`: each one as little-endian 32-bit words, the words at
+   * offsets 0, 4, ... before its last 4 bytes, then the word of its last
+   * 4 bytes (overlapping the one before it when its length is not a
+   * multiple of 4). Every separator is at least 5 bytes (`{"": `).
+   */
+  sepWords: Uint32Array[] | null;
+  /**
+   * With `seps`: per key, the string its value was the last time it was
+   * a string of 4 to {@linkcode VALUE_BYTES} bytes with its quotes
+   * (else null), those bytes as words (`VALUE_WORDS` per key, as
+   * `sepWords` lays them out) and their count. The same value comes back
+   * payload after payload (`"good"`): compared as words, it needs neither
+   * hashing nor a lookup.
+   */
+  valueStrings: (string | null)[] | null;
+  valueWords: Uint32Array | null;
+  valueLengths: Uint8Array | null;
+  /** Per key, its string values that were not the remembered one in a row. */
+  valueMisses: Uint8Array | null;
 }
 
 type JsonObject = { [key: string]: JsonValue };
@@ -544,6 +570,10 @@ type JsonObject = { [key: string]: JsonValue };
 const MAX_SHAPES = 1024;
 const MAX_SHAPE_KEYS = 32;
 const MAX_SHAPE_NEXT = 8;
+// A shape's remembered string values (see Shape.valueStrings).
+const VALUE_BYTES = 32;
+const VALUE_WORDS = VALUE_BYTES / 4;
+const VALUE_MISSES = 4;
 // Built after this many objects of the shape: one-off shapes never compile.
 const SHAPE_BUILD_AFTER = 4;
 const ROOT_SHAPE: Shape = {
@@ -554,6 +584,11 @@ const ROOT_SHAPE: Shape = {
   seen: 0,
   make: null,
   seps: null,
+  sepWords: null,
+  valueStrings: null,
+  valueWords: null,
+  valueLengths: null,
+  valueMisses: null,
 };
 let shapeCount = 0;
 
@@ -587,6 +622,11 @@ function nextShape(shape: Shape, key: string): Shape | null {
     seen: 0,
     make: undefined,
     seps: null,
+    sepWords: null,
+    valueStrings: null,
+    valueWords: null,
+    valueLengths: null,
+    valueMisses: null,
   };
   shape.next.push(next);
   return next;
@@ -631,25 +671,84 @@ function matchKey(quoted: Uint8Array): boolean {
 // consumed) when the input differs from it anywhere.
 function wholeObject(shape: Shape, depth: number): JsonObject | null {
   const seps = shape.seps!;
+  const sepWords = shape.sepWords!;
   const start = jPos;
   const base = stackTop;
   for (let i = 0; i < seps.length; i++) {
-    const sep = seps[i];
-    const n = sep.length;
-    const buf = jBuf;
+    const n = seps[i].length;
+    const words = sepWords[i];
+    const last = words.length - 1;
+    const view = jView;
     const p = jPos;
-    let k = 0;
-    if (p + n <= jEnd) { while (k < n && buf[p + k] === sep[k]) k++; }
-    if (k !== n) return wholeMiss(start, base);
-    jPos = p + n;
-    valueStack[stackTop] = fastValue(depth + 1);
-    stackTop++;
+    if (p + n > jEnd) return wholeMiss(start, base);
+    // The last word first: it holds the key's end and `": `.
+    if (view.getUint32(p + n - 4, true) !== words[last]) {
+      return wholeMiss(start, base);
+    }
+    for (let k = 0; k < last; k++) {
+      if (view.getUint32(p + 4 * k, true) !== words[k]) {
+        return wholeMiss(start, base);
+      }
+    }
+    const q = p + n;
+    jPos = q;
+    const len = shape.valueLengths![i];
+    if (len !== 0 && q + len <= jEnd && jBuf[q] === 0x22) {
+      const vw = shape.valueWords!;
+      const o = i * VALUE_WORDS;
+      const lastV = o + ((len - 1) >> 2);
+      let k = o;
+      if (view.getUint32(q + len - 4, true) === vw[lastV]) {
+        while (k < lastV && view.getUint32(q + 4 * (k - o), true) === vw[k]) {
+          k++;
+        }
+        if (k === lastV) {
+          valueStack[stackTop++] = shape.valueStrings![i];
+          shape.valueMisses![i] = 0;
+          jPos = q + len;
+          continue;
+        }
+      }
+    }
+    const v = fastValue(depth + 1);
+    valueStack[stackTop++] = v;
+    if (typeof v === "string") {
+      // Remembered for the next payload (equal bytes are the same string,
+      // escapes and all), unless this key's strings missed VALUE_MISSES
+      // times in a row: then neither compared nor remembered until the
+      // count wraps at 256.
+      const misses = shape.valueMisses!;
+      const m = (misses[i] + 1) & 255;
+      misses[i] = m;
+      const vn = jPos - q;
+      if (m > VALUE_MISSES) {
+        shape.valueLengths![i] = 0;
+      } else if (vn >= 4 && vn <= VALUE_BYTES) {
+        rememberValue(shape, i, v, q, vn);
+      }
+    }
   }
   if (jPos >= jEnd || jBuf[jPos] !== 0x7d) return wholeMiss(start, base);
   jPos++;
   const obj = shape.make!(valueStack, base);
   popValues(base);
   return obj;
+}
+
+function rememberValue(
+  shape: Shape,
+  i: number,
+  v: string,
+  q: number,
+  n: number,
+): void {
+  const vw = shape.valueWords!;
+  const o = i * VALUE_WORDS;
+  let k = o;
+  for (let x = 0; x + 4 < n; x += 4) vw[k++] = jView.getUint32(q + x, true);
+  vw[k] = jView.getUint32(q + n - 4, true);
+  shape.valueLengths![i] = n;
+  shape.valueStrings![i] = v;
 }
 
 function wholeMiss(start: number, base: number): null {
@@ -668,6 +767,18 @@ function buildSeps(keys: readonly string[]): Uint8Array[] {
   return keys.map((key, i) => {
     const text = (i === 0 ? "{" : ", ") + JSON.stringify(key) + ": ";
     return Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+  });
+}
+
+function buildSepWords(seps: readonly Uint8Array[]): Uint32Array[] {
+  return seps.map((sep) => {
+    const view = new DataView(sep.buffer, sep.byteOffset, sep.length);
+    const words: number[] = [];
+    for (let k = 0; k + 4 < sep.length; k += 4) {
+      words.push(view.getUint32(k, true));
+    }
+    words.push(view.getUint32(sep.length - 4, true));
+    return Uint32Array.from(words);
   });
 }
 
@@ -739,7 +850,14 @@ function fastObject(depth: number): JsonObject {
     if (shape !== null && shape.make === undefined) {
       if (++shape.seen >= SHAPE_BUILD_AFTER) {
         shape.make = buildShape(shape.keys);
-        if (shape.make) shape.seps = buildSeps(shape.keys);
+        if (shape.make) {
+          shape.seps = buildSeps(shape.keys);
+          shape.sepWords = buildSepWords(shape.seps);
+          shape.valueStrings = shape.keys.map(() => null);
+          shape.valueWords = new Uint32Array(shape.keys.length * VALUE_WORDS);
+          shape.valueLengths = new Uint8Array(shape.keys.length);
+          shape.valueMisses = new Uint8Array(shape.keys.length);
+        }
       }
     }
     obj = {};

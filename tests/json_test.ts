@@ -560,3 +560,50 @@ Deno.test(`JSON byte parser: runs of a few shapes with random values and edits (
     agree(rng.chance(0.2) ? mutate(rng, text) : text);
   }
 });
+
+Deno.test(`JSON byte parser: string values remembered in a hot shape, and strings that only resemble them (seed ${SEED})`, () => {
+  // A hot shape remembers each key's last plain string value (4 to 32
+  // bytes with its quotes) and takes the next one from it when the bytes
+  // are equal. Strings here share first or last words with each other,
+  // differ in one byte at every place, change length across the word
+  // and size limits, or read as one of the others only once unescaped.
+  const rng = new Rng(SEED);
+  const base = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const strings: string[] = ["", "a", "ab", "good", "goo", "goods", "xgood"];
+  for (let n = 0; n <= 34; n++) strings.push(base.slice(0, n));
+  const texts = strings.map((s) => JSON.stringify(s));
+  texts.push(
+    '"go\\u006fd"',
+    '"goo\\"d"',
+    '"a\\\\b"',
+    '"caf\\u00e9"',
+    '"g\\nod"',
+  );
+  const hot = (s: string) => `{"value": 1, "quality": ${s}, "valid": true}`;
+  for (let i = 0; i < 6; i++) agree(hot('"good"'));
+  // Every ordered pair of one length (2 to 30 characters) that differ in
+  // one character, at every place: only all of their bytes tell them apart.
+  for (const n of [2, 3, 5, 6, 9, 14, 29, 30]) {
+    const s = base.slice(0, n);
+    const family = [s];
+    for (let at = 0; at < n; at++) {
+      family.push(s.slice(0, at) + "_" + s.slice(at + 1));
+    }
+    for (const a of family) {
+      for (const b of family) {
+        agree(hot(JSON.stringify(a)));
+        agree(hot(JSON.stringify(a)));
+        agree(hot(JSON.stringify(b)));
+      }
+    }
+    texts.push(...family.map((f) => JSON.stringify(f)));
+  }
+  for (let i = 0; i < 4000; i++) {
+    // Runs of one string (remembered), then another one.
+    const s = rng.pick(texts);
+    for (let k = rng.int(3); k >= 0; k--) agree(hot(s));
+    // Not a string where one was remembered, and a cut-off text.
+    if (rng.chance(0.05)) agree(hot(rng.pick(["1", "null", "[]", '{"a": 1}'])));
+    if (rng.chance(0.05)) agree(hot(s).slice(0, 20 + rng.int(20)));
+  }
+});
