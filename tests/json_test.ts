@@ -15,12 +15,20 @@ import { Rng, seedFromEnv } from "./_rng.ts";
 
 const SEED = seedFromEnv("JSON_SEED");
 
-function viaBytes(text: string): unknown {
+// The text as an SBS String 13 bytes into a larger buffer, as a message
+// sits in a receive buffer; `padded`: followed by 256 more bytes, as in a
+// batch (the parser takes its DataView from the Reader then, else one of
+// the whole buffer).
+function viaBytes(text: string, padded = false): unknown {
   const w = new Writer(16);
   w.string(text);
-  const r = new Reader(w.bytes());
+  if (padded) { for (let i = 0; i < 256; i++) w.byte(0x22); }
+  const bytes = w.bytes();
+  const host = new Uint8Array(bytes.length + 29);
+  host.set(bytes, 13);
+  const r = new Reader(host.subarray(13, 13 + bytes.length));
   const v = readJsonText(r);
-  r.done();
+  assert.equal(r.remaining, padded ? 256 : 0);
   return v;
 }
 
@@ -38,6 +46,8 @@ function agree(text: string): void {
   const actual = outcome(() => viaBytes(text));
   // deepStrictEqual tells -0 from 0, checks prototypes and own keys.
   assert.deepStrictEqual(actual, expected, JSON.stringify(text));
+  const padded = outcome(() => viaBytes(text, true));
+  assert.deepStrictEqual(padded, expected, JSON.stringify(text) + " padded");
 }
 
 const CASES = [
