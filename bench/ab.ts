@@ -12,10 +12,13 @@
 // with code identical for the workload (bare events, where only the JSON
 // parser had changed), B / A came out 0.956–0.990 in seven measurements.
 //
-// Options: --base=HEAD --mode=dec,enc,rt --kind=json,bare,binary,points
+// Options: --base=HEAD --mode=dec,enc,rt,net --kind=json,bare,binary,points
 // --rounds=48 --burst-ms=150 (points: bare events of 1,000 distinct
 // numbered types, for what a cache of types or segments costs when they
-// do not repeat within it).
+// do not repeat within it). dec, enc and rt loop over batches of 1,000
+// events; net is the register round trip (batch 1, with response) over
+// loopback TCP, each of A, A' and B with its own server and client (the
+// first event of --kind registered; events/s are round trips/s there).
 
 import {
   bareEvents,
@@ -23,7 +26,7 @@ import {
   jsonEvents,
   pointEvents,
 } from "./_events.ts";
-import { BATCH, clock, parseArgs, spread } from "./_workloads.ts";
+import { BATCH, clock, parseArgs, registerCb, spread } from "./_workloads.ts";
 import type { Event } from "../common/types.ts";
 
 const args = parseArgs(Deno.args);
@@ -35,6 +38,7 @@ const burstMs = Number(args.get("burst-ms") ?? 150);
 const root = new URL("../", import.meta.url).pathname;
 
 interface Codec {
+  tree: string;
   Writer: typeof import("../common/sbs.ts").Writer;
   Reader: typeof import("../common/sbs.ts").Reader;
   writeEvents: typeof import("../common/messages.ts").writeEvents;
@@ -55,6 +59,7 @@ async function load(tree: string): Promise<Codec> {
   const sbs = await import(`file://${tree}/common/sbs.ts`);
   const messages = await import(`file://${tree}/common/messages.ts`);
   return {
+    tree,
     Writer: sbs.Writer,
     Reader: sbs.Reader,
     writeEvents: messages.writeEvents,
@@ -62,41 +67,86 @@ async function load(tree: string): Promise<Codec> {
   };
 }
 
+// One step of a burst and how many events it counts for; `close` ends
+// what the loop opened.
+interface Loop {
+  step: () => void | Promise<unknown>;
+  per: number;
+  close?: () => Promise<void>;
+}
+
 // The loop of each --mode, over one codec and batch.
-const LOOPS: Record<string, (c: Codec, events: Event[]) => () => void> = {
+const LOOPS: Record<
+  string,
+  (c: Codec, events: Event[]) => Loop | Promise<Loop>
+> = {
   dec: (c, events) => {
     const w = new c.Writer(1 << 20);
     c.writeEvents(w, events);
     const bytes = w.bytes().slice();
-    return () => void c.readEvents(new c.Reader(bytes, 0, bytes.length));
+    return {
+      step: () => void c.readEvents(new c.Reader(bytes, 0, bytes.length)),
+      per: BATCH,
+    };
   },
   enc: (c, events) => {
     const w = new c.Writer(1 << 20);
-    return () => {
-      w.reset();
-      c.writeEvents(w, events);
+    return {
+      step: () => {
+        w.reset();
+        c.writeEvents(w, events);
+      },
+      per: BATCH,
     };
   },
   rt: (c, events) => {
     const w = new c.Writer(1 << 20);
-    return () => {
-      w.reset();
-      c.writeEvents(w, events);
-      c.readEvents(new c.Reader(w.buf, 0, w.pos));
+    return {
+      step: () => {
+        w.reset();
+        c.writeEvents(w, events);
+        c.readEvents(new c.Reader(w.buf, 0, w.pos));
+      },
+      per: BATCH,
+    };
+  },
+  net: async (c, events) => {
+    const { listen } = await import(`file://${c.tree}/server.ts`);
+    const { connect } = await import(`file://${c.tree}/client.ts`);
+    const server = await listen({ hostname: "127.0.0.1", port: 0 }, {
+      status: "operational",
+      registerCb,
+    });
+    const client = await connect(server.addresses[0], "bench-ab");
+    const e = events[0];
+    const batch = [{
+      type: e.type,
+      sourceTimestamp: e.sourceTimestamp,
+      payload: e.payload,
+    }];
+    return {
+      step: () => client.register(batch, true),
+      per: 1,
+      close: async () => {
+        await client.close();
+        await server.close();
+      },
     };
   },
 };
 
 // Events per second over one burst.
-function burst(f: () => void): number {
+async function burst(loop: Loop): Promise<number> {
+  const step = loop.step;
   const start = clock();
   const end = start + burstMs / 1000;
   let n = 0;
   while (n === 0 || clock() < end) {
-    f();
+    const pending = step();
+    if (pending !== undefined) await pending;
     n++;
   }
-  return n * BATCH / (clock() - start);
+  return n * loop.per / (clock() - start);
 }
 
 // Median and range of ratios.
@@ -115,7 +165,7 @@ const EVENTS: Record<string, (n: number) => Event[]> = {
 async function main(): Promise<void> {
   for (const mode of modes) {
     if (!Object.hasOwn(LOOPS, mode)) {
-      throw new Error(`unknown --mode ${mode} (dec, enc, rt)`);
+      throw new Error(`unknown --mode ${mode} (dec, enc, rt, net)`);
     }
   }
   for (const kind of kinds) {
@@ -155,22 +205,31 @@ async function main(): Promise<void> {
     for (const kind of kinds) {
       const events = EVENTS[kind](BATCH);
       for (const mode of modes) {
-        const loops = codecs.map((c) => LOOPS[mode](c, events));
-        for (let i = 0; i < 3; i++) for (const f of loops) burst(f);
+        const loops: Loop[] = [];
+        for (const c of codecs) loops.push(await LOOPS[mode](c, events));
+        for (let i = 0; i < 3; i++) for (const f of loops) await burst(f);
         const gain: number[] = [];
         const bias: number[] = [];
         const rateB: number[] = [];
         for (let i = 0; i < rounds; i++) {
           const r: number[] = [];
-          for (const k of orders[i % orders.length]) r[k] = burst(loops[k]);
+          for (const k of orders[i % orders.length]) {
+            r[k] = await burst(loops[k]);
+          }
           gain.push(r[2] / ((r[0] + r[1]) / 2));
           bias.push(r[1] / r[0]);
           rateB.push(r[2]);
         }
+        for (const loop of loops) await loop.close?.();
+        const rate = spread(rateB).median;
         console.log(
           `${mode} ${kind}: B/A median ${ratios(gain)}, A'/A ${
             ratios(bias)
-          }; B ${(spread(rateB).median / 1e6).toFixed(2)} M events/s`,
+          }; B ${
+            mode === "net"
+              ? `${(rate / 1e3).toFixed(1)} k round trips/s`
+              : `${(rate / 1e6).toFixed(2)} M events/s`
+          }`,
         );
       }
     }
