@@ -406,30 +406,13 @@ const NO_BYTES = jBuf;
 var jPos = 0;
 // deno-lint-ignore no-var
 var jEnd = 0;
-// While a text is parsed, a DataView for wholeObject's word compares: jBuf
-// position p is its byte jBase + p. Batches use their Reader's own view;
-// a lone event's payload uses one view of its whole ArrayBuffer, made once
-// per buffer and kept (weakly) while the buffer lives: a receive buffer
-// holds many messages, and a DataView costs ~100 ns to make, more than
-// the word compares gain for one payload.
+// While a text is parsed, the Reader's DataView for wholeObject's word
+// compares: jBuf position p is its byte jBase + p (see Reader.view).
 const NO_VIEW = new DataView(new ArrayBuffer(0));
 // deno-lint-ignore no-var
 var jView: DataView = NO_VIEW;
 // deno-lint-ignore no-var
 var jBase = 0;
-const views = new WeakMap<ArrayBufferLike, DataView>();
-// Inputs at least this long (batches) use the Reader's DataView instead,
-// which costs one WeakMap lookup less per payload.
-const VIEW_MIN = 256;
-
-function viewOf(buffer: ArrayBufferLike): DataView {
-  let view = views.get(buffer);
-  if (view === undefined) {
-    view = new DataView(buffer);
-    views.set(buffer, view);
-  }
-  return view;
-}
 
 // Thrown (not an Error: no stack to capture) when the fast parser meets
 // anything it leaves to JSON.parse: non-ASCII bytes, integers that may
@@ -459,14 +442,8 @@ export function readJsonText(r: Reader): JsonValue {
   const start = r.pos;
   if (n <= 4096) {
     jBuf = r.buf;
-    if (r.end - at >= VIEW_MIN) {
-      // A batch: the reader's own view, made once for all its payloads.
-      jView = r.view();
-      jBase = 0;
-    } else {
-      jView = viewOf(r.buf.buffer);
-      jBase = r.buf.byteOffset;
-    }
+    jView = r.view();
+    jBase = r.buf.byteOffset;
     jPos = start;
     jEnd = start + n;
     try {

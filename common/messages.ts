@@ -563,9 +563,6 @@ const typeCacheShared = new Uint8Array(TYPE_CACHE_SIZE);
 const typeEncodings = new WeakMap<EventType, Uint8Array>();
 // Whether typed arrays store words little-endian here (the arena's words).
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-// Inputs at least this long (batches) are read four bytes at a time,
-// through a DataView of the input made once per Reader.
-const WORD_COMPARE_MIN = 256;
 
 /**
  * Read an EventType. The result is frozen and may be shared by every
@@ -593,25 +590,14 @@ export function readEventType(r: Reader): EventType {
   const size = p - start;
   if (size > SLOT_BYTES) return readEventTypeSlow(r);
   const full = size >> 2;
-  // Hashed over all its bytes, as little-endian words and then the last
-  // bytes (numbered points such as "dev123" and "dev153" differ in one
-  // inner byte). Read through the input's DataView when there is one, else
-  // put together from bytes: the same hash either way.
+  // Hashed over all its bytes, as little-endian words (read through the
+  // input's DataView) and then the last bytes: numbered points such as
+  // "dev123" and "dev153" differ in one inner byte.
   let h = size;
-  let view: DataView | null = null;
-  let k = 0;
-  if (end - start >= WORD_COMPARE_MIN) {
-    view = r.view();
-    for (; k < full; k++) {
-      h = Math.imul(h ^ view.getInt32(start + 4 * k, true), 0x85ebca6b);
-    }
-  } else {
-    for (; k < full; k++) {
-      const q = start + 4 * k;
-      const word = buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) |
-        (buf[q + 3] << 24);
-      h = Math.imul(h ^ word, 0x85ebca6b);
-    }
+  const view = r.view();
+  const vstart = r.buf.byteOffset + start;
+  for (let k = 0; k < full; k++) {
+    h = Math.imul(h ^ view.getInt32(vstart + 4 * k, true), 0x85ebca6b);
   }
   for (let i = 4 * full; i < size; i++) {
     h = Math.imul(h ^ buf[start + i], 0x85ebca6b);
@@ -621,15 +607,12 @@ export function readEventType(r: Reader): EventType {
   const slot = (h ^ (h >>> 16)) & (TYPE_CACHE_SIZE - 1);
   if (typeCacheSize[slot] === size) {
     const at = slot * (SLOT_BYTES / 4);
-    let i = 0;
-    if (view !== null) {
-      let word = 0;
-      while (
-        word < full &&
-        arenaWords[at + word] === view.getInt32(start + 4 * word, LE)
-      ) word++;
-      i = 4 * word;
-    }
+    let word = 0;
+    while (
+      word < full &&
+      arenaWords[at + word] === view.getInt32(vstart + 4 * word, LE)
+    ) word++;
+    let i = 4 * word;
     const from = 4 * at;
     while (i < size && arenaBytes[from + i] === buf[start + i]) i++;
     if (i === size) {

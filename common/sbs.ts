@@ -341,6 +341,17 @@ export function intWidth(n: number): number {
 }
 
 /** Cursor over SBS bytes; every read is bounds-checked. */
+const views = new WeakMap<ArrayBufferLike, DataView>();
+
+function viewOf(buffer: ArrayBufferLike): DataView {
+  let view = views.get(buffer);
+  if (view === undefined) {
+    view = new DataView(buffer);
+    views.set(buffer, view);
+  }
+  return view;
+}
+
 export class Reader {
   /** Input bytes. */
   readonly buf: Uint8Array;
@@ -496,13 +507,14 @@ export class Reader {
     return v;
   }
 
-  /** A DataView of `buf` (created on first use), for multi-byte loads. */
+  /**
+   * A DataView of the whole ArrayBuffer under `buf`, for multi-byte loads:
+   * `buf[i]` is its byte `buf.byteOffset + i`. One per ArrayBuffer, shared
+   * by every Reader over it (a receive buffer holds many messages, and a
+   * DataView costs ~100 ns to make) and kept while the buffer lives.
+   */
   view(): DataView {
-    return this.#view ??= new DataView(
-      this.buf.buffer,
-      this.buf.byteOffset,
-      this.buf.byteLength,
-    );
+    return this.#view ??= viewOf(this.buf.buffer);
   }
 
   /** SBS Float. */
@@ -510,7 +522,7 @@ export class Reader {
     if (this.end - this.pos < 8) {
       throw new SbsError("truncated float", this.pos);
     }
-    const v = this.view().getFloat64(this.pos);
+    const v = this.view().getFloat64(this.buf.byteOffset + this.pos);
     this.pos += 8;
     return v;
   }

@@ -113,6 +113,20 @@ Deno.test("interned short strings never return another string's value", () => {
   r.done();
 });
 
+Deno.test("floats read right at any offset of their buffer", () => {
+  const values = [0, -0, 1.5, -2.25e-300, Math.PI, 1e308, -Infinity, NaN];
+  const w = new Writer();
+  for (const v of values) w.float(v);
+  const bytes = w.bytes();
+  for (let offset = 0; offset < 8; offset++) {
+    const host = new Uint8Array(bytes.length + 16);
+    host.set(bytes, offset);
+    const r = new Reader(host.subarray(offset, offset + bytes.length));
+    for (const v of values) assert.ok(Object.is(r.float(), v), `at ${offset}`);
+    r.done();
+  }
+});
+
 Deno.test("strings: ASCII, non-ASCII, long and surrogates round trip", () => {
   for (
     const s of [
