@@ -548,10 +548,8 @@ interface Shape {
    */
   seps: Uint8Array[] | null;
   /**
-   * With `seps`: each one as little-endian 32-bit words, the words at
-   * offsets 0, 4, ... before its last 4 bytes, then the word of its last
-   * 4 bytes (overlapping the one before it when its length is not a
-   * multiple of 4). Every separator is at least 5 bytes (`{"": `).
+   * With `seps`: each one as words, as storeWords lays them out. Every
+   * separator is at least 5 bytes (`{"": `).
    */
   sepWords: Uint32Array[] | null;
   /**
@@ -681,40 +679,22 @@ function wholeObject(shape: Shape, depth: number): JsonObject | null {
   for (let i = 0; i < seps.length; i++) {
     const n = seps[i].length;
     const words = sepWords[i];
-    const last = words.length - 1;
-    const view = jView;
     const p = jPos;
-    if (p + n > jEnd) return wholeMiss(start, base);
     // The last word first: it holds the key's end and `": `.
-    if (view.getUint32(jBase + p + n - 4, true) !== words[last]) {
+    if (p + n > jEnd || !wordsMatch(p, n, words, 0)) {
       return wholeMiss(start, base);
-    }
-    for (let k = 0; k < last; k++) {
-      if (view.getUint32(jBase + p + 4 * k, true) !== words[k]) {
-        return wholeMiss(start, base);
-      }
     }
     const q = p + n;
     jPos = q;
     const len = shape.valueLengths![i];
-    if (len !== 0 && q + len <= jEnd && jBuf[q] === 0x22) {
-      const vw = shape.valueWords!;
-      const o = i * VALUE_WORDS;
-      const lastV = o + ((len - 1) >> 2);
-      let k = o;
-      if (view.getUint32(jBase + q + len - 4, true) === vw[lastV]) {
-        while (
-          k < lastV && view.getUint32(jBase + q + 4 * (k - o), true) === vw[k]
-        ) {
-          k++;
-        }
-        if (k === lastV) {
-          valueStack[stackTop++] = shape.valueStrings![i];
-          shape.valueMisses![i] = 0;
-          jPos = q + len;
-          continue;
-        }
-      }
+    if (
+      len !== 0 && q + len <= jEnd && jBuf[q] === 0x22 &&
+      wordsMatch(q, len, shape.valueWords!, i * VALUE_WORDS)
+    ) {
+      valueStack[stackTop++] = shape.valueStrings![i];
+      shape.valueMisses![i] = 0;
+      jPos = q + len;
+      continue;
     }
     const v = fastValue(depth + 1);
     valueStack[stackTop++] = v;
@@ -741,6 +721,38 @@ function wholeObject(shape: Shape, depth: number): JsonObject | null {
   return obj;
 }
 
+// Bytes of `n` >= 4 as little-endian 32-bit words: those at offsets 0, 4,
+// ... before the last 4 bytes, then the word of the last 4 bytes
+// (overlapping the one before it when `n` is not a multiple of 4).
+function storeWords(
+  view: DataView,
+  at: number,
+  n: number,
+  words: Uint32Array,
+  o: number,
+): void {
+  for (let x = 0; x + 4 < n; x += 4) words[o++] = view.getUint32(at + x, true);
+  words[o] = view.getUint32(at + n - 4, true);
+}
+
+// Whether jBuf's `n` >= 4 bytes at `p` (in bounds) are those stored at
+// `words[o]` by storeWords; the last word first.
+function wordsMatch(
+  p: number,
+  n: number,
+  words: Uint32Array,
+  o: number,
+): boolean {
+  const view = jView;
+  const at = jBase + p;
+  const last = o + ((n - 1) >> 2);
+  if (view.getUint32(at + n - 4, true) !== words[last]) return false;
+  for (let k = o; k < last; k++) {
+    if (view.getUint32(at + 4 * (k - o), true) !== words[k]) return false;
+  }
+  return true;
+}
+
 function rememberValue(
   shape: Shape,
   i: number,
@@ -748,13 +760,7 @@ function rememberValue(
   q: number,
   n: number,
 ): void {
-  const vw = shape.valueWords!;
-  const o = i * VALUE_WORDS;
-  let k = o;
-  for (let x = 0; x + 4 < n; x += 4) {
-    vw[k++] = jView.getUint32(jBase + q + x, true);
-  }
-  vw[k] = jView.getUint32(jBase + q + n - 4, true);
+  storeWords(jView, jBase + q, n, shape.valueWords!, i * VALUE_WORDS);
   shape.valueLengths![i] = n;
   shape.valueStrings![i] = v;
 }
@@ -780,13 +786,9 @@ function buildSeps(keys: readonly string[]): Uint8Array[] {
 
 function buildSepWords(seps: readonly Uint8Array[]): Uint32Array[] {
   return seps.map((sep) => {
-    const view = new DataView(sep.buffer, sep.byteOffset, sep.length);
-    const words: number[] = [];
-    for (let k = 0; k + 4 < sep.length; k += 4) {
-      words.push(view.getUint32(k, true));
-    }
-    words.push(view.getUint32(sep.length - 4, true));
-    return Uint32Array.from(words);
+    const words = new Uint32Array(((sep.length - 1) >> 2) + 1);
+    storeWords(new DataView(sep.buffer), sep.byteOffset, sep.length, words, 0);
+    return words;
   });
 }
 
