@@ -9,8 +9,9 @@
  * `charCodeAt` at a time, at several times the cost of storing a word.
  * (Event type segments keep slots of their own in messages.ts, chosen by
  * more than their place: a type's places change strings from event to
- * event, see BENCHMARKS.md.) A slot holds the last string written at its place and
- * the bytes that were written for it (at most {@linkcode SLOT_BYTES}); a
+ * event, see BENCHMARKS.md.) A slot holds the last string written at its
+ * place and the bytes that were written for it (at most
+ * {@linkcode SLOT_BYTES}); a
  * string that is not the slot's own (`!==`, which is a pointer compare for
  * the same string object) takes the caller's usual path and replaces it.
  *
