@@ -14,6 +14,7 @@ import { Group, Resource } from "./group.ts";
 import { log } from "./log.ts";
 import { type Deadline, SharedTimer } from "./shared_timer.ts";
 import { SbsError, type Writer } from "./sbs.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { releaseWriter, takeWriter } from "./writer_pool.ts";
 import type { Address } from "./types.ts";
 
@@ -112,6 +113,28 @@ const IDLE_READ = 512;
 const IDLE_TAIL = 128;
 /** How long a connection keeps its spare receive buffer once no data comes. */
 const SPARE_MS = 50;
+/** Largest receive buffer kept in the pool. */
+const POOLED_READ_MAX = 2 * MAX_READ;
+// Large receive buffers that connections let go of (their spare, after
+// SPARE_MS without data or on close), for the next connection whose frame
+// outgrows its buffer: traffic that comes in bursts further apart than
+// SPARE_MS (a batch every 100 ms, or 100 clients notified in turn) would
+// otherwise allocate a new, zeroed buffer per frame (~45 µs for 128 KB).
+// Nothing reads a buffer once it is a spare (all its messages released).
+const receivePool = new BufferPool<Uint8Array>((b) => b.length, {
+  maxCount: 256,
+  maxBytes: 16 * 1024 * 1024,
+  idleBytes: 2 * MAX_READ,
+  // Longer than the writers' sweep: bursts come further apart than
+  // SPARE_MS, by definition.
+  sweepMs: 1000,
+});
+
+function poolReceiveBuffer(buf: Uint8Array): void {
+  if (buf.length > IDLE_READ && buf.length <= POOLED_READ_MAX) {
+    receivePool.give(buf);
+  }
+}
 // States of a consumer (Connection.consume).
 const CONSUMER_IDLE = 0;
 const CONSUMER_SCHEDULED = 1;
@@ -470,7 +493,7 @@ export class Connection extends Resource implements Deadline {
       this.#held--;
     } else if (this.#retired !== null && buffer === this.#retired.buffer) {
       if (--this.#retiredHeld === 0) {
-        this.#spare = this.#retired;
+        this.#setSpare(this.#retired);
         this.#retired = null;
       }
     }
@@ -517,7 +540,8 @@ export class Connection extends Resource implements Deadline {
     pingTimer.unschedule(this);
     clearTimeout(this.#spareTimer);
     this.#spareTimer = undefined;
-    this.#spare = this.#retired = null;
+    this.#setSpare(null);
+    this.#retired = null;
     if (this.#flushing) {
       // Send what was queued before closing (e.g. an init error, the last
       // replies), as the reference's transports do; bounded by LINGER_MS.
@@ -739,7 +763,15 @@ export class Connection extends Resource implements Deadline {
         );
         let next = this.#spare;
         this.#spare = null;
-        if (next === null || next.length < cap) next = new Uint8Array(cap);
+        if (next === null || next.length < cap) {
+          if (next !== null) poolReceiveBuffer(next);
+          // A pooled buffer that holds the whole frame allocates nothing,
+          // and spares growing it step by step.
+          next = (frameSize > 0
+            ? receivePool.takeAtLeast(frameSize + MIN_TAIL)
+            : undefined) ??
+            receivePool.takeAtLeast(cap) ?? new Uint8Array(cap);
+        }
         next.set(buf.subarray(start, end));
         this.#retire(buf);
         buf = next;
@@ -761,7 +793,8 @@ export class Connection extends Resource implements Deadline {
         if (this.#reads !== this.#readsAtArm && this.isOpen) {
           this.#armSpareTimer(); // data came meanwhile: not idle yet
         } else {
-          this.#spare = this.#retired = null;
+          this.#setSpare(null);
+          this.#retired = null;
         }
       },
       SPARE_MS,
@@ -778,9 +811,16 @@ export class Connection extends Resource implements Deadline {
       this.#retired = buf;
       this.#retiredHeld = this.#held;
     } else {
-      this.#spare = buf;
+      this.#setSpare(buf);
     }
     this.#held = 0;
+  }
+
+  // The spare is replaced: the one it held goes to the pool.
+  #setSpare(buf: Uint8Array | null): void {
+    const old = this.#spare;
+    if (old !== null && old !== buf) poolReceiveBuffer(old);
+    this.#spare = buf;
   }
 
   #closeSocket(): void {

@@ -878,3 +878,55 @@ Deno.test("chatter: small request/response traffic alternates between two receiv
   assert.ok(buffers.size <= 5, `${buffers.size} buffers for 600 messages`);
   assert.deepEqual(kept!.data, pattern(kept!.i));
 });
+
+Deno.test("chatter: a receive buffer let go of after a pause serves another connection's frames; unreleased ones never do", async () => {
+  await using s = await chatterServer();
+  await using clientA = await chatter.connect(s.addr);
+  const connA = await s.next();
+  await using clientB = await chatter.connect(s.addr);
+  const connB = await s.next();
+  const size = 150_000;
+  const pattern = (i: number) =>
+    new Uint8Array(size).map((_, j) => (i * 29 + j) & 0xff);
+  // Buffers of released messages, and of kept ones (like binary payload
+  // views), by connection.
+  const released = new Map<ArrayBufferLike, string>();
+  const keptBuffers = new Set<ArrayBufferLike>();
+  const kept: { i: number; data: Uint8Array }[] = [];
+  let crossed = 0;
+  let arrived = gate();
+  const consumer = (conn: Connection, name: string) => () => {
+    for (let m = conn.tryReceive(); m; m = conn.tryReceive()) {
+      const i = Number(m.type.slice(2));
+      assert.deepEqual(m.data, pattern(i), `message ${i} on ${name}`);
+      const buffer = m.data.buffer;
+      assert.ok(!keptBuffers.has(buffer), `${name} got a kept buffer`);
+      const before = released.get(buffer);
+      if (before !== undefined && before !== name) crossed++;
+      // Every third message A receives is kept.
+      if (name === "A" && i % 3 === 0) {
+        kept.push({ i, data: m.data });
+        keptBuffers.add(buffer);
+      } else {
+        released.set(buffer, name);
+        conn.release(m);
+      }
+      arrived.resolve();
+    }
+    return undefined;
+  };
+  connA.consume(consumer(connA, "A"), () => {});
+  connB.consume(consumer(connB, "B"), () => {});
+  for (let i = 0; i < 12; i++) {
+    // Alternately to A and B, each after a pause longer than a
+    // connection keeps its spare buffer (SPARE_MS).
+    (i % 2 === 0 ? clientA : clientB).sendNow(`T.${i}`, pattern(i));
+    await deadline(arrived.promise, 5000);
+    arrived = gate();
+    await delay(120);
+  }
+  for (const { i, data } of kept) {
+    assert.deepEqual(data, pattern(i), `kept ${i}`);
+  }
+  assert.ok(crossed > 0, "no receive buffer served both connections");
+});
