@@ -606,8 +606,8 @@ export class Connection extends Resource implements Deadline {
   // one is unreleased (see release): #held counts them. #retired is the
   // buffer before it while some of its messages are unreleased; #spare is
   // one none of whose messages is, the next one to fill (a large one for
-  // frames, a small one for idle reads), dropped once no data came for
-  // SPARE_MS.
+  // frames, a small one for idle reads), given to the receive pool (or
+  // dropped, when small) once no data came for SPARE_MS.
   #held = 0;
   #retired: Uint8Array | null = null;
   #retiredHeld = 0;
@@ -737,7 +737,8 @@ export class Connection extends Resource implements Deadline {
         start = end = 0;
       }
       // Between frames under load the socket is often drained: a spare
-      // waits for the next frame, and is let go after SPARE_MS without data.
+      // waits for the next frame, and goes to the pool after SPARE_MS
+      // without data.
       if (
         (this.#spare !== null || this.#retired !== null) &&
         this.#spareTimer === undefined
