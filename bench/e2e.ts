@@ -2,7 +2,7 @@
 // bench:e2e`. Prints one Markdown table; see BENCHMARKS.md.
 //
 // Options: --runs=5 --seconds=0.5 (per run) --only=id,id (workload ids of
-// bench/_workloads.ts, or codec, fanout, memory) --connections=1000
+// bench/_workloads.ts, or codec, fanout, bursts, memory) --connections=1000
 // (memory workload) --fanout-clients=N (fan-out cost of N clients only)
 // --profile-summary=FILE.cpuprofile (print the top self-time functions
 // and files of a profile and exit) --heap-summary (V8 heap growth per
@@ -564,6 +564,70 @@ async function rawClientsRole(): Promise<void> {
   await Promise.all(loops);
 }
 
+/** Pause between the batches of the bursts rows: longer than SPARE_MS. */
+const BURST_GAP_MS = 60;
+
+/**
+ * Process CPU (both ends, this process) per acked notify of one batch to
+ * one client, back to back or `gapMs` apart: per run, the mean over the
+ * batches of `limits.seconds` of wall time.
+ */
+async function burstCost(limits: Limits, gapMs: number): Promise<number[]> {
+  await using server = await listen(LOCAL, { status: "operational" });
+  await using _client = await connect(
+    { hostname: LOCAL.hostname, port: server.addresses[0].port },
+    "bench-bursts",
+    { subscriptions: SUBSCRIPTIONS, eventsCb: () => {} },
+  );
+  const batch = jsonEvents(BATCH);
+  for (let i = 0; i < 20; i++) await server.notifyEvents(batch, false, true);
+  const costs: number[] = [];
+  for (let run = 0; run < limits.runs; run++) {
+    const end = clock() + limits.seconds;
+    let cpu = 0;
+    let n = 0;
+    while (n === 0 || clock() < end) {
+      if (gapMs > 0) await delay(gapMs);
+      const c0 = process.cpuUsage();
+      await server.notifyEvents(batch, false, true);
+      const used = process.cpuUsage(c0);
+      cpu += used.user + used.system;
+      n++;
+    }
+    costs.push(cpu / 1000 / n);
+  }
+  return costs;
+}
+
+// Traffic in bursts: a connection lets go of its large receive buffer
+// after SPARE_MS without data, so a batch every 60 ms takes one from the
+// process's receive pool (or, without it, allocates one) for every frame.
+async function burstRows(limits: Limits): Promise<Row[]> {
+  const steady = spread(await burstCost(limits, 0));
+  const bursts = spread(await burstCost(limits, BURST_GAP_MS));
+  const ms = (v: number) => v.toFixed(3);
+  const what =
+    `process CPU per acked notify of ${BATCH} JSON events to 1 client`;
+  return [[
+    `bursts: ${what}, back to back`,
+    ms(steady.min),
+    spreadText(steady, ms),
+    "ms/batch",
+    "client and server in this process, both counted; best = lowest",
+    "",
+    "",
+  ], [
+    `bursts: ${what}, ${BURST_GAP_MS} ms apart`,
+    ms(bursts.min),
+    spreadText(bursts, ms),
+    "ms/batch",
+    `${(bursts.min / steady.min).toFixed(2)}× back to back (best/best); ` +
+    "each pause outlasts a connection's spare receive buffer (50 ms)",
+    "",
+    "",
+  ]];
+}
+
 async function fanoutRows(limits: Limits): Promise<Row[]> {
   const single = args.get("fanout-clients");
   if (single) {
@@ -865,6 +929,9 @@ async function main(): Promise<void> {
   const rows = await workloadRows(runs, seconds, workloads);
   if (wants("fanout")) {
     rows.push(...await fanoutRows({ runs, seconds, maxOps: 100_000 }));
+  }
+  if (wants("bursts")) {
+    rows.push(...await burstRows({ runs, seconds, maxOps: 0 }));
   }
   if (wants("memory")) {
     const conns = Number(args.get("connections") ?? 1000);
