@@ -55,20 +55,28 @@ export class BufferPool<T> {
     return item;
   }
 
-  /** The newest buffer given back of at least `size` bytes, if any. */
+  /**
+   * The smallest buffer given back of at least `size` bytes (the newest of
+   * those), if any: a connection receiving a small frame slowly does not
+   * hold a large buffer while a fitting one was there.
+   */
   takeAtLeast(size: number): T | undefined {
     this.#used = true;
     const items = this.#items;
+    let best = -1;
+    let bestSize = Infinity;
     for (let i = items.length - 1; i >= 0; i--) {
-      const item = items[i];
-      const n = this.#sizeOf(item);
-      if (n >= size) {
-        items.splice(i, 1);
-        this.#bytes -= n;
-        return item;
+      const n = this.#sizeOf(items[i]);
+      if (n >= size && n < bestSize) {
+        best = i;
+        bestSize = n;
+        if (n === size) break;
       }
     }
-    return undefined;
+    if (best < 0) return undefined;
+    const [item] = items.splice(best, 1);
+    this.#bytes -= bestSize;
+    return item;
   }
 
   /**

@@ -10,21 +10,16 @@ function pool() {
   return new BufferPool<Uint8Array>((b) => b.length, limits);
 }
 
-Deno.test("buffer pool: the newest buffer that is large enough, else none", () => {
+Deno.test("buffer pool: the smallest buffer that is large enough, the newest of equals, else none", () => {
   const p = pool();
-  const [a, b, c] = [
-    new Uint8Array(100),
-    new Uint8Array(200),
-    new Uint8Array(150),
-  ];
-  p.give(a);
-  p.give(b);
-  p.give(c);
-  assert.equal(p.bytes, 450);
+  const [a, b, c, d] = [100, 200, 150, 150].map((n) => new Uint8Array(n));
+  for (const x of [a, b, c, d]) p.give(x);
+  assert.equal(p.bytes, 600);
   assert.equal(p.takeAtLeast(160), b);
   assert.equal(p.takeAtLeast(160), undefined);
-  assert.equal(p.takeAtLeast(100), c);
-  assert.equal(p.take(), a);
+  assert.equal(p.takeAtLeast(120), d);
+  assert.equal(p.takeAtLeast(100), a);
+  assert.equal(p.take(), c);
   assert.equal(p.take(), undefined);
   assert.equal(p.bytes, 0);
 });
