@@ -7,18 +7,23 @@
 import { BufferPool } from "./buffer_pool.ts";
 import { Writer } from "./sbs.ts";
 
-/** Largest buffer kept for reuse (a larger one grew for a rare message). */
-const MAX_WRITER = 262144;
+/**
+ * Largest buffer kept for reuse (a larger one grew for a rare message).
+ * Four register requests of 1,000 events sent in one turn share one
+ * writer of ~350 KB: at 256 KiB, that writer was dropped after each write
+ * and the next one grew again, ten times per round (1 MB allocated).
+ */
+const MAX_WRITER = 1024 * 1024;
 
 // Write buffers are taken from this pool when a connection has something
 // to send and given back once written, so that idle connections hold
 // none. While sends go on, the pool keeps what they use (a fan-out to 100
 // clients has 100 frames of a batch in flight); once it has not been used
-// for a sweep period it shrinks back to two of the largest.
+// for a sweep period it shrinks back to 512 KiB.
 const writerPool = new BufferPool<Writer>((w) => w.buf.length, {
   maxCount: 256,
   maxBytes: 16 * 1024 * 1024,
-  idleBytes: 2 * MAX_WRITER,
+  idleBytes: 512 * 1024,
   sweepMs: 100,
 });
 
