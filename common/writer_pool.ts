@@ -32,7 +32,7 @@ export function takeWriter(): Writer {
   return writerPool.take() ?? new Writer(512);
 }
 
-/** Give a write buffer back (dropped when too large or the pool is full). */
+/** Give a write buffer back (dropped when too large; a full pool drops its oldest). */
 export function releaseWriter(w: Writer): void {
   w.reset();
   if (w.buf.length <= MAX_WRITER) writerPool.give(w);
