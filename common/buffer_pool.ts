@@ -19,11 +19,10 @@ export interface BufferPoolLimits {
 
 /**
  * Buffers given back for reuse: `take` hands out the newest, `takeAtLeast`
- * the smallest that is large enough. While takes and gives
- * go on it keeps up to `maxBytes` (a fan-out to 100 clients has 100
- * buffers in use at once); once a whole sweep period passed without
- * either, it shrinks back to `idleBytes`, so that a process that is idle
- * again holds little.
+ * the smallest that is large enough. While takes and gives go on it keeps
+ * up to `maxBytes` (a fan-out to 100 clients has 100 buffers in use at
+ * once); once a whole sweep period passed without either, it shrinks back
+ * to `idleBytes`, so that a process that is idle again holds little.
  */
 export class BufferPool<T> {
   readonly #items: T[] = [];
