@@ -44,7 +44,11 @@ export interface Msg {
 
 /** Options of a Chatter connection. */
 export interface ChatterOptions {
-  /** Seconds without incoming data before sending a Ping (default 20; 0 or null: never). */
+  /**
+   * Seconds without incoming data before sending a Ping (default 20; 0 or
+   * null: never). Incoming data is noticed by a check every eighth of this
+   * delay, so a Ping goes out up to about a sixth of it later.
+   */
   pingDelay?: number | null;
   /** Seconds to wait for any data after a Ping before closing (default 20). */
   pingTimeout?: number;
@@ -141,6 +145,9 @@ const CONSUMER_SCHEDULED = 1;
 const CONSUMER_BUSY = 2;
 const CONSUMER_ENDING = 3;
 const LINGER_MS = 1000;
+// Ping checks per pingDelay while data comes in: how late a Ping may be,
+// as a fraction of pingDelay (see Connection.onDue).
+const PING_CHECKS = 8;
 /**
  * Bytes payloads at least this long are written from the caller's buffer
  * instead of being copied into the connection's: the caller must leave
@@ -223,7 +230,13 @@ export class Connection extends Resource implements Deadline {
   readonly #pingDelay: number;
   readonly #pingTimeout: number;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  // Reads are counted, not timed (a performance.now() per read was 2 % of
+  // a register round trip): the ping check, every pingDelay / PING_CHECKS,
+  // notes when the count moved, so #lastRx is the first check after the
+  // last data, and a Ping goes out between pingDelay and about 1.16 times
+  // pingDelay after it (a check interval and the grid of #armPing).
   #lastRx = 0;
+  #readsAtCheck = 0;
   #pingSentAt = -1;
   /** @internal When the ping check is due (see {@linkcode SharedTimer}). */
   dueAt = 0;
@@ -247,7 +260,7 @@ export class Connection extends Resource implements Deadline {
     this.#pingTimeout = (options.pingTimeout ?? 20) * 1000;
 
     this.#lastRx = performance.now();
-    if (this.#pingDelay > 0) this.#armPing(this.#pingDelay);
+    if (this.#pingDelay > 0) this.#armPing(this.#pingDelay / PING_CHECKS);
     this.#group.run(() => this.#readLoop());
   }
 
@@ -652,7 +665,6 @@ export class Connection extends Resource implements Deadline {
         }
         this.#end += n;
         this.#reads++;
-        this.#lastRx = performance.now();
         const drained = this.#drained = n < space;
         const readSize = this.#readSize;
         if (!drained && !idle) {
@@ -893,21 +905,35 @@ export class Connection extends Resource implements Deadline {
     }
   }
 
+  // Due times are rounded up to a grid of an eighth of a check interval,
+  // shared by the connections of one pingDelay: their checks fire
+  // together, so the process wakes at most 8 * PING_CHECKS times per
+  // pingDelay for them, however many there are.
   #armPing(delay: number): void {
-    pingTimer.schedule(this, delay);
+    const grain = this.#pingDelay / (8 * PING_CHECKS);
+    const now = performance.now();
+    const at = Math.ceil((now + delay) / grain) * grain;
+    pingTimer.schedule(this, at - now);
   }
 
   /** @internal Ping check due (see {@linkcode SharedTimer}). */
   onDue(): void {
     if (!this.isOpen) return;
     const now = performance.now();
+    // Data came since the last check: at most a check interval ago.
+    const heard = this.#reads !== this.#readsAtCheck;
+    if (heard) {
+      this.#readsAtCheck = this.#reads;
+      this.#lastRx = now;
+    }
+    const step = this.#pingDelay / PING_CHECKS;
     if (this.#pingSentAt >= 0) {
-      if (this.#lastRx < this.#pingSentAt) {
+      if (!heard) {
         const waited = now - this.#pingSentAt;
         if (waited >= this.#pingTimeout) {
           this.closeWithReason(new ConnectionError("ping timeout"));
         } else {
-          this.#armPing(Math.min(this.#pingDelay, this.#pingTimeout - waited));
+          this.#armPing(Math.min(step, this.#pingTimeout - waited));
         }
         return;
       }
@@ -915,7 +941,7 @@ export class Connection extends Resource implements Deadline {
     }
     const idle = now - this.#lastRx;
     if (idle < this.#pingDelay) {
-      this.#armPing(this.#pingDelay - idle);
+      this.#armPing(Math.min(step, this.#pingDelay - idle));
       return;
     }
     try {
@@ -925,9 +951,9 @@ export class Connection extends Resource implements Deadline {
       return;
     }
     this.#pingSentAt = now;
-    // Checked again after pingDelay too, so that the next Ping goes out
+    // Checked again within a step, so that the next Ping goes out about
     // pingDelay after the Pong, as the reference does, not after pingTimeout.
-    this.#armPing(Math.min(this.#pingDelay, this.#pingTimeout));
+    this.#armPing(Math.min(step, this.#pingTimeout));
   }
 }
 

@@ -282,6 +282,28 @@ Deno.test("chatter: any incoming message postpones Ping; a Pong keeps the connec
   await deadline(reader, 2000);
 });
 
+Deno.test("chatter: a Ping goes out pingDelay after the last incoming data, at most a sixth late", async () => {
+  using raw = new RawListener();
+  const delayMs = 300;
+  await using ours = await chatter.connect(raw.addr, {
+    pingDelay: delayMs / 1000,
+    pingTimeout: 5,
+  });
+  using peer = await raw.accept();
+  // One message a third into the first pingDelay, in the middle of a
+  // check interval; then silence.
+  await delay(delayMs / 3);
+  await peer.send({ type: "T.Keep" });
+  const sentAt = performance.now();
+  const ping = await deadline(peer.expect(), 3000, "ping");
+  const after = performance.now() - sentAt;
+  assert.equal(ping.type, PING);
+  assert.ok(after >= delayMs - 5, `ping ${after} ms after the data`);
+  // 1/8 check interval + 1/64 grid = 0.164 of pingDelay, plus timer slack.
+  assert.ok(after <= delayMs * 1.17 + 60, `ping ${after} ms after the data`);
+  assert.ok(ours.tryReceive());
+});
+
 Deno.test("chatter: pingDelay 0 never pings", async () => {
   using raw = new RawListener();
   const ours = await chatter.connect(raw.addr, {
