@@ -111,6 +111,23 @@ Deno.test("interned short strings never return another string's value", () => {
   const r = new Reader(w.bytes());
   for (const s of [...words, ...words]) assert.equal(r.string(), s);
   r.done();
+  // Same length and same first, second, middle and last two bytes (the
+  // ones Reader.string hashes), alternating in one slot; one of them
+  // non-ASCII with as many UTF-8 bytes.
+  const twins = [
+    "device_01_temp",
+    "device_02_temp",
+    "device_01Xtemp",
+    "devic\u00e901_temp", // 14 UTF-8 bytes: "\u00e9" is two
+    "device_01_temp",
+  ];
+  const w2 = new Writer();
+  for (let i = 0; i < 50; i++) for (const s of twins) w2.string(s);
+  const r2 = new Reader(w2.bytes());
+  for (let i = 0; i < 50; i++) {
+    for (const s of twins) assert.equal(r2.string(), s);
+  }
+  r2.done();
 });
 
 Deno.test("floats read right at any offset of their buffer", () => {
