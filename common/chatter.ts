@@ -228,6 +228,8 @@ export class Connection extends Resource implements Deadline {
   maxFrameSize: number;
 
   readonly #pingDelay: number;
+  /** The interval of the ping checks: pingDelay / PING_CHECKS. */
+  readonly #pingStep: number;
   readonly #pingTimeout: number;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   // Reads are counted, not timed (a performance.now() per read was 2 % of
@@ -260,7 +262,8 @@ export class Connection extends Resource implements Deadline {
     this.#pingTimeout = (options.pingTimeout ?? 20) * 1000;
 
     this.#lastRx = performance.now();
-    if (this.#pingDelay > 0) this.#armPing(this.#pingDelay / PING_CHECKS);
+    this.#pingStep = this.#pingDelay / PING_CHECKS;
+    if (this.#pingDelay > 0) this.#armPing(this.#pingStep);
     this.#group.run(() => this.#readLoop());
   }
 
@@ -910,7 +913,7 @@ export class Connection extends Resource implements Deadline {
   // together, so the process wakes at most 8 * PING_CHECKS times per
   // pingDelay for them, however many there are.
   #armPing(delay: number): void {
-    const grain = this.#pingDelay / (8 * PING_CHECKS);
+    const grain = this.#pingStep / 8;
     const now = performance.now();
     const at = Math.ceil((now + delay) / grain) * grain;
     pingTimer.schedule(this, at - now);
@@ -926,7 +929,7 @@ export class Connection extends Resource implements Deadline {
       this.#readsAtCheck = this.#reads;
       this.#lastRx = now;
     }
-    const step = this.#pingDelay / PING_CHECKS;
+    const step = this.#pingStep;
     if (this.#pingSentAt >= 0) {
       if (!heard) {
         const waited = now - this.#pingSentAt;

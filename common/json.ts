@@ -933,15 +933,8 @@ function fastString(): string {
     p++;
   }
   jPos = p + 1;
-  const n = p - start;
-  if (n > 32) {
-    return String.fromCharCode.apply(
-      null,
-      buf.subarray(start, p) as unknown as number[],
-    );
-  }
   // Keys and short values repeat from event to event.
-  return internAscii(buf, start, p, h ^ n);
+  return internAscii(buf, start, p, h ^ (p - start));
 }
 
 const ESCAPED: Record<number, string> = {

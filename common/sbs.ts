@@ -61,8 +61,18 @@ export function internAscii(
   end: number,
   hash: number,
 ): string {
-  const hit = cachedAscii(buf, start, end, hash);
-  if (hit !== undefined) return hit;
+  return cachedAscii(buf, start, end, hash) ??
+    makeAscii(buf, start, end, hash);
+}
+
+// The string of the ASCII bytes `buf[start, end)`, made and, if short
+// enough, cached under `hash` (the caller found it not cached).
+function makeAscii(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  hash: number,
+): string {
   const n = end - start;
   // Up to 8 characters, one at a time costs no more; beyond, one call
   // costs less (116 vs 244 ns at 20).
@@ -598,7 +608,7 @@ export class Reader {
     for (let i = start; i < end; i++) {
       if (buf[i] >= 0x80) return this.#utf8(start, end);
     }
-    return internAscii(buf, start, end, h);
+    return makeAscii(buf, start, end, h);
   }
 
   #utf8(start: number, end: number): string {
