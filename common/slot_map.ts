@@ -16,8 +16,15 @@
  * @module
  */
 
-/** Values by numeric key; `take` clears the value's slot at once. */
+/**
+ * Values by non-negative numeric key; `take` clears the value's slot at
+ * once. The only entry of an otherwise empty map is kept in two fields,
+ * not in the `Map`: one request in flight (a round trip) costs no `Map`
+ * insertion and deletion.
+ */
 export class SlotMap<T> {
+  #oneKey = -1;
+  #oneValue: T | undefined = undefined;
   readonly #slots = new Map<number, number>();
   #values: (T | undefined)[] = [];
   #used = 0;
@@ -25,11 +32,16 @@ export class SlotMap<T> {
 
   /** Number of entries. */
   get size(): number {
-    return this.#slots.size;
+    return this.#slots.size + (this.#oneKey < 0 ? 0 : 1);
   }
 
-  /** Set the value under `key`. */
+  /** Set the value under `key` (a non-negative number). */
   set(key: number, value: T): void {
+    if (key === this.#oneKey || (this.#oneKey < 0 && this.#slots.size === 0)) {
+      this.#oneKey = key;
+      this.#oneValue = value;
+      return;
+    }
     let slot = this.#slots.get(key);
     if (slot === undefined) {
       slot = this.#free.pop() ?? this.#newSlot();
@@ -40,12 +52,19 @@ export class SlotMap<T> {
 
   /** The value under `key`, if any. */
   get(key: number): T | undefined {
+    if (key === this.#oneKey) return this.#oneValue;
     const slot = this.#slots.get(key);
     return slot === undefined ? undefined : this.#values[slot];
   }
 
   /** Remove the value under `key` and return it, if any. */
   take(key: number): T | undefined {
+    if (key === this.#oneKey) {
+      const value = this.#oneValue;
+      this.#oneKey = -1;
+      this.#oneValue = undefined;
+      return value;
+    }
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
     this.#slots.delete(key);
@@ -58,6 +77,9 @@ export class SlotMap<T> {
   /** Remove every entry and return their values. */
   takeAll(): T[] {
     const values: T[] = [];
+    if (this.#oneKey >= 0) values.push(this.#oneValue as T);
+    this.#oneKey = -1;
+    this.#oneValue = undefined;
     for (const slot of this.#slots.values()) {
       values.push(this.#values[slot] as T);
     }
