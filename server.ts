@@ -312,7 +312,7 @@ export class Server extends Resource {
     if (req.type !== MsgType.InitReq) {
       throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
     }
-    const r = new Reader(req.data);
+    const r = new Reader(req.buf, req.start, req.end);
     const init = readInitReq(r);
     r.done();
     let res: MsgInitRes;
@@ -390,7 +390,7 @@ export class Server extends Resource {
     limit: number,
   ): Promise<void> | undefined {
     if (msg.type === MsgType.EventsAck) {
-      new Reader(msg.data).done();
+      new Reader(msg.buf, msg.start, msg.end).done();
       e.conn.release(msg);
       e.acks?.take(convKey(msg.conv))?.();
       return;
@@ -442,7 +442,7 @@ export class Server extends Resource {
   // microseconds, and each await on its path is a measurable share.
   #request(e: Established, msg: Msg): Promise<void> | undefined {
     try {
-      const r = new Reader(msg.data);
+      const r = new Reader(msg.buf, msg.start, msg.end);
       let result: unknown;
       if (msg.type === MsgType.RegisterReq) {
         const events = readRegisterReq(r);

@@ -26,20 +26,37 @@ export interface Conversation {
   firstId: number;
 }
 
-/** A received application message. */
-export interface Msg {
-  /** The conversation, from this side's point of view. */
-  conv: Conversation;
-  /** True when this message started the conversation. */
-  first: boolean;
-  /** True when this message ended the conversation. */
-  last: boolean;
-  /** True when the peer passed the turn. */
-  token: boolean;
-  /** Payload type name. */
-  type: string;
-  /** Payload SBS bytes (a view: decode before the next `receive`). */
-  data: Uint8Array;
+/**
+ * A received application message. Its payload is `buf[start, end)` in the
+ * connection's receive buffer (decode before the next `receive`, or
+ * `release` it when no view into it is kept).
+ */
+export class Msg {
+  /**
+   * @param conv The conversation, from this side's point of view.
+   * @param first True when this message started the conversation.
+   * @param last True when this message ended the conversation.
+   * @param token True when the peer passed the turn.
+   * @param type Payload type name.
+   * @param buf The receive buffer holding the payload.
+   * @param start Where the payload's SBS bytes start in `buf`.
+   * @param end Where they end (exclusive).
+   */
+  constructor(
+    readonly conv: Conversation,
+    readonly first: boolean,
+    readonly last: boolean,
+    readonly token: boolean,
+    readonly type: string,
+    readonly buf: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  /** Payload SBS bytes: a view into `buf`. */
+  get data(): Uint8Array {
+    return this.buf.subarray(this.start, this.end);
+  }
 }
 
 /** Options of a Chatter connection. */
@@ -504,7 +521,7 @@ export class Connection extends Resource implements Deadline {
    * filled again instead of a new, zeroed one. At most once per message.
    */
   release(msg: Msg): void {
-    const buffer = msg.data.buffer;
+    const buffer = msg.buf.buffer;
     if (this.#buf !== null && buffer === this.#buf.buffer) {
       this.#held--;
     } else if (this.#retired !== null && buffer === this.#retired.buffer) {
@@ -589,14 +606,16 @@ export class Connection extends Resource implements Deadline {
       }
       return true;
     }
-    const msg: Msg = {
-      conv: { owner: !m.owner, firstId: m.first },
-      first: m.owner && m.first === m.id,
-      last: m.last,
-      token: m.token,
+    const msg = new Msg(
+      { owner: !m.owner, firstId: m.first },
+      m.owner && m.first === m.id,
+      m.last,
+      m.token,
       type,
-      data: m.data,
-    };
+      m.buf,
+      m.dataStart,
+      m.dataEnd,
+    );
     // Its data is a view into #buf until released.
     this.#held++;
     const receiver = this.#receiver;

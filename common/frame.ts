@@ -9,22 +9,38 @@
 
 import { intWidth, Reader, SbsError, type Writer } from "./sbs.ts";
 
-/** Decoded `HatChatter.Msg`. `data` is a view into the frame's buffer. */
-export interface ChatterMsg {
-  /** Sender's message counter. */
-  id: number;
-  /** Id of the first message of the conversation. */
-  first: number;
-  /** True when the sender owns the conversation. */
-  owner: boolean;
-  /** True when the sender passes the turn. */
-  token: boolean;
-  /** True when this message ends the conversation. */
-  last: boolean;
-  /** Payload type name, e.g. `HatEventer.MsgQueryReq`. */
-  type: string;
-  /** Payload SBS bytes. */
-  data: Uint8Array;
+/**
+ * Decoded `HatChatter.Msg`. Its payload is `buf[dataStart, dataEnd)`, in
+ * the frame's buffer: read it there, or take the view `data`.
+ */
+export class ChatterMsg {
+  /**
+   * @param id Sender's message counter.
+   * @param first Id of the first message of the conversation.
+   * @param owner True when the sender owns the conversation.
+   * @param token True when the sender passes the turn.
+   * @param last True when this message ends the conversation.
+   * @param type Payload type name, e.g. `HatEventer.MsgQueryReq`.
+   * @param buf The frame's buffer.
+   * @param dataStart Where the payload's SBS bytes start in `buf`.
+   * @param dataEnd Where they end (exclusive).
+   */
+  constructor(
+    readonly id: number,
+    readonly first: number,
+    readonly owner: boolean,
+    readonly token: boolean,
+    readonly last: boolean,
+    readonly type: string,
+    readonly buf: Uint8Array,
+    readonly dataStart: number,
+    readonly dataEnd: number,
+  ) {}
+
+  /** Payload SBS bytes: a view into `buf`. */
+  get data(): Uint8Array {
+    return this.buf.subarray(this.dataStart, this.dataEnd);
+  }
 }
 
 /** Payload of a message to send: bytes, a function writing them, or nothing. */
@@ -201,7 +217,19 @@ export function readChatterMsg(
   const token = r.bool();
   const last = r.bool();
   const type = r.string();
-  const data = r.bytesView();
+  const n = r.length();
+  const dataStart = r.pos;
+  r.pos += n;
   r.done();
-  return { id, first, owner, token, last, type, data };
+  return new ChatterMsg(
+    id,
+    first,
+    owner,
+    token,
+    last,
+    type,
+    buf,
+    dataStart,
+    r.pos,
+  );
 }

@@ -69,7 +69,7 @@ function choice(r: Reader, count: number): number {
   r.pos = at;
   const i = r.int();
   if (typeof i !== "number" || i < 0 || i >= count) {
-    throw new SbsError(`invalid choice index ${i}`, at);
+    r.fail(`invalid choice index ${i}`, at);
   }
   return i;
 }
@@ -518,7 +518,7 @@ export function readTimestamp(r: Reader): Timestamp {
   const at = r.pos;
   const us = r.safeInt();
   if (us < 0 || us >= 1000000) {
-    throw new SbsError(`timestamp microseconds out of range: ${us}`, at);
+    r.fail(`timestamp microseconds out of range: ${us}`, at);
   }
   return { s, us };
 }
@@ -667,7 +667,7 @@ function readOptPayload(r: Reader): EventPayload | null {
     return { kind: "json", data: readJsonText(r) };
   } catch (e) {
     if (e instanceof SbsError) throw e;
-    throw new SbsError(`invalid JSON payload: ${(e as Error).message}`, at);
+    r.fail(`invalid JSON payload: ${(e as Error).message}`, at);
   }
 }
 

@@ -399,6 +399,8 @@ export class Reader {
   pos: number;
   /** End offset (exclusive). */
   readonly end: number;
+  /** Where the input starts: error offsets count from here. */
+  readonly start: number;
   #view: DataView | null = null;
   /** Whether {@linkcode Reader.bytesView} handed out a view into `buf`. */
   viewed = false;
@@ -412,6 +414,15 @@ export class Reader {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
+    this.start = pos;
+  }
+
+  /**
+   * Throw an {@linkcode SbsError} for the input at `buf[at]`; its offset
+   * counts from where this reader started.
+   */
+  fail(message: string, at: number): never {
+    throw new SbsError(message, at - this.start);
   }
 
   /** Bytes left to read. */
@@ -422,13 +433,13 @@ export class Reader {
   /** Throw unless everything was consumed. */
   done(): void {
     if (this.pos !== this.end) {
-      throw new SbsError(`${this.end - this.pos} trailing bytes`, this.pos);
+      this.fail(`${this.end - this.pos} trailing bytes`, this.pos);
     }
   }
 
   /** One raw byte. */
   byte(): number {
-    if (this.pos >= this.end) throw new SbsError("truncated input", this.pos);
+    if (this.pos >= this.end) this.fail("truncated input", this.pos);
     return this.buf[this.pos++];
   }
 
@@ -492,7 +503,7 @@ export class Reader {
     const buf = this.buf;
     const end = this.end;
     let pos = this.pos;
-    if (pos >= end) throw new SbsError("truncated integer", pos);
+    if (pos >= end) this.fail("truncated integer", pos);
     let b = buf[pos++];
     // Reached for integers wider than 5 bytes, or with fewer than 5 bytes
     // left (#shortInt takes the rest): float arithmetic, exact to 2^53.
@@ -504,7 +515,7 @@ export class Reader {
         // -2^53 is the one unsafe value this loop can produce exactly.
         return v < -Number.MAX_SAFE_INTEGER ? BigInt(v) : v;
       }
-      if (pos >= end) throw new SbsError("truncated integer", pos);
+      if (pos >= end) this.fail("truncated integer", pos);
       if (v >= NUMBER_GROUP_LIMIT || v < -NUMBER_GROUP_LIMIT) break;
       b = buf[pos++];
     }
@@ -515,9 +526,9 @@ export class Reader {
       b = buf[pos++];
       big = (big << 7n) | BigInt(b & 0x7f);
       if (b & 0x80) break;
-      if (pos >= end) throw new SbsError("truncated integer", pos);
+      if (pos >= end) this.fail("truncated integer", pos);
       if (pos - start >= MAX_INT_BYTES) {
-        throw new SbsError(`integer wider than ${MAX_INT_BYTES} bytes`, start);
+        this.fail(`integer wider than ${MAX_INT_BYTES} bytes`, start);
       }
     }
     this.pos = pos;
@@ -532,7 +543,7 @@ export class Reader {
     const at = this.pos;
     const v = this.#multiByteInt();
     if (typeof v !== "number") {
-      throw new SbsError(`integer ${v} exceeds 2^53 - 1`, at);
+      this.fail(`integer ${v} exceeds 2^53 - 1`, at);
     }
     return v;
   }
@@ -542,7 +553,7 @@ export class Reader {
     const at = this.pos;
     const v = this.int();
     if (typeof v !== "number" || v < 0 || v > limit) {
-      throw new SbsError(`invalid length ${v}`, at);
+      this.fail(`invalid length ${v}`, at);
     }
     return v;
   }
@@ -560,7 +571,7 @@ export class Reader {
   /** SBS Float. */
   float(): number {
     if (this.end - this.pos < 8) {
-      throw new SbsError("truncated float", this.pos);
+      this.fail("truncated float", this.pos);
     }
     const v = this.view().getFloat64(this.buf.byteOffset + this.pos);
     this.pos += 8;
@@ -628,7 +639,7 @@ export class Reader {
     try {
       return utf8Decoder.decode(this.buf.subarray(start, end));
     } catch {
-      throw new SbsError("invalid UTF-8 string", start);
+      this.fail("invalid UTF-8 string", start);
     }
   }
 }

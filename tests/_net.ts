@@ -166,7 +166,6 @@ export class RawPeer implements Disposable {
       if (k >= 0 && buf.length >= 1 + buf[0] + k) {
         const body = 1 + buf[0];
         const msg = readChatterMsg(buf, body, body + k);
-        msg.data = msg.data.slice();
         this.#buf = buf.slice(body + k);
         return msg;
       }

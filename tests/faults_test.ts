@@ -111,14 +111,13 @@ class RawPeer implements Disposable {
     while (n < bytes.length) n += await this.conn.write(bytes.subarray(n));
   }
 
-  /** Next frame's message (data copied), or null at end of stream. */
+  /** Next frame's message (over a buffer never written again), or null at end of stream. */
   async recv() {
     for (;;) {
       const b = this.#buf;
       const k = frameBodyLength(b, 0, b.length, 1 << 30);
       if (k >= 0 && b.length >= 1 + b[0] + k) {
         const msg = readChatterMsg(b, 1 + b[0], 1 + b[0] + k);
-        msg.data = msg.data.slice();
         this.#buf = b.slice(1 + b[0] + k);
         return msg;
       }

@@ -122,7 +122,15 @@ vectorTest("chatter.json", (entries) => {
     assert.equal(1 + frame[0] + k, frame.length);
     const msg = readChatterMsg(frame, 1 + frame[0], frame.length);
     assert.deepEqual(
-      { ...msg, data: bytesToHex(msg.data) },
+      {
+        id: msg.id,
+        first: msg.first,
+        owner: msg.owner,
+        token: msg.token,
+        last: msg.last,
+        type: msg.type,
+        data: bytesToHex(msg.data),
+      },
       {
         id: int(v.id),
         first: int(v.first),
