@@ -28,7 +28,7 @@ import {
   writeQueryParams,
   writeRegisterReq,
 } from "./common/messages.ts";
-import { Reader, SbsError, type Writer } from "./common/sbs.ts";
+import { type Reader, SbsError, type Writer } from "./common/sbs.ts";
 import { Subscription } from "./common/subscription.ts";
 import type {
   Address,
@@ -129,7 +129,7 @@ export async function connect(
     if (res.type !== MsgType.InitRes || convKey(res.conv) !== convKey(conv)) {
       throw new ProtocolError(`invalid init response ${res.type}`);
     }
-    const r = new Reader(res.buf, res.start, res.end);
+    const r = res.reader();
     const init = readInitRes(r);
     r.done();
     if (init.type === "error") throw new EventerInitError(init.error);
@@ -326,7 +326,7 @@ export class Client extends Resource {
 
   // Returns a promise only when the notification queue is full.
   #process(msg: Msg): Promise<void> | undefined {
-    const r = new Reader(msg.buf, msg.start, msg.end);
+    const r = msg.reader();
     const full = this.#decode(msg, r);
     // Only binary payloads view the receive buffer: without one, the
     // connection may fill that buffer again (see Connection.release).

@@ -23,7 +23,7 @@ import {
   writeRegisterRes,
   writeStatus,
 } from "./common/messages.ts";
-import { Reader, Writer } from "./common/sbs.ts";
+import { Writer } from "./common/sbs.ts";
 import { SlotMap } from "./common/slot_map.ts";
 import { Subscription } from "./common/subscription.ts";
 import type {
@@ -312,7 +312,7 @@ export class Server extends Resource {
     if (req.type !== MsgType.InitReq) {
       throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
     }
-    const r = new Reader(req.buf, req.start, req.end);
+    const r = req.reader();
     const init = readInitReq(r);
     r.done();
     let res: MsgInitRes;
@@ -390,7 +390,7 @@ export class Server extends Resource {
     limit: number,
   ): Promise<void> | undefined {
     if (msg.type === MsgType.EventsAck) {
-      new Reader(msg.buf, msg.start, msg.end).done();
+      msg.reader().done();
       e.conn.release(msg);
       e.acks?.take(convKey(msg.conv))?.();
       return;
@@ -442,7 +442,7 @@ export class Server extends Resource {
   // microseconds, and each await on its path is a measurable share.
   #request(e: Established, msg: Msg): Promise<void> | undefined {
     try {
-      const r = new Reader(msg.buf, msg.start, msg.end);
+      const r = msg.reader();
       let result: unknown;
       if (msg.type === MsgType.RegisterReq) {
         const events = readRegisterReq(r);

@@ -13,7 +13,7 @@ import { readChatterMsg, writeFrame, writeFrameHead } from "./frame.ts";
 import { Group, Resource } from "./group.ts";
 import { log } from "./log.ts";
 import { type Deadline, SharedTimer } from "./shared_timer.ts";
-import { SbsError, type Writer } from "./sbs.ts";
+import { Reader, SbsError, type Writer } from "./sbs.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { releaseWriter, takeWriter } from "./writer_pool.ts";
 import type { Address } from "./types.ts";
@@ -56,6 +56,11 @@ export class Msg {
   /** Payload SBS bytes: a view into `buf`. */
   get data(): Uint8Array {
     return this.buf.subarray(this.start, this.end);
+  }
+
+  /** A reader of the payload, where it lies in `buf`. */
+  reader(): Reader {
+    return new Reader(this.buf, this.start, this.end);
   }
 }
 

@@ -217,9 +217,7 @@ export function readChatterMsg(
   const token = r.bool();
   const last = r.bool();
   const type = r.string();
-  const n = r.length();
-  const dataStart = r.pos;
-  r.pos += n;
+  const dataStart = r.skipBytes();
   r.done();
   return new ChatterMsg(
     id,

@@ -10,7 +10,10 @@
 
 /** Error raised for truncated or malformed SBS input. */
 export class SbsError extends Error {
-  /** Byte offset at which decoding failed. */
+  /**
+   * Byte offset at which decoding failed, counted from the start of the
+   * input (for a {@linkcode Reader}, from where it started).
+   */
   readonly offset: number;
 
   /**
@@ -578,13 +581,19 @@ export class Reader {
     return v;
   }
 
-  /** SBS Bytes as a view into the input (no copy); sets `viewed`. */
-  bytesView(): Uint8Array {
-    this.viewed = true;
+  /** Skip SBS Bytes; returns where they start in `buf` (they end at `pos`). */
+  skipBytes(): number {
     const n = this.length();
     const start = this.pos;
     this.pos += n;
-    return this.buf.subarray(start, start + n);
+    return start;
+  }
+
+  /** SBS Bytes as a view into the input (no copy); sets `viewed`. */
+  bytesView(): Uint8Array {
+    this.viewed = true;
+    const start = this.skipBytes();
+    return this.buf.subarray(start, this.pos);
   }
 
   /** SBS Bytes as a copy, independent of the input buffer. */

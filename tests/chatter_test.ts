@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import * as chatter from "../common/chatter.ts";
-import { type Connection, convKey, type Msg } from "../common/chatter.ts";
+import { type Connection, convKey, Msg } from "../common/chatter.ts";
 import {
   BackpressureError,
   ConnectionError,
@@ -32,7 +32,9 @@ function collect(conn: Connection): { msgs: Msg[]; done: Promise<unknown> } {
   const done = (async () => {
     for (;;) {
       const msg = await conn.receive();
-      msgs.push({ ...msg, data: msg.data.slice() });
+      const { conv, first, last, token, type } = msg;
+      const data = msg.data.slice();
+      msgs.push(new Msg(conv, first, last, token, type, data, 0, data.length));
     }
   })().catch((e) => e);
   return { msgs, done };
