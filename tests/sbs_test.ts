@@ -144,6 +144,47 @@ Deno.test("floats read right at any offset of their buffer", () => {
   }
 });
 
+Deno.test("a length patched by endLength is the Integer int() writes, whatever the hint", () => {
+  // Each width's boundaries (1 to 4 bytes: below 2^27), with the guess
+  // too small, right and too large, so the data moves both ways.
+  const lengths = [
+    0,
+    1,
+    63,
+    64,
+    127,
+    128,
+    8191,
+    8192,
+    16383,
+    16384,
+    1048575,
+    1048576,
+    1048577,
+  ];
+  for (const len of lengths) {
+    const data = new Uint8Array(len);
+    for (let i = 0; i < len; i++) data[i] = (i * 7 + 3) & 0xff;
+    const expected = new Writer(1);
+    expected.int(len);
+    expected.raw(data);
+    for (const hint of [0, len, 1 << 22]) {
+      const w = new Writer(1);
+      w.byte(0xaa); // the mark is not at 0
+      const mark = w.beginLength(hint);
+      w.raw(data);
+      w.endLength(mark);
+      const out = w.bytes();
+      assert.equal(out[0], 0xaa);
+      assert.deepEqual(
+        out.subarray(1),
+        expected.bytes(),
+        `length ${len}, hint ${hint}`,
+      );
+    }
+  }
+});
+
 Deno.test("strings: ASCII, non-ASCII, long and surrogates round trip", () => {
   for (
     const s of [
