@@ -41,7 +41,19 @@ export class ChatterMsg {
   get data(): Uint8Array {
     return this.buf.subarray(this.dataStart, this.dataEnd);
   }
+
+  /** The header fields as a plain object, to compare or record. */
+  header(): ChatterHeader {
+    const { id, first, owner, token, last, type } = this;
+    return { id, first, owner, token, last, type };
+  }
 }
+
+/** The fields of a `HatChatter.Msg` other than its payload. */
+export type ChatterHeader = Pick<
+  ChatterMsg,
+  "id" | "first" | "owner" | "token" | "last" | "type"
+>;
 
 /** Payload of a message to send: bytes, a function writing them, or nothing. */
 export type Payload = Uint8Array | ((w: Writer) => void) | null;

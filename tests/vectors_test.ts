@@ -122,15 +122,7 @@ vectorTest("chatter.json", (entries) => {
     assert.equal(1 + frame[0] + k, frame.length);
     const msg = readChatterMsg(frame, 1 + frame[0], frame.length);
     assert.deepEqual(
-      {
-        id: msg.id,
-        first: msg.first,
-        owner: msg.owner,
-        token: msg.token,
-        last: msg.last,
-        type: msg.type,
-        data: bytesToHex(msg.data),
-      },
+      { ...msg.header(), data: bytesToHex(msg.data) },
       {
         id: int(v.id),
         first: int(v.first),

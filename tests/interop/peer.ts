@@ -1429,12 +1429,7 @@ export class Tap implements AsyncDisposable {
         const frame: TapFrame = {
           conn,
           dir,
-          id: msg.id,
-          first: msg.first,
-          owner: msg.owner,
-          token: msg.token,
-          last: msg.last,
-          type: msg.type,
+          ...msg.header(),
           size: msg.data.length,
           at: performance.now(),
           dropped: false,
