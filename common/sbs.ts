@@ -364,29 +364,13 @@ export class Writer {
       this.buf.copyWithin(at + need, start, this.pos);
       this.pos += need - width;
     }
-    // Big-endian 7-bit groups, the last one flagged. Up to four bytes
-    // (lengths below 2^27) with shifts: `2 ** n` is a call to pow.
-    const buf = this.buf;
-    switch (need) {
-      case 1:
-        buf[at] = len | 0x80;
-        return;
-      case 2:
-        buf[at] = len >>> 7;
-        buf[at + 1] = len | 0x80;
-        return;
-      case 3:
-        buf[at] = len >>> 14;
-        buf[at + 1] = (len >>> 7) & 0x7f;
-        buf[at + 2] = len | 0x80;
-        return;
-      case 4:
-        buf[at] = len >>> 21;
-        buf[at + 1] = (len >>> 14) & 0x7f;
-        buf[at + 2] = (len >>> 7) & 0x7f;
-        buf[at + 3] = len | 0x80;
-        return;
+    // putInt32 writes the same `need` bytes for any length below 2^31,
+    // with shifts (`2 ** n` below is a call to pow).
+    if (len <= 0x7fffffff) {
+      putInt32(this.buf, at, len);
+      return;
     }
+    const buf = this.buf;
     for (let i = need - 1, p = at; i >= 0; i--, p++) {
       const g = Math.floor(len / 2 ** (7 * i)) & 0x7f;
       buf[p] = i === 0 ? g | 0x80 : g;
