@@ -7,16 +7,19 @@
 
 import * as chatter from "./common/chatter.ts";
 import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
-import { SlotMap } from "./common/slot_map.ts";
-import { abortable } from "./common/abortable.ts";
+import {
+  abortable,
+  type Group,
+  QueuedIterator,
+  Resource,
+  SlotMap,
+} from "./common/async/mod.ts";
 import {
   BackpressureError,
   ConnectionError,
   ProtocolError,
 } from "./common/errors.ts";
-import { type Group, Resource } from "./common/group.ts";
 import { log } from "./common/log.ts";
-import { QueuedIterator } from "./common/queued_iterator.ts";
 import {
   MsgType,
   readEvents,
@@ -27,18 +30,18 @@ import {
   writeInitReq,
   writeQueryParams,
   writeRegisterReq,
-} from "./common/messages.ts";
-import { type Reader, SbsError, type Writer } from "./common/sbs.ts";
-import { Subscription } from "./common/subscription.ts";
+} from "./common/eventer/mod.ts";
+import { type Reader, SbsError, type Writer } from "./common/sbs/mod.ts";
+import { Subscription } from "./common/event/mod.ts";
+import type { Address } from "./common/chatter/address.ts";
 import type {
-  Address,
   Event,
   EventType,
   QueryParams,
   QueryResult,
   RegisterEvent,
   Status,
-} from "./common/types.ts";
+} from "./common/event/mod.ts";
 
 /** Called when the server's status changes. */
 export type StatusCb = (client: Client, status: Status) => void | Promise<void>;
@@ -148,7 +151,7 @@ export class Client extends Resource {
   #status: Status;
   readonly #statusCb?: StatusCb;
   readonly #eventsCb?: EventsCb;
-  // Not a Map: see common/slot_map.ts (responses outliving their use).
+  // Not a Map: see common/async/slot_map.ts (responses outliving their use).
   // Made by the first request: a client that only listens holds none.
   #pending: SlotMap<PromiseWithResolvers<unknown>> | null = null;
   #notifications: Notification[] = [];

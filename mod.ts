@@ -37,7 +37,13 @@ export {
   ReconnectingClient,
   type ReconnectOptions,
 } from "./reconnecting_client.ts";
-export { QueuedIterator } from "./common/queued_iterator.ts";
+export {
+  type ExceptionCb,
+  Group,
+  type GroupOptions,
+  QueuedIterator,
+  Resource,
+} from "./common/async/mod.ts";
 export {
   type ConnectionCb,
   type ConnectionId,
@@ -48,15 +54,14 @@ export {
   type RegisterCb,
   Server,
 } from "./server.ts";
+export type { Address } from "./common/chatter/address.ts";
 export type {
-  Address,
   BinaryPayload,
   Event,
   EventId,
   EventPayload,
   EventType,
   JsonPayload,
-  JsonValue,
   Order,
   OrderBy,
   QueryLatestParams,
@@ -68,22 +73,22 @@ export type {
   Seconds,
   ServerId,
   Status,
-  Timestamp,
-} from "./common/types.ts";
-export { STATUSES } from "./common/types.ts";
+} from "./common/event/mod.ts";
+export type { Timestamp } from "./common/event/types.ts";
+export type { JsonValue } from "./common/json/mod.ts";
+export {
+  compareEvents,
+  InvalidQueryTypeError,
+  STATUSES,
+  Subscription,
+} from "./common/event/mod.ts";
 export {
   BackpressureError,
   ConnectionError,
   ProtocolError,
 } from "./common/errors.ts";
-export { SbsError } from "./common/sbs.ts";
-export { JsonPayloadError } from "./common/json.ts";
-export {
-  type ExceptionCb,
-  Group,
-  type GroupOptions,
-  Resource,
-} from "./common/group.ts";
+export { SbsError } from "./common/sbs/mod.ts";
+export { JsonPayloadError } from "./common/json/mod.ts";
 export { type Logger, setLogger } from "./common/log.ts";
 export type {
   ChatterOptions,
@@ -92,6 +97,4 @@ export type {
   ListenOptions as ChatterListenOptions,
   ListenTlsOptions,
 } from "./common/chatter.ts";
-export { InvalidQueryTypeError, Subscription } from "./common/subscription.ts";
-export * from "./common/timestamp.ts";
-export { compareEvents } from "./common/event_order.ts";
+export * from "./common/event/timestamp.ts";

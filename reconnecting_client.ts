@@ -12,19 +12,22 @@ import {
   type ConnectOptions,
   type RequestOptions,
 } from "./client.ts";
-import { abortable } from "./common/abortable.ts";
+import {
+  abortable,
+  Group,
+  QueuedIterator,
+  Resource,
+} from "./common/async/mod.ts";
 import { ConnectionError } from "./common/errors.ts";
-import { Group, Resource } from "./common/group.ts";
 import { log } from "./common/log.ts";
-import { QueuedIterator } from "./common/queued_iterator.ts";
+import type { Address } from "./common/chatter/address.ts";
 import type {
-  Address,
   Event,
   QueryParams,
   QueryResult,
   RegisterEvent,
   Status,
-} from "./common/types.ts";
+} from "./common/event/mod.ts";
 
 /** Options of {@linkcode connectReconnecting}. */
 export interface ReconnectOptions extends ConnectOptions {

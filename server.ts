@@ -8,8 +8,8 @@
 import * as chatter from "./common/chatter.ts";
 import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
 import { ConnectionError, ProtocolError } from "./common/errors.ts";
-import type { Group } from "./common/group.ts";
-import { Resource } from "./common/group.ts";
+import type { Group } from "./common/async/mod.ts";
+import { Resource, SlotMap } from "./common/async/mod.ts";
 import { log } from "./common/log.ts";
 import {
   type MsgInitRes,
@@ -22,18 +22,17 @@ import {
   writeQueryResult,
   writeRegisterRes,
   writeStatus,
-} from "./common/messages.ts";
-import { Writer } from "./common/sbs.ts";
-import { SlotMap } from "./common/slot_map.ts";
-import { Subscription } from "./common/subscription.ts";
+} from "./common/eventer/mod.ts";
+import { Writer } from "./common/sbs/mod.ts";
+import { Subscription } from "./common/event/mod.ts";
+import type { Address } from "./common/chatter/address.ts";
 import type {
-  Address,
   Event,
   QueryParams,
   QueryResult,
   RegisterEvent,
   Status,
-} from "./common/types.ts";
+} from "./common/event/mod.ts";
 
 /** Connection identifier, counted from 1 per server. */
 export type ConnectionId = number;

@@ -1,6 +1,6 @@
 // Event batches shared by the benchmarks.
 
-import type { Event } from "../common/types.ts";
+import type { Event } from "../common/event/mod.ts";
 
 /** `n` events like a gateway registers: 3-4 segment types, JSON values. */
 export function jsonEvents(n: number): Event[] {

@@ -7,13 +7,8 @@
 // `seconds`, whichever comes first, and always completes at least one.
 // bench/reference/workloads.py mirrors these definitions for the reference.
 
-import {
-  connect,
-  type Event,
-  listen,
-  now,
-  type RegisterEvent,
-} from "../mod.ts";
+import { connect, type Event, listen, type RegisterEvent } from "../mod.ts";
+import { now } from "../common/event/mod.ts";
 import type { Client, QueryParams, QueryResult, Server } from "../mod.ts";
 import { jsonEvents } from "./_events.ts";
 

@@ -27,7 +27,7 @@ import {
   pointEvents,
 } from "./_events.ts";
 import { BATCH, clock, parseArgs, registerCb, spread } from "./_workloads.ts";
-import type { Event } from "../common/types.ts";
+import type { Event } from "../common/event/mod.ts";
 
 const args = parseArgs(Deno.args);
 const base = args.get("base") ?? "HEAD";
@@ -39,10 +39,10 @@ const root = new URL("../", import.meta.url).pathname;
 
 interface Codec {
   tree: string;
-  Writer: typeof import("../common/sbs.ts").Writer;
-  Reader: typeof import("../common/sbs.ts").Reader;
-  writeEvents: typeof import("../common/messages.ts").writeEvents;
-  readEvents: typeof import("../common/messages.ts").readEvents;
+  Writer: typeof import("../common/sbs/mod.ts").Writer;
+  Reader: typeof import("../common/sbs/mod.ts").Reader;
+  writeEvents: typeof import("../common/eventer/mod.ts").writeEvents;
+  readEvents: typeof import("../common/eventer/mod.ts").readEvents;
 }
 
 async function git(...argv: string[]): Promise<string> {
@@ -55,9 +55,26 @@ async function git(...argv: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout).trim();
 }
 
+// The first of `paths` that `tree` has: a base commit may predate the
+// layout of the working tree.
+async function importFirst(tree: string, paths: string[]) {
+  for (const path of paths) {
+    try {
+      await Deno.stat(`${tree}/${path}`);
+    } catch {
+      continue;
+    }
+    return await import(`file://${tree}/${path}`);
+  }
+  throw new Error(`${tree} has none of ${paths.join(", ")}`);
+}
+
 async function load(tree: string): Promise<Codec> {
-  const sbs = await import(`file://${tree}/common/sbs.ts`);
-  const messages = await import(`file://${tree}/common/messages.ts`);
+  const sbs = await importFirst(tree, ["common/sbs/mod.ts", "common/sbs.ts"]);
+  const messages = await importFirst(tree, [
+    "common/eventer/mod.ts",
+    "common/messages.ts",
+  ]);
   return {
     tree,
     Writer: sbs.Writer,

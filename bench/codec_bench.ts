@@ -1,8 +1,8 @@
 // Codec micro-benchmarks: encode and decode of 1,000-event batches, and
 // whole Chatter frames. `deno task bench`; events/s = 1e3 / (ms per iter).
 
-import { Reader, Writer } from "../common/sbs.ts";
-import { readEvents, writeEvents } from "../common/messages.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
+import { readEvents, writeEvents } from "../common/eventer/mod.ts";
 import {
   frameBodyLength,
   readChatterMsg,

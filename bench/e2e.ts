@@ -22,8 +22,8 @@ import process from "node:process";
 import v8 from "node:v8";
 import { connect, listen } from "../mod.ts";
 import type { Client } from "../mod.ts";
-import { readEvents, writeEvents } from "../common/messages.ts";
-import { Reader, Writer } from "../common/sbs.ts";
+import { readEvents, writeEvents } from "../common/eventer/mod.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
 import { bareEvents, jsonEvents } from "./_events.ts";
 import {
   BATCH,

@@ -6,8 +6,8 @@
 
 import { connect, type ConnectOptions } from "../client.ts";
 import type { Client } from "../client.ts";
-import type { Event } from "../common/types.ts";
-import { DEFAULT_PORT } from "../event_server/event_server.ts";
+import type { Event } from "../common/event/mod.ts";
+import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import {
   type FlagKinds,
   parseChoice,

@@ -5,20 +5,17 @@
  * @module
  */
 
-import { parseJsonText } from "../common/json.ts";
-import { InvalidQueryTypeError, Subscription } from "../common/subscription.ts";
+import { parseJsonText } from "../common/json/mod.ts";
 import {
   assertTimestamp,
+  InvalidQueryTypeError,
   normalizeSeconds,
   now,
+  Subscription,
   timestampFromFloat,
-} from "../common/timestamp.ts";
-import type {
-  EventId,
-  EventPayload,
-  EventType,
-  Timestamp,
-} from "../common/types.ts";
+} from "../common/event/mod.ts";
+import type { EventId, EventPayload, EventType } from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
 import { parseInteger, UsageError } from "./_flags.ts";
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { QueryParams, QueryResult } from "../common/types.ts";
+import type { QueryParams, QueryResult } from "../common/event/mod.ts";
 import {
   CLI,
   CONNECTION_FLAGS,

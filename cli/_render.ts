@@ -4,7 +4,9 @@
  * @module
  */
 
-import type { Event, JsonValue, Timestamp } from "../common/types.ts";
+import type { Event } from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
+import type { JsonValue } from "../common/json/mod.ts";
 
 /** How binary payload bytes are written. */
 export type BinaryEncoding = "base64" | "hex";

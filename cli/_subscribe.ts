@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { EventType } from "../common/types.ts";
+import type { EventType } from "../common/event/mod.ts";
 import {
   CLI,
   CommandError,

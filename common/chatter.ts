@@ -5,18 +5,27 @@
  * @module
  */
 
-import { abortable } from "./abortable.ts";
-import { ConnectionError, ProtocolError } from "./errors.ts";
-import { BackpressureError } from "./errors.ts";
-import { type ChatterMsg, frameBodyLength, type Payload } from "./frame.ts";
-import { readChatterMsg, writeFrame, writeFrameHead } from "./frame.ts";
-import { Group, Resource } from "./group.ts";
+import {
+  abortable,
+  type Deadline,
+  Group,
+  Resource,
+  SharedTimer,
+} from "./async/mod.ts";
+import { BackpressureError, ConnectionError, ProtocolError } from "./errors.ts";
+import {
+  type ChatterMsg,
+  frameBodyLength,
+  type Payload,
+  readChatterMsg,
+  writeFrame,
+  writeFrameHead,
+} from "./frame.ts";
 import { log } from "./log.ts";
-import { type Deadline, SharedTimer } from "./shared_timer.ts";
-import { Reader, SbsError, type Writer } from "./sbs.ts";
+import { Reader, SbsError, type Writer } from "./sbs/mod.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { releaseWriter, takeWriter } from "./writer_pool.ts";
-import type { Address } from "./types.ts";
+import type { Address } from "./chatter/address.ts";
 
 /** A conversation, seen from this side. */
 export interface Conversation {

@@ -5,7 +5,7 @@
  */
 
 import { BufferPool } from "./buffer_pool.ts";
-import { Writer } from "./sbs.ts";
+import { Writer } from "./sbs/mod.ts";
 
 /**
  * Largest buffer kept for reuse (a larger one grew for a rare message).

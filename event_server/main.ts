@@ -19,8 +19,8 @@ import {
   parseInteger,
   UsageError,
 } from "../cli/_flags.ts";
+import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import {
-  DEFAULT_PORT,
   EventServerError,
   type EventServerOptions,
   startEventServer,

@@ -22,8 +22,8 @@
  * @module
  */
 
+export { DEFAULT_PORT } from "../common/eventer/mod.ts";
 export {
-  DEFAULT_PORT,
   EventServer,
   EventServerError,
   type EventServerOptions,

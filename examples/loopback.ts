@@ -1,7 +1,8 @@
 // A server and a client on loopback: subscribe, register, get notified,
 // query. Run with `deno task example`.
 
-import { connect, type Event, listen, now } from "../mod.ts";
+import { connect, type Event, listen } from "../mod.ts";
+import { now } from "../common/event/mod.ts";
 
 const stored: Event[] = [];
 let session = 0;

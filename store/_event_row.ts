@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { Event, EventPayload, EventType } from "../common/types.ts";
-import { timestampFromBytes } from "../common/timestamp.ts";
-import { jsonText, parseJsonText } from "../common/json.ts";
+import type { Event, EventPayload, EventType } from "../common/event/mod.ts";
+import { timestampFromBytes } from "../common/event/mod.ts";
+import { jsonText, parseJsonText } from "../common/json/mod.ts";
 import { InvalidEventTypeError } from "./errors.ts";
 import type { EventTypeTable } from "./_event_types.ts";
 

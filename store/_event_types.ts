@@ -7,8 +7,8 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { EventType } from "../common/types.ts";
-import { Subscription } from "../common/subscription.ts";
+import type { EventType } from "../common/event/mod.ts";
+import { Subscription } from "../common/event/mod.ts";
 
 const MATCH_CACHE_SIZE = 256;
 

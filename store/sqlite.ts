@@ -43,15 +43,15 @@ import type {
   QueryParams,
   QueryResult,
   RegisterEvent,
-  Timestamp,
-} from "../common/types.ts";
+} from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
 import {
   compareTimestamps,
   MIN_TIMESTAMP,
   now,
   timestampFromBytes,
   timestampToBytes,
-} from "../common/timestamp.ts";
+} from "../common/event/mod.ts";
 import { StoreError } from "./errors.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
 import { EventTypeTable } from "./_event_types.ts";

@@ -2,7 +2,7 @@
 // taken out of a SlotMap (or, with "map", a plain Map used the same way)
 // are still alive after one young-generation GC. Prints the count.
 
-import { SlotMap } from "../common/slot_map.ts";
+import { SlotMap } from "../common/async/mod.ts";
 
 const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
 if (!gc) throw new Error("run with --v8-flags=--expose-gc");

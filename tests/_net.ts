@@ -18,9 +18,10 @@ import {
   readInitRes,
   writeInitReq,
   writeInitRes,
-} from "../common/messages.ts";
-import { Reader, Writer } from "../common/sbs.ts";
-import type { Address, Event, EventType, Status } from "../common/types.ts";
+} from "../common/eventer/mod.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
+import type { Address } from "../common/chatter/address.ts";
+import type { Event, EventType, Status } from "../common/event/mod.ts";
 
 /** Where every test server binds. */
 export const LOCAL: Address = { hostname: "127.0.0.1", port: 0 };

@@ -6,9 +6,9 @@ import type {
   EventPayload,
   QueryParams,
   RegisterEvent,
-  Timestamp,
-} from "../common/types.ts";
-import type { MsgInitReq, MsgInitRes } from "../common/messages.ts";
+} from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
+import type { MsgInitReq, MsgInitRes } from "../common/eventer/mod.ts";
 
 /** Folder of the shared vectors, beside the project. */
 export const VECTORS_DIR = new URL("../../shared/vectors/", import.meta.url);

@@ -11,8 +11,8 @@ import {
   writeInitReq,
   writeInitRes,
   writeQueryParams,
-} from "../common/messages.ts";
-import type { Event } from "../common/types.ts";
+} from "../common/eventer/mod.ts";
+import type { Event } from "../common/event/mod.ts";
 import { listen } from "../server.ts";
 import {
   captureLog,

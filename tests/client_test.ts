@@ -16,8 +16,8 @@ import {
   writeQueryResult,
   writeRegisterRes,
   writeStatus,
-} from "../common/messages.ts";
-import type { Event, QueryParams, Status } from "../common/types.ts";
+} from "../common/eventer/mod.ts";
+import type { Event, QueryParams, Status } from "../common/event/mod.ts";
 import { listen } from "../server.ts";
 import {
   acceptInit,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { compareEvents } from "../common/event_order.ts";
-import type { Event, Timestamp } from "../common/types.ts";
+import { compareEvents } from "../common/event/mod.ts";
+import type { Event } from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
 
 function event(
   server: number,

@@ -13,9 +13,9 @@ import {
   writeFrame,
 } from "../common/frame.ts";
 import { type Logger, setLogger } from "../common/log.ts";
-import * as m from "../common/messages.ts";
-import { Writer } from "../common/sbs.ts";
-import type { Event, RegisterEvent } from "../common/types.ts";
+import * as m from "../common/eventer/mod.ts";
+import { Writer } from "../common/sbs/mod.ts";
+import type { Event, RegisterEvent } from "../common/event/mod.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const PING_DELAY = 0.2;

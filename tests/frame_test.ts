@@ -9,7 +9,7 @@ import {
   readChatterMsg,
   writeFrame,
 } from "../common/frame.ts";
-import { Writer } from "../common/sbs.ts";
+import { Writer } from "../common/sbs/mod.ts";
 
 Deno.test("bytes and written payloads frame identically at every header width, whatever the size hint", () => {
   const sizes = [0, 1, 63, 64, 200];

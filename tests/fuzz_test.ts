@@ -13,9 +13,9 @@ import {
   writeFrame,
 } from "../common/frame.ts";
 import { setLogger } from "../common/log.ts";
-import * as m from "../common/messages.ts";
-import { MAX_INT_BYTES, Reader, SbsError, Writer } from "../common/sbs.ts";
-import type { Event, RegisterEvent } from "../common/types.ts";
+import * as m from "../common/eventer/mod.ts";
+import { MAX_INT_BYTES, Reader, SbsError, Writer } from "../common/sbs/mod.ts";
+import type { Event, RegisterEvent } from "../common/event/mod.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 import { bytesToHex, hexToBytes, loadVectors } from "./_vectors.ts";
 

@@ -1,7 +1,7 @@
 // Group and Resource: lifetimes, closing order and exception reporting.
 
 import assert from "node:assert/strict";
-import { Group, Resource } from "../common/group.ts";
+import { Group, Resource } from "../common/async/mod.ts";
 import { delay, gate, stillPending } from "./_net.ts";
 
 function failOnException(e: unknown): void {

@@ -8,9 +8,9 @@ import {
   parseJsonText,
   readJsonText,
   writeJsonText,
-} from "../common/json.ts";
-import type { JsonValue } from "../common/types.ts";
-import { Reader, Writer } from "../common/sbs.ts";
+} from "../common/json/mod.ts";
+import type { JsonValue } from "../common/json/mod.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
 const SEED = seedFromEnv("JSON_SEED");

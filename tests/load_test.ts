@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { type Client, connect } from "../client.ts";
 import { listen, type Server } from "../server.ts";
-import { Subscription } from "../common/subscription.ts";
-import type { Event, EventType, RegisterEvent } from "../common/types.ts";
+import { Subscription } from "../common/event/mod.ts";
+import type { Event, EventType, RegisterEvent } from "../common/event/mod.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };

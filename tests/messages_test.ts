@@ -8,8 +8,8 @@ import {
   writeEventId,
   writeEventType,
   writeTimestamp,
-} from "../common/messages.ts";
-import { Reader, SbsError, Writer } from "../common/sbs.ts";
+} from "../common/eventer/mod.ts";
+import { Reader, SbsError, Writer } from "../common/sbs/mod.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
 const SEED = seedFromEnv("MESSAGES_SEED");

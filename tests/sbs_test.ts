@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { MAX_INT_BYTES, Reader, SbsError, Writer } from "../common/sbs.ts";
-import { jsonText, parseJsonText } from "../common/json.ts";
+import { MAX_INT_BYTES, Reader, SbsError, Writer } from "../common/sbs/mod.ts";
+import { jsonText, parseJsonText } from "../common/json/mod.ts";
 
 function bytesOf(f: (w: Writer) => void): number[] {
   const w = new Writer(1);

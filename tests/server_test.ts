@@ -14,9 +14,9 @@ import {
   writeInitReq,
   writeQueryParams,
   writeRegisterReq,
-} from "../common/messages.ts";
-import { Subscription } from "../common/subscription.ts";
-import type { Event, RegisterEvent, Status } from "../common/types.ts";
+} from "../common/eventer/mod.ts";
+import { Subscription } from "../common/event/mod.ts";
+import type { Event, RegisterEvent, Status } from "../common/event/mod.ts";
 import { type ConnectionInfo, listen } from "../server.ts";
 import {
   captureLog,

@@ -1,7 +1,7 @@
 // The one timer behind every connection's ping deadline.
 
 import assert from "node:assert/strict";
-import { type Deadline, SharedTimer } from "../common/shared_timer.ts";
+import { type Deadline, SharedTimer } from "../common/async/mod.ts";
 import { delay } from "./_net.ts";
 
 function deadline(name: string, fired: string[], then?: () => void): Deadline {
@@ -67,7 +67,7 @@ Deno.test("shared timer: a deadline rescheduled from onDue fires again later; er
 Deno.test("shared timer: unscheduling the last deadline clears the timer (the process can exit)", async () => {
   // Deno's test sanitizers do not see timers: a child process that
   // schedules far deadlines and unschedules them must exit at once.
-  const url = new URL("../common/shared_timer.ts", import.meta.url).href;
+  const url = new URL("../common/async/shared_timer.ts", import.meta.url).href;
   const code = `
     import { SharedTimer } from ${JSON.stringify(url)};
     const t = new SharedTimer(() => {});

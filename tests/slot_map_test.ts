@@ -1,8 +1,8 @@
 // SlotMap: Map semantics for numeric keys, and taken values let go at
-// once (the reason it exists: see common/slot_map.ts).
+// once (the reason it exists: see common/async/slot_map.ts).
 
 import assert from "node:assert/strict";
-import { SlotMap } from "../common/slot_map.ts";
+import { SlotMap } from "../common/async/mod.ts";
 
 Deno.test("SlotMap: set, get, take, overwrite, slot reuse, takeAll", () => {
   const m = new SlotMap<string>();

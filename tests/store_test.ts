@@ -7,23 +7,27 @@ import {
   type SqliteStoreOptions,
   StoreError,
 } from "../store/sqlite.ts";
-import { JsonPayloadError, jsonText, parseJsonText } from "../common/json.ts";
+import {
+  JsonPayloadError,
+  jsonText,
+  parseJsonText,
+} from "../common/json/mod.ts";
 import {
   compareTimestamps,
   MAX_TIMESTAMP,
   MIN_TIMESTAMP,
-} from "../common/timestamp.ts";
-import { Subscription } from "../common/subscription.ts";
+  Subscription,
+} from "../common/event/mod.ts";
 import type {
   Event,
   EventId,
-  JsonValue,
   QueryResult,
   QueryServerParams,
   QueryTimeseriesParams,
   RegisterEvent,
-  Timestamp,
-} from "../common/types.ts";
+} from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
+import type { JsonValue } from "../common/json/mod.ts";
 
 const ts = (s: number | bigint, us = 0): Timestamp => ({ s, us });
 const id = (session: number, instance: number, server = 1): EventId => ({
@@ -610,7 +614,7 @@ Deno.test("payloads round-trip losslessly", async () => {
 // A JSON number beyond 2^53 is an exact integer in JavaScript; it must come
 // back with the same value (as a bigint when read off text, as from the
 // wire), never as a nearby integer. The store keeps JSON as the text of
-// common/json.ts, which currently writes 2 ** 60 as String(2 ** 60),
+// common/json/, which currently writes 2 ** 60 as String(2 ** 60),
 // "1152921504606847000", a different integer: this test is skipped (and
 // shows as ignored) until that is fixed there.
 const jsonKeepsUnsafeIntegers =

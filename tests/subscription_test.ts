@@ -3,8 +3,8 @@ import {
   InvalidQueryTypeError,
   matchesQueryType,
   Subscription,
-} from "../common/subscription.ts";
-import type { EventType } from "../common/types.ts";
+} from "../common/event/mod.ts";
+import type { EventType } from "../common/event/mod.ts";
 
 interface SubscriptionVector {
   queryTypes: string[][];

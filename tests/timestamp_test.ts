@@ -14,8 +14,8 @@ import {
   timestampToBytes,
   timestampToDate,
   timestampToFloat,
-} from "../common/timestamp.ts";
-import type { Timestamp } from "../common/types.ts";
+} from "../common/event/mod.ts";
+import type { Timestamp } from "../common/event/types.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -2,13 +2,13 @@
 // value, encode value to exactly hex).
 
 import assert from "node:assert/strict";
-import { Reader, Writer } from "../common/sbs.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
 import {
   frameBodyLength,
   readChatterMsg,
   writeFrame,
 } from "../common/frame.ts";
-import * as m from "../common/messages.ts";
+import * as m from "../common/eventer/mod.ts";
 import {
   bytes,
   bytesToHex,

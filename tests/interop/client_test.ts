@@ -13,12 +13,11 @@ import {
   type ConnectOptions,
   type Event,
   EventerInitError,
-  MAX_TIMESTAMP,
-  MIN_TIMESTAMP,
   type QueryParams,
   type RegisterEvent,
   type Status,
 } from "../../mod.ts";
+import { MAX_TIMESTAMP, MIN_TIMESTAMP } from "../../common/event/mod.ts";
 import {
   bytesToHex,
   defer,

@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 
-import type { Event, QueryParams, RegisterEvent } from "../../common/types.ts";
+import type {
+  Event,
+  QueryParams,
+  RegisterEvent,
+} from "../../common/event/mod.ts";
 import {
   bytesToHex,
   clientArgs,

@@ -50,7 +50,7 @@ when it completes::
     {"type": "reply", "id": <id>, "ok": false, "error": "<str(exc)>",
      "errorType": "<exception class name>"}
 
-Value encoding (mirrors ``common/types.ts``)
+Value encoding (mirrors ``common/event/types.ts``)
 --------------------------------------------
 
 - Timestamp: ``{"s": "<decimal string>", "us": <int>}`` (input also accepts

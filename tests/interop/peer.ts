@@ -11,10 +11,10 @@
  *
  * - Timestamp `{s: "<decimal string>", us}`; EventId `{server, session,
  *   instance}`; event types are string arrays; statuses are the strings of
- *   `common/types.ts`.
+ *   `common/event/types.ts`.
  * - Payload `null` | `{kind: "binary", type, data: "<hex>"}` |
  *   `{kind: "json", data: <JSON value>}`.
- * - QueryParams `{kind, ...camelCase fields of common/types.ts}`; the peer
+ * - QueryParams `{kind, ...camelCase fields of common/event/types.ts}`; the peer
  *   reports every field (`null` for None) and accepts absent/null as None
  *   (absent `order`/`orderBy`/`persisted` mean the reference's defaults).
  * - QueryResult `{events, moreFollows}`.
@@ -33,13 +33,13 @@ import type {
   Event,
   EventId,
   EventPayload,
-  JsonValue,
   QueryParams,
   QueryResult,
   RegisterEvent,
   Status,
-  Timestamp,
-} from "../../common/types.ts";
+} from "../../common/event/mod.ts";
+import type { Timestamp } from "../../common/event/types.ts";
+import type { JsonValue } from "../../common/json/mod.ts";
 import { frameBodyLength, readChatterMsg } from "../../common/frame.ts";
 
 // ------------------------------------------------------------ wire types

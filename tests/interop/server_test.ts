@@ -12,13 +12,12 @@ import {
   type Event,
   listen,
   type ListenOptions,
-  MAX_TIMESTAMP,
-  MIN_TIMESTAMP,
   type QueryParams,
   type QueryResult,
   type RegisterEvent,
   type Server,
 } from "../../mod.ts";
+import { MAX_TIMESTAMP, MIN_TIMESTAMP } from "../../common/event/mod.ts";
 import {
   type ClientArgs,
   clientArgs,

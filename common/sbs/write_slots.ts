@@ -7,18 +7,17 @@
  * comes back to the same place payload after payload (`"quality"` after
  * `"value"`, then `"good"`), and V8 copies a string's characters one
  * `charCodeAt` at a time, at several times the cost of storing a word.
- * (Event type segments keep slots of their own in messages.ts, chosen by
+ * (Event type segments keep slots of their own in eventer/, chosen by
  * more than their place: a type's places change strings from event to
- * event, see BENCHMARKS.md.) A slot holds the last string written at its
- * place and the bytes that were written for it (at most
- * {@linkcode SLOT_BYTES}); a
- * string that is not the slot's own (`!==`, which is a pointer compare for
- * the same string object) takes the caller's usual path and replaces it.
+ * event.) A slot holds the last string written at its place and the bytes
+ * that were written for it (at most {@linkcode SLOT_BYTES}); a string that
+ * is not the slot's own (`!==`, which is a pointer compare for the same
+ * string object) takes the caller's usual path and replaces it.
  *
  * @module
  */
 
-import type { Writer } from "./sbs.ts";
+import type { Writer } from "./writer.ts";
 
 /** Most bytes a slot holds. */
 export const SLOT_BYTES = 32;

@@ -1,5 +1,7 @@
 /**
- * Domain types of the Eventer protocol, shared by client, server and codec.
+ * The event domain (hat.event.common): events, their ids, types, payloads
+ * and timestamps, statuses and queries, shared by client, server, codec
+ * and store.
  *
  * Values that come off the wire use `null` for an absent optional; inputs
  * accept `undefined` as well.
@@ -7,13 +9,7 @@
  * @module
  */
 
-/** TCP address, in Deno's own shape. */
-export interface Address {
-  /** Host name or IP address. */
-  hostname: string;
-  /** TCP port (0 asks the system for a free one when listening). */
-  port: number;
-}
+import type { JsonValue } from "../json/mod.ts";
 
 /**
  * Event type: a sequence of segments, e.g. `["gateway", "device", "value"]`.
@@ -67,20 +63,6 @@ export interface Timestamp {
   /** Microseconds in [0, 1e6). */
   us: number;
 }
-
-/**
- * A JSON value. Integers beyond 2^53 - 1 received from peers are `bigint`
- * rather than silently rounded numbers; `bigint` values are written as
- * plain JSON integers.
- */
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | JsonValue[]
-  | { [key: string]: JsonValue };
 
 /** Binary event payload: an application-defined type name and raw bytes. */
 export interface BinaryPayload {

@@ -1,0 +1,23 @@
+/**
+ * Lifetimes and waiting: the support every layer above builds on.
+ *
+ * - {@linkcode Group} and {@linkcode Resource}: AbortSignal-driven groups
+ *   of tasks, and the shape of everything that can be closed.
+ * - {@linkcode abortable}: waiting on a promise until a signal says stop.
+ * - {@linkcode QueuedIterator}: pushed values as a `for await` stream.
+ * - {@linkcode SharedTimer}: one Deno timer for many deadlines.
+ * - {@linkcode SlotMap}: waiters by numeric key, let go of at once.
+ *
+ * @module
+ */
+
+export { abortable } from "./abortable.ts";
+export {
+  type ExceptionCb,
+  Group,
+  type GroupOptions,
+  Resource,
+} from "./group.ts";
+export { QueuedIterator } from "./queued_iterator.ts";
+export { type Deadline, SharedTimer } from "./shared_timer.ts";
+export { SlotMap } from "./slot_map.ts";

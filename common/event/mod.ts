@@ -1,0 +1,35 @@
+/**
+ * The event domain, as the reference's `hat.event.common`: events and
+ * their parts, queries, timestamps, subscriptions and the natural order
+ * of events. Nothing here knows the wire: the codecs are in `eventer/`.
+ *
+ * @module
+ */
+
+export { compareEvents } from "./event_order.ts";
+export {
+  InvalidQueryTypeError,
+  matchesQueryType,
+  Subscription,
+} from "./subscription.ts";
+export * from "./timestamp.ts";
+export {
+  type BinaryPayload,
+  type Event,
+  type EventId,
+  type EventPayload,
+  type EventType,
+  type JsonPayload,
+  type Order,
+  type OrderBy,
+  type QueryLatestParams,
+  type QueryParams,
+  type QueryResult,
+  type QueryServerParams,
+  type QueryTimeseriesParams,
+  type RegisterEvent,
+  type Seconds,
+  type ServerId,
+  type Status,
+  STATUSES,
+} from "./types.ts";
