@@ -15,7 +15,7 @@
  */
 
 import { EventerInitError } from "./client.ts";
-import { ConnectionError } from "./common/errors.ts";
+import { ConnectionError } from "./common/chatter/mod.ts";
 import { setLogger } from "./common/log.ts";
 import { CLI, CommandError } from "./cli/_connection.ts";
 import { UsageError } from "./cli/_flags.ts";

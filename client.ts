@@ -5,8 +5,15 @@
  * @module
  */
 
-import * as chatter from "./common/chatter.ts";
-import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
+import * as chatter from "./common/chatter/mod.ts";
+import {
+  BackpressureError,
+  ConnectionError,
+  type Conversation,
+  convKey,
+  type Msg,
+  ProtocolError,
+} from "./common/chatter/mod.ts";
 import {
   abortable,
   type Group,
@@ -14,11 +21,6 @@ import {
   Resource,
   SlotMap,
 } from "./common/async/mod.ts";
-import {
-  BackpressureError,
-  ConnectionError,
-  ProtocolError,
-} from "./common/errors.ts";
 import { log } from "./common/log.ts";
 import {
   MsgType,

@@ -23,6 +23,7 @@
  * @module
  */
 
+// The Eventer client and server.
 export {
   Client,
   connect,
@@ -38,13 +39,6 @@ export {
   type ReconnectOptions,
 } from "./reconnecting_client.ts";
 export {
-  type ExceptionCb,
-  Group,
-  type GroupOptions,
-  QueuedIterator,
-  Resource,
-} from "./common/async/mod.ts";
-export {
   type ConnectionCb,
   type ConnectionId,
   type ConnectionInfo,
@@ -54,47 +48,55 @@ export {
   type RegisterCb,
   Server,
 } from "./server.ts";
-export type { Address } from "./common/chatter/address.ts";
-export type {
-  BinaryPayload,
-  Event,
-  EventId,
-  EventPayload,
-  EventType,
-  JsonPayload,
-  Order,
-  OrderBy,
-  QueryLatestParams,
-  QueryParams,
-  QueryResult,
-  QueryServerParams,
-  QueryTimeseriesParams,
-  RegisterEvent,
-  Seconds,
-  ServerId,
-  Status,
-} from "./common/event/mod.ts";
-export type { Timestamp } from "./common/event/types.ts";
-export type { JsonValue } from "./common/json/mod.ts";
+
+// The event domain.
 export {
+  type BinaryPayload,
   compareEvents,
+  type Event,
+  type EventId,
+  type EventPayload,
+  type EventType,
   InvalidQueryTypeError,
+  type JsonPayload,
+  type Order,
+  type OrderBy,
+  type QueryLatestParams,
+  type QueryParams,
+  type QueryResult,
+  type QueryServerParams,
+  type QueryTimeseriesParams,
+  type RegisterEvent,
+  type Seconds,
+  type ServerId,
+  type Status,
   STATUSES,
   Subscription,
+  type Timestamp,
 } from "./common/event/mod.ts";
-export {
-  BackpressureError,
-  ConnectionError,
-  ProtocolError,
-} from "./common/errors.ts";
-export { SbsError } from "./common/sbs/mod.ts";
-export { JsonPayloadError } from "./common/json/mod.ts";
-export { type Logger, setLogger } from "./common/log.ts";
-export type {
-  ChatterOptions,
-  ConnectOptions as ChatterConnectOptions,
-  ConnectTlsOptions,
-  ListenOptions as ChatterListenOptions,
-  ListenTlsOptions,
-} from "./common/chatter.ts";
 export * from "./common/event/timestamp.ts";
+export { JsonPayloadError, type JsonValue } from "./common/json/mod.ts";
+
+// Connections: Chatter options and errors, SBS errors.
+export {
+  type Address,
+  BackpressureError,
+  type ChatterOptions,
+  ConnectionError,
+  type ConnectOptions as ChatterConnectOptions,
+  type ConnectTlsOptions,
+  type ListenOptions as ChatterListenOptions,
+  type ListenTlsOptions,
+  ProtocolError,
+} from "./common/chatter/mod.ts";
+export { SbsError } from "./common/sbs/mod.ts";
+
+// Lifetimes and logging.
+export {
+  type ExceptionCb,
+  Group,
+  type GroupOptions,
+  QueuedIterator,
+  Resource,
+} from "./common/async/mod.ts";
+export { type Logger, setLogger } from "./common/log.ts";

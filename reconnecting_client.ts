@@ -18,7 +18,7 @@ import {
   QueuedIterator,
   Resource,
 } from "./common/async/mod.ts";
-import { ConnectionError } from "./common/errors.ts";
+import { ConnectionError } from "./common/chatter/mod.ts";
 import { log } from "./common/log.ts";
 import type { Address } from "./common/chatter/address.ts";
 import type {

@@ -5,9 +5,14 @@
  * @module
  */
 
-import * as chatter from "./common/chatter.ts";
-import { type Conversation, convKey, type Msg } from "./common/chatter.ts";
-import { ConnectionError, ProtocolError } from "./common/errors.ts";
+import * as chatter from "./common/chatter/mod.ts";
+import {
+  ConnectionError,
+  type Conversation,
+  convKey,
+  type Msg,
+  ProtocolError,
+} from "./common/chatter/mod.ts";
 import type { Group } from "./common/async/mod.ts";
 import { Resource, SlotMap } from "./common/async/mod.ts";
 import { log } from "./common/log.ts";

@@ -7,7 +7,7 @@ import {
   frameBodyLength,
   readChatterMsg,
   writeFrame,
-} from "../common/frame.ts";
+} from "../common/chatter/mod.ts";
 import { bareEvents, binaryEvents, jsonEvents } from "./_events.ts";
 
 const N = 1000;

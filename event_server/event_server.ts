@@ -7,7 +7,10 @@
  */
 
 import { clearImmediate, setImmediate } from "node:timers";
-import type { ChatterOptions, ListenTlsOptions } from "../common/chatter.ts";
+import type {
+  ChatterOptions,
+  ListenTlsOptions,
+} from "../common/chatter/mod.ts";
 import { Group, Resource } from "../common/async/mod.ts";
 import { log } from "../common/log.ts";
 import type { Address } from "../common/chatter/address.ts";

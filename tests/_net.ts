@@ -2,14 +2,14 @@
 // byte by byte, fake Eventer peers on top of our Chatter layer, log capture
 // and small timing utilities. Everything binds 127.0.0.1 port 0.
 
-import * as chatter from "../common/chatter.ts";
+import * as chatter from "../common/chatter/mod.ts";
 import {
   type ChatterMsg,
   frameBodyLength,
   type Payload,
   readChatterMsg,
   writeFrame,
-} from "../common/frame.ts";
+} from "../common/chatter/mod.ts";
 import { type Logger, setLogger } from "../common/log.ts";
 import {
   type MsgInitReq,

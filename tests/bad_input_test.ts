@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { type Client, connect } from "../client.ts";
-import { ConnectionError, ProtocolError } from "../common/errors.ts";
+import { ConnectionError, ProtocolError } from "../common/chatter/mod.ts";
 import {
   MsgType,
   readInitReq,

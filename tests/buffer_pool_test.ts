@@ -1,7 +1,7 @@
 // BufferPool: which buffers it keeps, hands out and lets go of.
 
 import assert from "node:assert/strict";
-import { BufferPool } from "../common/buffer_pool.ts";
+import { BufferPool } from "../common/chatter/_buffer_pool.ts";
 import { delay } from "./_net.ts";
 
 const limits = { maxCount: 4, maxBytes: 1000, idleBytes: 300, sweepMs: 30 };

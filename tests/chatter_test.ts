@@ -2,13 +2,15 @@
 // back-pressure, frame limits, malformed input and TLS (SPEC §2).
 
 import assert from "node:assert/strict";
-import * as chatter from "../common/chatter.ts";
-import { type Connection, convKey, Msg } from "../common/chatter.ts";
+import * as chatter from "../common/chatter/mod.ts";
 import {
   BackpressureError,
+  type Connection,
   ConnectionError,
+  convKey,
+  Msg,
   ProtocolError,
-} from "../common/errors.ts";
+} from "../common/chatter/mod.ts";
 import {
   captureLog,
   chatterServer,

@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { connect, EventerInitError } from "../client.ts";
-import type { Connection, Msg } from "../common/chatter.ts";
-import { ConnectionError, ProtocolError } from "../common/errors.ts";
+import type { Connection, Msg } from "../common/chatter/mod.ts";
+import { ConnectionError, ProtocolError } from "../common/chatter/mod.ts";
 import {
   MsgType,
   readInitReq,

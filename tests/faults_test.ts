@@ -6,12 +6,13 @@
 import assert from "node:assert/strict";
 import { type Client, connect } from "../client.ts";
 import { listen } from "../server.ts";
-import { ConnectionError, ProtocolError } from "../common/errors.ts";
 import {
+  ConnectionError,
   frameBodyLength,
+  ProtocolError,
   readChatterMsg,
   writeFrame,
-} from "../common/frame.ts";
+} from "../common/chatter/mod.ts";
 import { type Logger, setLogger } from "../common/log.ts";
 import * as m from "../common/eventer/mod.ts";
 import { Writer } from "../common/sbs/mod.ts";

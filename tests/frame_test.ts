@@ -8,7 +8,7 @@ import {
   frameBodyLength,
   readChatterMsg,
   writeFrame,
-} from "../common/frame.ts";
+} from "../common/chatter/mod.ts";
 import { Writer } from "../common/sbs/mod.ts";
 
 Deno.test("bytes and written payloads frame identically at every header width, whatever the size hint", () => {

@@ -11,7 +11,7 @@ import {
   frameBodyLength,
   readChatterMsg,
   writeFrame,
-} from "../common/frame.ts";
+} from "../common/chatter/mod.ts";
 import { setLogger } from "../common/log.ts";
 import * as m from "../common/eventer/mod.ts";
 import { MAX_INT_BYTES, Reader, SbsError, Writer } from "../common/sbs/mod.ts";

@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { type Client, connect, EventerInitError } from "../client.ts";
-import * as chatter from "../common/chatter.ts";
-import { ConnectionError } from "../common/errors.ts";
+import * as chatter from "../common/chatter/mod.ts";
+import { ConnectionError } from "../common/chatter/mod.ts";
 import {
   MsgType,
   readEvents,

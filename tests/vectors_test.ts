@@ -7,7 +7,7 @@ import {
   frameBodyLength,
   readChatterMsg,
   writeFrame,
-} from "../common/frame.ts";
+} from "../common/chatter/mod.ts";
 import * as m from "../common/eventer/mod.ts";
 import {
   bytes,

@@ -32,4 +32,5 @@ export {
   type ServerId,
   type Status,
   STATUSES,
+  type Timestamp,
 } from "./types.ts";

@@ -40,7 +40,7 @@ import type {
 } from "../../common/event/mod.ts";
 import type { Timestamp } from "../../common/event/types.ts";
 import type { JsonValue } from "../../common/json/mod.ts";
-import { frameBodyLength, readChatterMsg } from "../../common/frame.ts";
+import { frameBodyLength, readChatterMsg } from "../../common/chatter/mod.ts";
 
 // ------------------------------------------------------------ wire types
 

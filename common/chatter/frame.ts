@@ -7,7 +7,7 @@
  * @module
  */
 
-import { intWidth, Reader, SbsError, type Writer } from "./sbs/mod.ts";
+import { intWidth, Reader, SbsError, type Writer } from "../sbs/mod.ts";
 
 /**
  * Decoded `HatChatter.Msg`. Its payload is `buf[dataStart, dataEnd)`, in

@@ -1,6 +1,6 @@
 /**
  * Pools of buffers that Chatter connections share: their write buffers
- * (writer_pool.ts) and their large receive buffers.
+ * (_writer_pool.ts) and their large receive buffers.
  *
  * @module
  */

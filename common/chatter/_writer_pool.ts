@@ -4,8 +4,8 @@
  * @module
  */
 
-import { BufferPool } from "./buffer_pool.ts";
-import { Writer } from "./sbs/mod.ts";
+import { BufferPool } from "./_buffer_pool.ts";
+import { Writer } from "../sbs/mod.ts";
 
 /**
  * Largest buffer kept for reuse (a larger one grew for a rare message).

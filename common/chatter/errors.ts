@@ -1,5 +1,6 @@
 /**
- * Typed errors shared by the Chatter and Eventer layers.
+ * Typed errors of Chatter connections, which the Eventer layer above
+ * raises too.
  *
  * @module
  */

@@ -1,0 +1,216 @@
+/**
+ * The send side of a Chatter connection: messages framed into a pooled
+ * write buffer, and a flush writing them to the socket, bounded by
+ * `sendQueueSize` messages.
+ *
+ * @module
+ */
+
+import type { Writer } from "../sbs/mod.ts";
+import { BackpressureError, ConnectionError } from "./errors.ts";
+import { type Payload, writeFrame, writeFrameHead } from "./frame.ts";
+import type { Conversation } from "./msg.ts";
+import type { SendOptions } from "./options.ts";
+import { releaseWriter, takeWriter } from "./_writer_pool.ts";
+
+/** What a {@linkcode SendQueue} needs of its connection. */
+export interface SendQueueHost {
+  /** True until the connection starts closing. */
+  readonly isOpen: boolean;
+  /** Close for `reason` (a write failed). */
+  closeWithReason(reason: Error): void;
+  /** Close the socket (the flush that outlived closing is done). */
+  closeSocket(): void;
+}
+
+/**
+ * Bytes payloads at least this long are written from the caller's buffer
+ * instead of being copied into the connection's: the caller must leave
+ * them unchanged until written (the server's shared notification batches,
+ * encoded once for many connections). One more write call per message
+ * costs less than copying this much.
+ */
+const SHARE_MIN = 16384;
+
+/** The messages queued for one socket. */
+export class SendQueue {
+  readonly #host: SendQueueHost;
+  readonly #conn: Deno.Conn;
+  readonly #size: number;
+  #nextId = 1;
+  // Taken from the pool by the first message queued, given back once the
+  // flush wrote it: idle connections hold no write buffer.
+  #out: Writer | null = null;
+  // Payloads sent by reference (see SHARE_MIN): pairs of the offset in
+  // #out where each belongs and the payload, in order.
+  #byRef: (number | Uint8Array)[] | null = null;
+  #lastSize = 0;
+  #queued = 0;
+  #flushing = false;
+  #runFlush: (() => void) | null = null;
+  #roomWaiters: PromiseWithResolvers<void>[] | null = null;
+  #drainWaiters: PromiseWithResolvers<void>[] | null = null;
+
+  /**
+   * @param host The connection.
+   * @param conn Its socket.
+   * @param size Messages queued before `sendNow` refuses and `send` waits.
+   */
+  constructor(host: SendQueueHost, conn: Deno.Conn, size: number) {
+    this.#host = host;
+    this.#conn = conn;
+    this.#size = size;
+  }
+
+  /** Messages queued and not yet written. */
+  get backlog(): number {
+    return this.#queued;
+  }
+
+  /** True while a flush is writing (it goes on after closing began). */
+  get flushing(): boolean {
+    return this.#flushing;
+  }
+
+  /** Queue a message, waiting while the queue is full. */
+  async send(
+    type: string,
+    payload: Payload,
+    options?: SendOptions,
+  ): Promise<Conversation> {
+    while (this.#queued >= this.#size) {
+      if (!this.#host.isOpen) throw new ConnectionError();
+      const room = Promise.withResolvers<void>();
+      (this.#roomWaiters ??= []).push(room);
+      await room.promise;
+    }
+    return this.sendNow(type, payload, options);
+  }
+
+  /** Queue a message without waiting (see `Connection.sendNow`). */
+  sendNow(type: string, payload: Payload, options?: SendOptions): Conversation {
+    if (!this.#host.isOpen) throw new ConnectionError();
+    if (this.#queued >= this.#size) throw new BackpressureError();
+    const id = this.#nextId++;
+    const conv = options?.conv ?? { owner: true, firstId: id };
+    const out = this.#out ??= takeWriter();
+    const mark = out.pos;
+    const { firstId, owner } = conv;
+    const token = options?.token ?? true;
+    const last = options?.last ?? true;
+    try {
+      if (payload instanceof Uint8Array && payload.length >= SHARE_MIN) {
+        // Written from the caller's buffer, not copied: a batch notified
+        // to many clients is one buffer, not one copy per connection.
+        const size = payload.length;
+        writeFrameHead(out, id, firstId, owner, token, last, type, size);
+        (this.#byRef ??= []).push(out.pos, payload);
+      } else {
+        const hint = this.#lastSize;
+        writeFrame(out, id, firstId, owner, token, last, type, payload, hint);
+        // The next frame is guessed to be as large: right, a large
+        // written payload is not moved to make room for its length.
+        this.#lastSize = out.pos - mark;
+      }
+    } catch (e) {
+      // An unencodable payload must not leave half a frame behind.
+      out.pos = mark;
+      this.#nextId--;
+      if (this.#queued === 0) {
+        // Nothing queued in it (a running flush took the previous one).
+        this.#out = null;
+        releaseWriter(out);
+      }
+      throw e;
+    }
+    if (this.#queued++ === 0 && !this.#flushing) {
+      this.#flushing = true;
+      // Deferred so that messages sent in the same turn share one write.
+      queueMicrotask(this.#runFlush ??= () => void this.#flush());
+    }
+    return conv;
+  }
+
+  /** Resolves when every queued message has been written to the socket. */
+  drain(): Promise<void> {
+    if (this.#queued === 0 && !this.#flushing) return Promise.resolve();
+    if (!this.#host.isOpen) return Promise.reject(new ConnectionError());
+    const waiter = Promise.withResolvers<void>();
+    (this.#drainWaiters ??= []).push(waiter);
+    return waiter.promise;
+  }
+
+  /**
+   * The connection closed: senders waiting for room go on (and find it
+   * closed), drains fail with `error`.
+   */
+  close(error: Error): void {
+    const room = this.#roomWaiters;
+    const drain = this.#drainWaiters;
+    this.#roomWaiters = null;
+    this.#drainWaiters = null;
+    if (room) { for (const w of room) w.resolve(); }
+    if (drain) { for (const w of drain) w.reject(error); }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      written += await this.#conn.write(
+        written === 0 ? bytes : bytes.subarray(written),
+      );
+    }
+  }
+
+  async #flush(): Promise<void> {
+    const host = this.#host;
+    try {
+      // Goes on after closing began: sendNow refuses new messages then,
+      // so this only finishes what was already queued.
+      while (this.#queued > 0) {
+        const out = this.#out!;
+        const byRef = this.#byRef;
+        this.#out = null;
+        this.#byRef = null;
+        this.#queued = 0;
+        const room = this.#roomWaiters;
+        if (room) {
+          this.#roomWaiters = null;
+          for (const w of room) w.resolve();
+        }
+        let from = 0;
+        if (byRef) {
+          // Frame heads from `out`, each followed by its shared payload.
+          for (let i = 0; i < byRef.length; i += 2) {
+            const at = byRef[i] as number;
+            await this.#writeAll(out.buf.subarray(from, at));
+            await this.#writeAll(byRef[i + 1] as Uint8Array);
+            from = at;
+          }
+        }
+        // The usual case, one write taking it all, awaited here rather
+        // than through #writeAll: one async call and promise less a flush.
+        if (from < out.pos) {
+          const tail = out.buf.subarray(from, out.pos);
+          const n = await this.#conn.write(tail);
+          if (n < tail.length) await this.#writeAll(tail.subarray(n));
+        }
+        releaseWriter(out);
+      }
+    } catch (e) {
+      if (host.isOpen) {
+        host.closeWithReason(e instanceof Error ? e : new Error(String(e)));
+      }
+    } finally {
+      this.#flushing = false;
+      if (this.#queued === 0) {
+        const drain = this.#drainWaiters;
+        if (drain) {
+          this.#drainWaiters = null;
+          for (const w of drain) w.resolve();
+        }
+      }
+      if (!host.isOpen) host.closeSocket();
+    }
+  }
+}

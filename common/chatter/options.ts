@@ -1,0 +1,75 @@
+/**
+ * Options of Chatter connections, their defaults, and the options of a
+ * single send.
+ *
+ * @module
+ */
+
+import type { Conversation } from "./msg.ts";
+
+/** Seconds without incoming data before a Ping, by default (SPEC §2). */
+export const DEFAULT_PING_DELAY = 20;
+/** Seconds to wait for data after a Ping, by default (SPEC §2). */
+export const DEFAULT_PING_TIMEOUT = 20;
+/** Received messages buffered before reading pauses, by default. */
+export const DEFAULT_RECEIVE_QUEUE_SIZE = 1024;
+/** Messages queued for the socket before senders wait, by default. */
+export const DEFAULT_SEND_QUEUE_SIZE = 1024;
+/** Largest accepted frame body in bytes, by default (256 MiB). */
+export const DEFAULT_MAX_FRAME_SIZE = 256 * 1024 * 1024;
+
+/** Options of a Chatter connection. */
+export interface ChatterOptions {
+  /**
+   * Seconds without incoming data before sending a Ping (default 20; 0 or
+   * null: never). Incoming data is noticed by a check every eighth of this
+   * delay, so a Ping goes out up to about a sixth of it later.
+   */
+  pingDelay?: number | null;
+  /** Seconds to wait for any data after a Ping before closing (default 20). */
+  pingTimeout?: number;
+  /** Received messages buffered before reading pauses (default 1024). */
+  receiveQueueSize?: number;
+  /** Messages queued for the socket before senders wait (default 1024). */
+  sendQueueSize?: number;
+  /** Largest accepted frame body in bytes (default 256 MiB). */
+  maxFrameSize?: number;
+}
+
+/** TLS options when connecting. */
+export interface ConnectTlsOptions {
+  /** PEM CA certificates to trust besides the system's. */
+  caCerts?: string[];
+}
+
+/** TLS options when listening. */
+export interface ListenTlsOptions {
+  /** PEM certificate chain. */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+}
+
+/** Options of Chatter's `connect`. */
+export interface ConnectOptions extends ChatterOptions {
+  /** Connect over TLS. */
+  tls?: ConnectTlsOptions;
+  /** Abort connecting. */
+  signal?: AbortSignal;
+}
+
+/** Options of Chatter's `listen`. */
+export interface ListenOptions extends ChatterOptions {
+  /** Listen with TLS. */
+  tls?: ListenTlsOptions;
+}
+
+/** Options of a single send. */
+export interface SendOptions {
+  /** Reply within this conversation (default: start a new one). */
+  conv?: Conversation;
+  /** End the conversation (default true). */
+  last?: boolean;
+  /** Pass the turn (default true). */
+  token?: boolean;
+}
