@@ -22,7 +22,7 @@ import { UsageError } from "./cli/_flags.ts";
 import { query } from "./cli/_query.ts";
 import { register } from "./cli/_register.ts";
 import { subscribe } from "./cli/_subscribe.ts";
-import { serveMain } from "./event_server/main.ts";
+import { serveMain } from "./cli/serve.ts";
 
 const USAGE = `Usage: ${CLI} <command> [flags]
 

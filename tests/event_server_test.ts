@@ -22,7 +22,7 @@ import {
   startEventServer,
 } from "../event_server/mod.ts";
 
-const MAIN = new URL("../event_server/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/serve.ts", import.meta.url).pathname;
 
 async function withTempDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "event_server_test_" });

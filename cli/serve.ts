@@ -13,18 +13,13 @@
  */
 
 import { type Logger, setLogger } from "../common/log.ts";
-import {
-  parseChoice,
-  parseFlags,
-  parseInteger,
-  UsageError,
-} from "../cli/_flags.ts";
+import { parseChoice, parseFlags, parseInteger, UsageError } from "./_flags.ts";
 import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import {
   EventServerError,
   type EventServerOptions,
   startEventServer,
-} from "./event_server.ts";
+} from "../event_server/mod.ts";
 
 /** Default database file, relative to the working directory. */
 export const DEFAULT_DB = "hat-event.db";
