@@ -2,7 +2,7 @@
  * Entry point of the Event Server:
  *
  *     deno run --allow-net --allow-read --allow-write --allow-env \
- *       event_server/main.ts [--port 23012] [--db hat-event.db] ...
+ *       cli/serve.ts [--port 23012] [--db hat-event.db] ...
  *
  * Prints `event server <id> listening on <host>:<port> (...)` once
  * operational, runs until SIGINT or SIGTERM, then shuts down gracefully.
