@@ -133,7 +133,7 @@ export async function parseServeArgs(
  */
 export async function serveMain(
   args: readonly string[],
-  command = "event_server/main.ts",
+  command = "cli/serve.ts",
 ): Promise<number> {
   let options;
   try {
