@@ -5,15 +5,6 @@
  * @module
  */
 
-import * as chatter from "./common/chatter/mod.ts";
-import {
-  BackpressureError,
-  ConnectionError,
-  type Conversation,
-  convKey,
-  type Msg,
-  ProtocolError,
-} from "./common/chatter/mod.ts";
 import {
   abortable,
   type Group,
@@ -22,6 +13,26 @@ import {
   SlotMap,
 } from "./common/async/mod.ts";
 import { log } from "./common/log.ts";
+import { type Reader, SbsError, type Writer } from "./common/sbs/mod.ts";
+import * as chatter from "./common/chatter/mod.ts";
+import {
+  type Address,
+  BackpressureError,
+  ConnectionError,
+  type Conversation,
+  convKey,
+  type Msg,
+  ProtocolError,
+} from "./common/chatter/mod.ts";
+import {
+  type Event,
+  type EventType,
+  type QueryParams,
+  type QueryResult,
+  type RegisterEvent,
+  type Status,
+  Subscription,
+} from "./common/event/mod.ts";
 import {
   MsgType,
   readEvents,
@@ -33,17 +44,6 @@ import {
   writeQueryParams,
   writeRegisterReq,
 } from "./common/eventer/mod.ts";
-import { type Reader, SbsError, type Writer } from "./common/sbs/mod.ts";
-import { Subscription } from "./common/event/mod.ts";
-import type { Address } from "./common/chatter/address.ts";
-import type {
-  Event,
-  EventType,
-  QueryParams,
-  QueryResult,
-  RegisterEvent,
-  Status,
-} from "./common/event/mod.ts";
 
 /** Called when the server's status changes. */
 export type StatusCb = (client: Client, status: Status) => void | Promise<void>;
@@ -329,49 +329,65 @@ export class Client extends Resource {
     }
   }
 
-  // Returns a promise only when the notification queue is full.
+  // The one dispatch on the type of a server's message. Returns a promise
+  // only when the notification queue is full.
   #process(msg: Msg): Promise<void> | undefined {
     const r = msg.reader();
-    const full = this.#decode(msg, r);
+    let full: Promise<void> | undefined;
+    switch (msg.type) {
+      case MsgType.StatusNotify:
+        full = this.#processStatusNotify(r);
+        break;
+      case MsgType.EventsNotify:
+        full = this.#processEventsNotify(msg, r);
+        break;
+      case MsgType.RegisterRes:
+        this.#processRegisterRes(msg, r);
+        break;
+      case MsgType.QueryRes:
+        this.#processQueryRes(msg, r);
+        break;
+      default:
+        throw new ProtocolError(`unexpected message type ${msg.type}`);
+    }
     // Only binary payloads view the receive buffer: without one, the
     // connection may fill that buffer again (see Connection.release).
     if (!r.viewed) this.#conn.release(msg);
     return full;
   }
 
-  #decode(msg: Msg, r: Reader): Promise<void> | undefined {
-    switch (msg.type) {
-      case MsgType.StatusNotify: {
-        const status = readStatus(r);
-        r.done();
-        return this.#enqueue({ status, events: null, ack: null });
-      }
-      case MsgType.EventsNotify: {
-        const events = readEvents(r);
-        r.done();
-        if (this.#iterators) {
-          for (const it of this.#iterators) {
-            it.push(events);
-          }
-        }
-        const ack = msg.last ? null : msg.conv;
-        return this.#enqueue({ status: null, events, ack });
-      }
-      case MsgType.RegisterRes: {
-        const events = readRegisterRes(r);
-        r.done();
-        this.#resolve(msg, events);
-        return;
-      }
-      case MsgType.QueryRes: {
-        const result = readQueryResult(r);
-        r.done();
-        this.#resolve(msg, result);
-        return;
-      }
-      default:
-        throw new ProtocolError(`unexpected message type ${msg.type}`);
+  // MsgStatusNotify: the status callback, in notification order.
+  #processStatusNotify(r: Reader): Promise<void> | undefined {
+    const status = readStatus(r);
+    r.done();
+    return this.#enqueue({ status, events: null, ack: null });
+  }
+
+  // MsgEventsNotify: the iterators at once, the events callback in
+  // notification order, then the ack if the server asked for one.
+  #processEventsNotify(msg: Msg, r: Reader): Promise<void> | undefined {
+    const events = readEvents(r);
+    r.done();
+    if (this.#iterators) {
+      for (const it of this.#iterators) it.push(events);
     }
+    const ack = msg.last ? null : msg.conv;
+    return this.#enqueue({ status: null, events, ack });
+  }
+
+  // MsgRegisterRes: the pending register resolves, even while a callback
+  // runs.
+  #processRegisterRes(msg: Msg, r: Reader): void {
+    const events = readRegisterRes(r);
+    r.done();
+    this.#resolve(msg, events);
+  }
+
+  // MsgQueryRes: the pending query resolves, even while a callback runs.
+  #processQueryRes(msg: Msg, r: Reader): void {
+    const result = readQueryResult(r);
+    r.done();
+    this.#resolve(msg, result);
   }
 
   // Notifications run in their own task so that replies keep resolving

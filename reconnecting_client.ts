@@ -20,7 +20,7 @@ import {
 } from "./common/async/mod.ts";
 import { ConnectionError } from "./common/chatter/mod.ts";
 import { log } from "./common/log.ts";
-import type { Address } from "./common/chatter/address.ts";
+import type { Address } from "./common/chatter/mod.ts";
 import type {
   Event,
   QueryParams,

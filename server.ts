@@ -5,17 +5,27 @@
  * @module
  */
 
+import type { Group } from "./common/async/mod.ts";
+import { Resource, SerialQueue, SlotMap } from "./common/async/mod.ts";
+import { log } from "./common/log.ts";
+import { Writer } from "./common/sbs/mod.ts";
 import * as chatter from "./common/chatter/mod.ts";
 import {
+  type Address,
   ConnectionError,
   type Conversation,
   convKey,
   type Msg,
   ProtocolError,
 } from "./common/chatter/mod.ts";
-import type { Group } from "./common/async/mod.ts";
-import { Resource, SlotMap } from "./common/async/mod.ts";
-import { log } from "./common/log.ts";
+import {
+  type Event,
+  type QueryParams,
+  type QueryResult,
+  type RegisterEvent,
+  type Status,
+  Subscription,
+} from "./common/event/mod.ts";
 import {
   type MsgInitRes,
   MsgType,
@@ -28,16 +38,6 @@ import {
   writeRegisterRes,
   writeStatus,
 } from "./common/eventer/mod.ts";
-import { Writer } from "./common/sbs/mod.ts";
-import { Subscription } from "./common/event/mod.ts";
-import type { Address } from "./common/chatter/address.ts";
-import type {
-  Event,
-  QueryParams,
-  QueryResult,
-  RegisterEvent,
-  Status,
-} from "./common/event/mod.ts";
 
 /** Connection identifier, counted from 1 per server. */
 export type ConnectionId = number;
@@ -113,12 +113,8 @@ interface Established {
   shared: SharedSubscription;
   /** Acks awaited by notifyEvents, made on first use (see SlotMap). */
   acks: SlotMap<() => void> | null;
-  /** Requests waiting for the one being handled, made on first use. */
-  requests: Msg[] | null;
-  /** A request is being handled (asynchronously, by a task). */
-  working: boolean;
-  /** The reading loop waits for room in `requests`. */
-  room: PromiseWithResolvers<void> | null;
+  /** Its requests, in arrival order; made by the first one. */
+  requests: SerialQueue<Established, Msg> | null;
 }
 
 /**
@@ -259,13 +255,11 @@ export class Server extends Resource {
   }
 
   // Serves one client: its init, then its messages as they arrive, with
-  // nothing of ours waiting while the client is idle. Acks resolve at once;
-  // requests are handled in arrival order: at once when no earlier one is
-  // pending, else queued for a task that runs only while requests are.
+  // nothing of ours waiting while the client is idle.
   async #connection(conn: chatter.Connection): Promise<void> {
     let e: Established | null = null;
     try {
-      e = await this.#init(conn);
+      e = await this.#processInitReq(conn);
     } catch (err) {
       conn.fail(err);
     }
@@ -285,7 +279,7 @@ export class Server extends Resource {
   // from it, and disconnectedCb.
   async #ended(conn: chatter.Connection): Promise<void> {
     conn.close();
-    // From the map: #init may have registered it and then failed.
+    // From the map: the init may have registered it and then failed.
     const established = this.#established.get(conn);
     if (!established) return;
     this.#established.delete(conn);
@@ -301,9 +295,43 @@ export class Server extends Resource {
     }
   }
 
-  // Answers the client's init request: the connection when accepted,
-  // else null once the refused client had time to close.
-  async #init(conn: chatter.Connection): Promise<Established | null> {
+  // Handles the buffered messages; returns a promise only when the
+  // reading must wait for room.
+  #messages(e: Established, limit: number): Promise<void> | undefined {
+    const conn = e.conn;
+    for (let msg = conn.tryReceive(); msg; msg = conn.tryReceive()) {
+      const full = this.#message(e, msg, limit);
+      if (full) return full;
+    }
+  }
+
+  // The one dispatch on the type of a client's message. Acks resolve at
+  // once, even while a request is pending; requests are handled one at a
+  // time, in arrival order. Returns a promise only when the reading must
+  // wait for room.
+  #message(
+    e: Established,
+    msg: Msg,
+    limit: number,
+  ): Promise<void> | undefined {
+    switch (msg.type) {
+      case MsgType.EventsAck:
+        this.#processEventsAck(e, msg);
+        return;
+      case MsgType.RegisterReq:
+        return (e.requests ??= new SerialQueue(e.conn, e, limit))
+          .push(msg, this.#registerReq);
+      case MsgType.QueryReq:
+        return (e.requests ??= new SerialQueue(e.conn, e, limit))
+          .push(msg, this.#queryReq);
+      default:
+        throw new ProtocolError(`unexpected message type ${msg.type}`);
+    }
+  }
+
+  // Answers the client's MsgInitReq: the connection when accepted, else
+  // null once the refused client had time to close.
+  async #processInitReq(conn: chatter.Connection): Promise<Established | null> {
     const id = this.#nextId++;
     let established: Established | null = null;
     // Decoded messages take 25-40x their wire size (an empty
@@ -336,30 +364,7 @@ export class Server extends Resource {
       await this.#options.connectedCb?.(info);
       if (!conn.isOpen) return null;
       res = { type: "success", status: this.#status };
-      let shared = this.#subscriptions.get(key);
-      if (!shared) {
-        shared = {
-          key,
-          subscription: info.subscription,
-          filterKey: JSON.stringify([
-            info.serverId,
-            info.subscription.getQueryTypes(),
-          ]),
-          refs: 0,
-        };
-        this.#subscriptions.set(key, shared);
-      }
-      shared.refs++;
-      established = {
-        conn,
-        info,
-        shared,
-        acks: null,
-        requests: null,
-        working: false,
-        room: null,
-      };
-      this.#established.set(conn, established);
+      established = this.#establish(conn, info, key);
     } catch (e) {
       res = {
         type: "error",
@@ -377,123 +382,119 @@ export class Server extends Resource {
     return established;
   }
 
-  // Handles the buffered messages; returns a promise only when the
-  // reading must wait for room.
-  #messages(e: Established, limit: number): Promise<void> | undefined {
-    const conn = e.conn;
-    for (let msg = conn.tryReceive(); msg; msg = conn.tryReceive()) {
-      const full = this.#message(e, msg, limit);
-      if (full) return full;
+  #establish(
+    conn: chatter.Connection,
+    info: ConnectionInfo,
+    key: string,
+  ): Established {
+    let shared = this.#subscriptions.get(key);
+    if (!shared) {
+      shared = {
+        key,
+        subscription: info.subscription,
+        filterKey: JSON.stringify([
+          info.serverId,
+          info.subscription.getQueryTypes(),
+        ]),
+        refs: 0,
+      };
+      this.#subscriptions.set(key, shared);
     }
+    shared.refs++;
+    const established: Established = {
+      conn,
+      info,
+      shared,
+      acks: null,
+      requests: null,
+    };
+    this.#established.set(conn, established);
+    return established;
   }
 
-  // Returns a promise only when the reading must wait for room.
-  #message(
-    e: Established,
-    msg: Msg,
-    limit: number,
-  ): Promise<void> | undefined {
-    if (msg.type === MsgType.EventsAck) {
-      msg.reader().done();
-      e.conn.release(msg);
-      e.acks?.take(convKey(msg.conv))?.();
-      return;
-    }
-    if (msg.type !== MsgType.RegisterReq && msg.type !== MsgType.QueryReq) {
-      throw new ProtocolError(`unexpected message type ${msg.type}`);
-    }
-    const conn = e.conn;
-    // Messages read before closing are still received: not handled.
-    if (!conn.isOpen) return;
-    if (e.working) {
-      const requests = e.requests ??= [];
-      requests.push(msg);
-      if (requests.length >= limit) {
-        e.room = Promise.withResolvers<void>();
-        return e.room.promise;
-      }
-      return;
-    }
-    const handling = this.#request(e, msg);
-    if (handling && conn.isOpen) {
-      e.working = true;
-      conn.group.run(() => this.#work(e, handling)).catch(() => {});
-    }
+  // MsgEventsAck: the notification it acknowledges is done.
+  #processEventsAck(e: Established, msg: Msg): void {
+    msg.reader().done();
+    e.conn.release(msg);
+    e.acks?.take(convKey(msg.conv))?.();
   }
 
-  // Handles the queued requests, in order, after the one `handling`.
-  async #work(e: Established, handling: Promise<void>): Promise<void> {
-    try {
-      await handling;
-      while (e.conn.isOpen) {
-        const msg = e.requests?.shift();
-        if (!msg) return;
-        e.room?.resolve();
-        e.room = null;
-        const next = this.#request(e, msg);
-        if (next) await next;
-      }
-    } finally {
-      e.working = false;
-      if (e.requests?.length === 0) e.requests = null;
-      // Closed with the queue full: let the reading loop end.
-      e.room?.resolve();
-      e.room = null;
-    }
-  }
-
-  // Synchronous when the callback is: a register round trip is a few
-  // microseconds, and each await on its path is a measurable share.
-  #request(e: Established, msg: Msg): Promise<void> | undefined {
+  // MsgRegisterReq: registerCb's events, answered unless the request was
+  // sent as last (without response).
+  #processRegisterReq(e: Established, msg: Msg): Promise<void> | undefined {
     try {
       const r = msg.reader();
-      let result: unknown;
-      if (msg.type === MsgType.RegisterReq) {
-        const events = readRegisterReq(r);
-        r.done();
-        // Only binary payloads view the receive buffer: without one, the
-        // connection may fill that buffer again (see Connection.release).
-        if (!r.viewed) e.conn.release(msg);
-        const cb = this.#options.registerCb;
-        result = cb ? cb(e.info, events, !msg.last) : null;
-      } else {
-        const params = readQueryParams(r);
-        r.done();
-        e.conn.release(msg);
-        const cb = this.#options.queryCb;
-        result = cb ? cb(e.info, params) : { events: [], moreFollows: false };
-      }
-      if (!isThenable(result)) return void reply(e, msg, result);
-      return Promise.resolve(result).then((res) => reply(e, msg, res)).catch(
-        (err) => e.conn.fail(err, msg.type),
-      );
+      const events = readRegisterReq(r);
+      r.done();
+      // Only binary payloads view the receive buffer: without one, the
+      // connection may fill that buffer again (see Connection.release).
+      if (!r.viewed) e.conn.release(msg);
+      const cb = this.#options.registerCb;
+      const result = cb ? cb(e.info, events, !msg.last) : null;
+      return whenDone(e, msg, result, replyRegisterRes);
     } catch (err) {
       e.conn.fail(err, msg.type);
     }
   }
-}
+  readonly #registerReq = (e: Established, msg: Msg) =>
+    this.#processRegisterReq(e, msg);
 
-// Answers a request with its callback's result; a register without
-// response (sent as last) gets none.
-function reply(e: Established, msg: Msg, result: unknown): void {
-  if (msg.type === MsgType.RegisterReq) {
-    if (msg.last) return;
-    const events = (result ?? null) as Event[] | null;
-    e.conn.sendNow(
-      MsgType.RegisterRes,
-      (w) => writeRegisterRes(w, events),
-      { conv: msg.conv },
-    );
-  } else {
-    const res = result as QueryResult;
-    e.conn.sendNow(
-      MsgType.QueryRes,
-      (w) => writeQueryResult(w, res),
-      { conv: msg.conv },
-    );
+  // MsgQueryReq: queryCb's result (none: an empty one).
+  #processQueryReq(e: Established, msg: Msg): Promise<void> | undefined {
+    try {
+      const r = msg.reader();
+      const params = readQueryParams(r);
+      r.done();
+      e.conn.release(msg);
+      const cb = this.#options.queryCb;
+      const result = cb
+        ? cb(e.info, params)
+        : { events: [], moreFollows: false };
+      return whenDone(e, msg, result, replyQueryRes);
+    } catch (err) {
+      e.conn.fail(err, msg.type);
+    }
   }
+  readonly #queryReq = (e: Established, msg: Msg) =>
+    this.#processQueryReq(e, msg);
 }
 
+function replyRegisterRes(
+  e: Established,
+  msg: Msg,
+  result: Event[] | null | undefined,
+): void {
+  if (msg.last) return;
+  const events = result ?? null;
+  e.conn.sendNow(
+    MsgType.RegisterRes,
+    (w) => writeRegisterRes(w, events),
+    { conv: msg.conv },
+  );
+}
+
+function replyQueryRes(e: Established, msg: Msg, result: QueryResult): void {
+  e.conn.sendNow(
+    MsgType.QueryRes,
+    (w) => writeQueryResult(w, result),
+    { conv: msg.conv },
+  );
+}
+
+// Replies with a callback's result, at once when it is not a promise (a
+// register round trip is a few microseconds, and each await on its path
+// is a measurable share of it); a failure closes the connection.
+function whenDone<T>(
+  e: Established,
+  msg: Msg,
+  result: T | PromiseLike<T>,
+  reply: (e: Established, msg: Msg, result: T) => void,
+): Promise<void> | undefined {
+  if (!isThenable(result)) return void reply(e, msg, result);
+  return Promise.resolve(result).then((res) => reply(e, msg, res)).catch(
+    (err) => e.conn.fail(err, msg.type),
+  );
+}
 function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === "function";
 }

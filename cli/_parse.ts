@@ -14,8 +14,12 @@ import {
   Subscription,
   timestampFromFloat,
 } from "../common/event/mod.ts";
-import type { EventId, EventPayload, EventType } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
+import type {
+  EventId,
+  EventPayload,
+  EventType,
+  Timestamp,
+} from "../common/event/mod.ts";
 import { parseInteger, UsageError } from "./_flags.ts";
 
 /**

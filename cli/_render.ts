@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { Event } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
+import type { Event, Timestamp } from "../common/event/mod.ts";
 import type { JsonValue } from "../common/json/mod.ts";
 
 /** How binary payload bytes are written. */

@@ -8,20 +8,20 @@
 
 import { clearImmediate, setImmediate } from "node:timers";
 import type {
+  Address,
   ChatterOptions,
   ListenTlsOptions,
 } from "../common/chatter/mod.ts";
 import { Group, Resource } from "../common/async/mod.ts";
 import { log } from "../common/log.ts";
-import type { Address } from "../common/chatter/address.ts";
 import type {
   Event,
   QueryParams,
   QueryResult,
   RegisterEvent,
   Status,
+  Timestamp,
 } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
 import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import { type ConnectionInfo, listen, type Server } from "../server.ts";
 import { SqliteStore, type Synchronous } from "../store/sqlite.ts";

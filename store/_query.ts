@@ -14,8 +14,8 @@ import type {
   QueryResult,
   QueryServerParams,
   QueryTimeseriesParams,
+  Timestamp,
 } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
 import { timestampToBytes } from "../common/event/mod.ts";
 import { EVENT_COLUMNS, eventFromRow } from "./_event_row.ts";
 import type { EventRow } from "./_event_row.ts";

@@ -43,8 +43,8 @@ import type {
   QueryParams,
   QueryResult,
   RegisterEvent,
+  Timestamp,
 } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
 import {
   compareTimestamps,
   MIN_TIMESTAMP,

@@ -20,7 +20,7 @@ import {
   writeInitRes,
 } from "../common/eventer/mod.ts";
 import { Reader, Writer } from "../common/sbs/mod.ts";
-import type { Address } from "../common/chatter/address.ts";
+import type { Address } from "../common/chatter/mod.ts";
 import type { Event, EventType, Status } from "../common/event/mod.ts";
 
 /** Where every test server binds. */

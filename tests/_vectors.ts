@@ -6,8 +6,8 @@ import type {
   EventPayload,
   QueryParams,
   RegisterEvent,
+  Timestamp,
 } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
 import type { MsgInitReq, MsgInitRes } from "../common/eventer/mod.ts";
 
 /** Folder of the shared vectors, beside the project. */

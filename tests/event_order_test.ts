@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { compareEvents } from "../common/event/mod.ts";
-import type { Event } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
+import type { Event, Timestamp } from "../common/event/mod.ts";
 
 function event(
   server: number,

@@ -25,8 +25,8 @@ import type {
   QueryServerParams,
   QueryTimeseriesParams,
   RegisterEvent,
+  Timestamp,
 } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
 import type { JsonValue } from "../common/json/mod.ts";
 
 const ts = (s: number | bigint, us = 0): Timestamp => ({ s, us });

@@ -15,7 +15,7 @@ import {
   timestampToDate,
   timestampToFloat,
 } from "../common/event/mod.ts";
-import type { Timestamp } from "../common/event/types.ts";
+import type { Timestamp } from "../common/event/mod.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -6,6 +6,8 @@
  * - {@linkcode abortable}: waiting on a promise until a signal says stop.
  * - {@linkcode QueuedIterator}: pushed values as a `for await` stream.
  * - {@linkcode SharedTimer}: one Deno timer for many deadlines.
+ * - {@linkcode SerialQueue}: work handled one item at a time, in order,
+ *   with a bounded queue that pushes back on the producer.
  * - {@linkcode SlotMap}: waiters by numeric key, let go of at once.
  *
  * @module
@@ -20,4 +22,5 @@ export {
 } from "./group.ts";
 export { QueuedIterator } from "./queued_iterator.ts";
 export { type Deadline, SharedTimer } from "./shared_timer.ts";
+export { type Handler, SerialQueue } from "./serial_queue.ts";
 export { SlotMap } from "./slot_map.ts";

@@ -14,8 +14,8 @@ import type {
   EventId,
   EventPayload,
   RegisterEvent,
+  Timestamp,
 } from "../event/mod.ts";
-import type { Timestamp } from "../event/types.ts";
 import { readEventType, writeEventType } from "./event_type.ts";
 
 // ------------------------------------------------------------- Timestamp

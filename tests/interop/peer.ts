@@ -37,8 +37,8 @@ import type {
   QueryResult,
   RegisterEvent,
   Status,
+  Timestamp,
 } from "../../common/event/mod.ts";
-import type { Timestamp } from "../../common/event/types.ts";
 import type { JsonValue } from "../../common/json/mod.ts";
 import { frameBodyLength, readChatterMsg } from "../../common/chatter/mod.ts";
 
