@@ -53,6 +53,7 @@ import {
   timestampToBytes,
 } from "../common/event/mod.ts";
 import { StoreError } from "./errors.ts";
+import type { EventStore } from "./event_store.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
 import { EventTypeTable } from "./_event_types.ts";
 import { EventQueries } from "./_query.ts";
@@ -92,8 +93,8 @@ export interface SqliteStoreOptions {
   now?: () => Timestamp;
 }
 
-/** Event store on SQLite; see the module documentation. */
-export class SqliteStore implements Disposable {
+/** {@linkcode EventStore} on SQLite; see the module documentation. */
+export class SqliteStore implements EventStore {
   /** Id of this server. */
   readonly serverId: number;
 

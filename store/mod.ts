@@ -1,0 +1,31 @@
+/**
+ * The event store of an Event Server: the {@linkcode EventStore} seam the
+ * server depends on, and {@linkcode SqliteStore}, its implementation on
+ * SQLite through Deno's built-in `node:sqlite`.
+ *
+ * @example
+ * ```ts
+ * import { type EventStore, SqliteStore } from "./mod.ts";
+ *
+ * using store: EventStore = SqliteStore.open({
+ *   path: ":memory:",
+ *   serverId: 1,
+ * });
+ * const events = store.register([{ type: ["a", "b"] }]);
+ * // ...notify non-persisted subscribers of `events`...
+ * for (const batch of store.flush()) {
+ *   // ...notify persisted subscribers of `batch`...
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export type { EventStore } from "./event_store.ts";
+export {
+  DEFAULT_MAX_RESULTS,
+  SqliteStore,
+  type SqliteStoreOptions,
+  type Synchronous,
+} from "./sqlite.ts";
+export { InvalidEventTypeError, StoreError } from "./errors.ts";
