@@ -1,7 +1,8 @@
 /**
- * A runnable Event Server: the Eventer server of `server.ts` backed by the
- * embedded SQLite store, doing for its clients what the reference's
- * (hat-event 0.9) Event Server with an LMDB backend and no modules does.
+ * A runnable Event Server: the Eventer server of `server.ts` backed by an
+ * event store (the embedded SQLite one), doing for its clients what the
+ * reference's (hat-event 0.9) Event Server with an LMDB backend and no
+ * modules does.
  *
  * @module
  */
@@ -24,7 +25,11 @@ import type {
 } from "../common/event/mod.ts";
 import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import { type ConnectionInfo, listen, type Server } from "../server.ts";
-import { SqliteStore, type Synchronous } from "../store/sqlite.ts";
+import {
+  type EventStore,
+  SqliteStore,
+  type Synchronous,
+} from "../store/mod.ts";
 
 const SHUTDOWN_GRACE_MS = 50;
 
@@ -95,7 +100,7 @@ export async function startEventServer(
   const port = options.port ?? DEFAULT_PORT;
   const serverId = options.serverId ?? 1;
   const lock = lockDatabase(options.db);
-  let store: SqliteStore;
+  let store: EventStore;
   try {
     store = SqliteStore.open({
       path: options.db,
@@ -141,7 +146,7 @@ export class EventServer extends Resource {
   readonly serverId: number;
 
   readonly #group = new Group();
-  readonly #store: SqliteStore;
+  readonly #store: EventStore;
   readonly #lock: Deno.FsFile | null;
   readonly #options: EventServerOptions;
   #srv: Server | null = null;
@@ -153,7 +158,7 @@ export class EventServer extends Resource {
 
   /** @internal Use {@linkcode startEventServer}. */
   constructor(
-    store: SqliteStore,
+    store: EventStore,
     lock: Deno.FsFile | null,
     options: EventServerOptions,
   ) {

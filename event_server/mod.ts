@@ -29,4 +29,4 @@ export {
   type EventServerOptions,
   startEventServer,
 } from "./event_server.ts";
-export type { Synchronous } from "../store/sqlite.ts";
+export type { Synchronous } from "../store/mod.ts";
