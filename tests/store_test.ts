@@ -126,3 +126,15 @@ Deno.test("an unknown schema version is refused", async () => {
     assert.throws(() => SqliteStore.open({ path, serverId: 1 }), StoreError);
   });
 });
+
+Deno.test("a file that is not a database is refused and left as is", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/not.db`;
+    const garbage = new TextEncoder().encode(
+      "not an SQLite database\n".repeat(50),
+    );
+    Deno.writeFileSync(path, garbage);
+    assert.throws(() => SqliteStore.open({ path, serverId: 1 }), Error);
+    assert.deepEqual(Deno.readFileSync(path), garbage);
+  });
+});
