@@ -26,6 +26,6 @@ export {
   DEFAULT_MAX_RESULTS,
   SqliteStore,
   type SqliteStoreOptions,
-  type Synchronous,
 } from "./sqlite.ts";
+export type { Synchronous } from "./_schema.ts";
 export { InvalidEventTypeError, StoreError } from "./errors.ts";

@@ -63,9 +63,6 @@ import {
   payloadColumns,
 } from "./_event_row.ts";
 
-export { InvalidEventTypeError, StoreError } from "./errors.ts";
-export type { Synchronous } from "./_schema.ts";
-
 /**
  * Default cap on the events of one timeseries or server query result, as
  * in the reference (`timeseries_max_results`, and the ref db's limit).
