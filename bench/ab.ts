@@ -8,9 +8,8 @@
 // (which graph was loaded first, heap placement): a change counts only when
 // its B / A stands clear of that. On a shared VM whose speed moves over
 // seconds, bursts of a few hundred ms side by side compare better than
-// separate processes a minute apart. Even so, about 4 % is noise here:
-// with code identical for the workload (bare events, where only the JSON
-// parser had changed), B / A came out 0.956–0.990 in seven measurements.
+// separate processes a minute apart. Even so, a few per cent is noise on
+// a shared VM: run twice, in both orders, before trusting a small B / A.
 //
 // Options: --base=HEAD --mode=dec,enc,rt,net --kind=json,bare,binary,points
 // --rounds=48 --burst-ms=150 (points: bare events of 1,000 distinct

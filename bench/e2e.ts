@@ -923,8 +923,8 @@ async function main(): Promise<void> {
     : undefined;
   // The codec in a fresh process: after the network workloads V8's young
   // generation has grown to tens of MB and this allocation-heavy loop runs
-  // 10-40 % slower, and run first in this process it slowed the register
-  // workloads by 8-13 % (see BENCHMARKS.md). Its rows print last.
+  // slower, and run first in this process it slows the register
+  // workloads. Its rows print last.
   const codec = wants("codec") ? await codecInChild(runs, seconds) : [];
   const rows = await workloadRows(runs, seconds, workloads);
   if (wants("fanout")) {

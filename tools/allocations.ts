@@ -3,7 +3,8 @@
 // counted after a warm-up, our server and client in this process.
 // Receive and write buffers are pooled so that steady traffic allocates
 // none, also when it comes in bursts further apart than a connection
-// keeps its spare buffer (BENCHMARKS.md, changes 13 and 14).
+// keeps its spare buffer (see common/chatter/_receive_buffer.ts and
+// common/chatter/_writer_pool.ts).
 //
 //   deno run --allow-net --allow-read tools/allocations.ts [--check]
 //

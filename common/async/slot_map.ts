@@ -3,9 +3,9 @@
  *
  * Requests waiting for responses were kept in a `Map`; with several
  * requests in flight on one connection, decoded responses then survived
- * young-generation GCs and were promoted (a 1,000-event response batch
- * is ~300 KB: register throughput with 4 requests in flight lost a
- * quarter of its time to GC). A V8 `Map` that rehashes keeps its old
+ * young-generation GCs and were promoted (response batches are large, so
+ * with several requests in flight GC took a large share of register
+ * throughput). A V8 `Map` that rehashes keeps its old
  * table, which still points at the entries that were in it; once that
  * table is in the old generation, the scavenger treats those pointers as
  * roots, so everything reachable from a value that was ever in the map
@@ -104,8 +104,8 @@ export class SlotMap<T> {
   }
 }
 
-// Slot by slot: `fill(undefined)` measured no better than leaving the
-// values in place (the probe in tests/_gc_probe.ts still found them).
+// Slot by slot: `fill(undefined)` does not let go of them either (the
+// probe in tests/_gc_probe.ts still finds them).
 function clear(values: unknown[]): void {
   for (let i = 0; i < values.length; i++) values[i] = undefined;
 }

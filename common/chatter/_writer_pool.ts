@@ -9,9 +9,9 @@ import { Writer } from "../sbs/mod.ts";
 
 /**
  * Largest buffer kept for reuse (a larger one grew for a rare message).
- * Four register requests of 1,000 events sent in one turn share one
- * writer of ~350 KB: at 256 KiB, that writer was dropped after each write
- * and the next one grew again, ten times per round (1 MB allocated).
+ * Large enough for the writer that several 1,000-event requests sent in
+ * one turn share, which would otherwise be dropped after each write and
+ * grown again every round.
  */
 const MAX_WRITER = 1024 * 1024;
 

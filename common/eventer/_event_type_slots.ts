@@ -11,8 +11,8 @@
  *
  * The slots are module state, seen from outside through
  * {@linkcode eventTypeWriteSlots}: V8 reads a module's constant typed
- * arrays as constants, and an object's as fields, which cost the writer of
- * a type a tenth of its time.
+ * arrays as constants, and an object's as fields, which costs the writer
+ * at every access.
  *
  * @module
  */

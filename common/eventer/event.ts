@@ -156,7 +156,7 @@ export function readOptPayload(r: Reader): EventPayload | null {
   if (!r.optional()) return null;
   if (r.choice(2) === 0) {
     const type = r.string();
-    // A view, not a copy (copying costs ~20x more per payload): Chatter
+    // A view, not a copy (a copy per payload costs far more): Chatter
     // never reuses receive-buffer bytes handed out, but a kept payload
     // keeps its receive chunk alive; `data.slice()` to hold it long-term.
     return { kind: "binary", type, data: r.bytesView() };

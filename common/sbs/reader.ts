@@ -226,7 +226,8 @@ export class Reader {
    * A DataView of the whole ArrayBuffer under `buf`, for multi-byte loads:
    * `buf[i]` is its byte `buf.byteOffset + i`. One per ArrayBuffer, shared
    * by every Reader over it (a receive buffer holds many messages, and a
-   * DataView costs ~100 ns to make) and kept while the buffer lives.
+   * DataView per Reader would be an allocation per message) and kept while
+   * the buffer lives.
    */
   view(): DataView {
     return this.#view ??= viewOf(this.buf.buffer);

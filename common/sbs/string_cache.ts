@@ -10,8 +10,8 @@
  *
  * The cache is module state, seen from outside through
  * {@linkcode stringCache}: V8 reads a module's constant arrays as
- * constants, and an object's as fields, which cost the decoder a tenth of
- * its time.
+ * constants, and an object's as fields, which costs the decoder at every
+ * access.
  *
  * @module
  */
