@@ -11,13 +11,18 @@
 // separate processes a minute apart. Even so, a few per cent is noise on
 // a shared VM: run twice, in both orders, before trusting a small B / A.
 //
-// Options: --base=HEAD --mode=dec,enc,rt,net --kind=json,bare,binary,points
+// Options: --base=HEAD --mode=dec,enc,rt,net,thr,notify,fanout
+// --kind=json,bare,binary,points
 // --rounds=48 --burst-ms=150 (points: bare events of 1,000 distinct
 // numbered types, for what a cache of types or segments costs when they
 // do not repeat within it). dec, enc and rt loop over batches of 1,000
 // events; net is the register round trip (batch 1, with response) over
 // loopback TCP, each of A, A' and B with its own server and client (the
-// first event of --kind registered; events/s are round trips/s there).
+// first event of --kind registered; events/s are round trips/s there);
+// thr registers batches of 1,000 with response, 4 in flight; notify and
+// fanout notify batches of 1,000 with ack to 1 and to 100 subscribed
+// clients (events/s delivered, summed over the clients; give fanout a
+// --burst-ms of 500 or more, as one step takes tens of ms).
 
 import {
   bareEvents,
@@ -25,7 +30,16 @@ import {
   jsonEvents,
   pointEvents,
 } from "./_events.ts";
-import { BATCH, clock, parseArgs, registerCb, spread } from "./_workloads.ts";
+import {
+  BATCH,
+  clock,
+  FANOUT_CLIENTS,
+  parseArgs,
+  REGISTER_WINDOW,
+  registerCb,
+  spread,
+  SUBSCRIPTIONS,
+} from "./_workloads.ts";
 import type { Event } from "../common/event/mod.ts";
 
 const args = parseArgs(Deno.args);
@@ -149,7 +163,63 @@ const LOOPS: Record<
       },
     };
   },
+  thr: async (c, events) => {
+    const { listen } = await import(`file://${c.tree}/server.ts`);
+    const { connect } = await import(`file://${c.tree}/client.ts`);
+    const server = await listen({ hostname: "127.0.0.1", port: 0 }, {
+      status: "operational",
+      registerCb,
+    });
+    const client = await connect(server.addresses[0], "bench-ab");
+    const batch = events.map((e) => ({
+      type: e.type,
+      sourceTimestamp: e.sourceTimestamp,
+      payload: e.payload,
+    }));
+    const window = Array.from({ length: REGISTER_WINDOW });
+    return {
+      step: () => Promise.all(window.map(() => client.register(batch, true))),
+      per: BATCH * REGISTER_WINDOW,
+      close: async () => {
+        await client.close();
+        await server.close();
+      },
+    };
+  },
+  notify: (c, events) => notifyLoop(c, events, 1),
+  fanout: (c, events) => notifyLoop(c, events, FANOUT_CLIENTS),
 };
+
+// Batches notified with ack to `clients` subscribed clients: events
+// delivered per second, summed over the clients.
+async function notifyLoop(
+  c: Codec,
+  events: Event[],
+  clients: number,
+): Promise<Loop> {
+  const { listen } = await import(`file://${c.tree}/server.ts`);
+  const { connect } = await import(`file://${c.tree}/client.ts`);
+  const server = await listen({ hostname: "127.0.0.1", port: 0 }, {
+    status: "operational",
+  });
+  const conns = await Promise.all(
+    Array.from(
+      { length: clients },
+      (_, i) =>
+        connect(server.addresses[0], `bench-ab-${i}`, {
+          subscriptions: SUBSCRIPTIONS,
+        }),
+    ),
+  );
+  return {
+    step: () => server.notifyEvents(events, false, true),
+    per: BATCH * clients,
+    close: async () => {
+      await Promise.all(conns.map((client) => client.close()));
+      await server.close();
+    },
+  };
+}
 
 // Events per second over one burst.
 async function burst(loop: Loop): Promise<number> {
@@ -181,7 +251,9 @@ const EVENTS: Record<string, (n: number) => Event[]> = {
 async function main(): Promise<void> {
   for (const mode of modes) {
     if (!Object.hasOwn(LOOPS, mode)) {
-      throw new Error(`unknown --mode ${mode} (dec, enc, rt, net)`);
+      throw new Error(
+        `unknown --mode ${mode} (dec, enc, rt, net, thr, notify, fanout)`,
+      );
     }
   }
   for (const kind of kinds) {
