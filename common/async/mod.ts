@@ -9,6 +9,8 @@
  * - {@linkcode SerialQueue}: work handled one item at a time, in order,
  *   with a bounded queue that pushes back on the producer.
  * - {@linkcode SlotMap}: waiters by numeric key, let go of at once.
+ * - {@linkcode turnSpent} and {@linkcode yieldToEventLoop}: long runs of
+ *   work let timers and other sockets run.
  *
  * @module
  */
@@ -24,3 +26,4 @@ export { QueuedIterator } from "./queued_iterator.ts";
 export { type Deadline, SharedTimer } from "./shared_timer.ts";
 export { type Handler, SerialQueue } from "./serial_queue.ts";
 export { SlotMap } from "./slot_map.ts";
+export { TURN_MS, turnSpent, yieldToEventLoop } from "./turns.ts";

@@ -6,6 +6,7 @@
  */
 
 import type { Resource } from "./group.ts";
+import { turnSpent, yieldToEventLoop } from "./turns.ts";
 
 /** Handles one item; returns a promise only when it did not finish at once. */
 export type Handler<C, T> = (context: C, item: T) => Promise<void> | undefined;
@@ -87,11 +88,17 @@ export class SerialQueue<C, T> {
     }
   }
 
-  // Handles the waiting items, in order, after the one `pending`.
+  // Handles the waiting items, in order, after the one `pending`; after a
+  // turn's budget of them, the event loop runs before the next (handlers
+  // that return settled promises would otherwise keep it waiting).
   async #work(pending: Promise<void>): Promise<void> {
     try {
       await pending;
       while (this.#owner.isOpen) {
+        if (turnSpent()) {
+          await yieldToEventLoop();
+          continue;
+        }
         const waiting = this.#waiting;
         if (waiting === null) return;
         const item = waiting[this.#head] as T;

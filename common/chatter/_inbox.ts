@@ -6,6 +6,7 @@
  * @module
  */
 
+import { turnSpent, yieldToEventLoop } from "../async/mod.ts";
 import { log } from "../log.ts";
 import type { ConnectionError } from "./errors.ts";
 import type { Msg } from "./msg.ts";
@@ -42,6 +43,8 @@ export class Inbox {
   #runConsumer: (() => void) | null = null;
   #consumerEnded: PromiseWithResolvers<void> | null = null;
   #readerWaiting: PromiseWithResolvers<void> | null = null;
+  // The consumer was told to stop until the next turn of the event loop.
+  #yielded = false;
 
   /**
    * @param host The connection.
@@ -88,10 +91,19 @@ export class Inbox {
     return this.#receiver.promise;
   }
 
-  /** Next message if one is already buffered. */
+  /**
+   * Next message if one is already buffered. Once the process's work has
+   * run for a turn's budget (see `turnSpent`), a consumer gets none until
+   * the next turn of the event loop, so that a socket that always has data
+   * cannot keep timers and other sockets waiting.
+   */
   tryReceive(): Msg | undefined {
     const queue = this.#queue;
     if (!queue) return undefined;
+    if (this.#take !== null && turnSpent()) {
+      this.#yielded = true;
+      return undefined;
+    }
     const msg = queue[this.#qHead];
     (queue as (Msg | undefined)[])[this.#qHead++] = undefined;
     if (this.#qHead === queue.length) {
@@ -144,12 +156,15 @@ export class Inbox {
   #scheduleConsumer(): void {
     if (this.#consumer !== CONSUMER_IDLE) return;
     this.#consumer = CONSUMER_SCHEDULED;
-    queueMicrotask(this.#runConsumer ??= () => this.#consume());
+    const run = this.#runConsumer ??= () => this.#consume();
+    if (this.#yielded) yieldToEventLoop().then(run);
+    else queueMicrotask(run);
   }
 
   #consume(): void {
     if (this.#consumer !== CONSUMER_SCHEDULED) return; // ended meanwhile
     this.#consumer = CONSUMER_IDLE;
+    this.#yielded = false;
     const take = this.#take;
     if (take === null) return;
     let full: Promise<void> | undefined;
