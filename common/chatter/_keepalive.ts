@@ -13,8 +13,11 @@ import { ConnectionError } from "./errors.ts";
 export interface KeepaliveHost {
   /** True until the connection starts closing. */
   readonly isOpen: boolean;
-  /** Reads completed so far (any data counts as a sign of life). */
-  readonly reads: number;
+  /**
+   * Reads and writes completed so far: any data received, and any write
+   * the peer let through by reading, count as signs of life.
+   */
+  readonly progress: number;
   /** Queue a Ping; throws when it cannot be queued. */
   sendPing(): void;
   /** Close for `reason`. */
@@ -32,12 +35,14 @@ const PING_CHECKS = 8;
 const pingTimer = new SharedTimer((d, e) => (d as Keepalive).host.fail(e));
 
 /**
- * The ping checks of one connection. Reads are counted, not timed (a
- * clock read per read costs the round trip): the check, every
- * pingDelay / PING_CHECKS, notes whether the count moved, so the last data
- * is placed at the first check after it, and a Ping goes out between
- * pingDelay and about 1.16 times pingDelay after it (a check interval and
- * the grid of #arm).
+ * The ping checks of one connection. Reads and writes are counted, not
+ * timed (a clock read per read costs the round trip): the check, every
+ * pingDelay / PING_CHECKS, notes whether the count moved, so the last
+ * progress is placed at the first check after it, and a Ping goes out
+ * between pingDelay and about 1.16 times pingDelay after it (a check
+ * interval and the grid of #arm). A completed write counts: a peer that
+ * reads what we send is alive even while it has nothing to say, and a
+ * Ping queued behind a long backlog would otherwise time out.
  */
 export class Keepalive implements Deadline {
   /** The connection. */
@@ -51,7 +56,7 @@ export class Keepalive implements Deadline {
   readonly #step: number;
   readonly #timeout: number;
   #lastRx: number;
-  #readsAtCheck = 0;
+  #progressAtCheck = 0;
   #pingSentAt = -1;
 
   /**
@@ -91,11 +96,12 @@ export class Keepalive implements Deadline {
     const host = this.host;
     if (!host.isOpen) return;
     const now = performance.now();
-    // Data came since the last check: at most a check interval ago.
-    const reads = host.reads;
-    const heard = reads !== this.#readsAtCheck;
+    // Data came, or went, since the last check: at most a check interval
+    // ago.
+    const progress = host.progress;
+    const heard = progress !== this.#progressAtCheck;
     if (heard) {
-      this.#readsAtCheck = reads;
+      this.#progressAtCheck = progress;
       this.#lastRx = now;
     }
     const step = this.#step;

@@ -1,7 +1,14 @@
 /**
  * The send side of a Chatter connection: messages framed into a pooled
- * write buffer, and a flush writing them to the socket, bounded by
- * `sendQueueSize` messages.
+ * write buffer, and a flush writing them to the socket. Bounded by
+ * `sendQueueSize` messages and `sendQueueBytes` bytes, both counted over
+ * the messages queued and the write in flight; a shared payload counts in
+ * full for each connection holding it.
+ *
+ * A message sent `reserved` (a reply, an ack, Ping and Pong) is queued
+ * even past the bounds: their number is bounded by what the peer sent,
+ * and dropping one would leave a request unanswered or cut a live
+ * connection.
  *
  * @module
  */
@@ -37,6 +44,7 @@ export class SendQueue {
   readonly #host: SendQueueHost;
   readonly #conn: Deno.Conn;
   readonly #size: number;
+  readonly #maxBytes: number;
   #nextId = 1;
   // Taken from the pool by the first message queued, given back once the
   // flush wrote it: idle connections hold no write buffer.
@@ -45,7 +53,18 @@ export class SendQueue {
   // #out where each belongs and the payload, in order.
   #byRef: (number | Uint8Array)[] | null = null;
   #lastSize = 0;
+  // Messages and bytes not yet written: in #out, and in the write in
+  // flight.
   #queued = 0;
+  #bytes = 0;
+  // Messages and bytes in #out (not yet taken by the flush).
+  #outCount = 0;
+  #outBytes = 0;
+  // Writes completed while more was queued behind them: the kernel took
+  // them as the peer read, a sign that it is alive (see Keepalive). A
+  // write with nothing behind it proves nothing: a vanished peer's kernel
+  // buffer takes it too.
+  #writes = 0;
   #flushing = false;
   #runFlush: (() => void) | null = null;
   #roomWaiters: PromiseWithResolvers<void>[] | null = null;
@@ -55,16 +74,49 @@ export class SendQueue {
    * @param host The connection.
    * @param conn Its socket.
    * @param size Messages queued before `sendNow` refuses and `send` waits.
+   * @param maxBytes Bytes queued before `sendNow` refuses and `send` waits.
    */
-  constructor(host: SendQueueHost, conn: Deno.Conn, size: number) {
+  constructor(
+    host: SendQueueHost,
+    conn: Deno.Conn,
+    size: number,
+    maxBytes: number,
+  ) {
     this.#host = host;
     this.#conn = conn;
     this.#size = size;
+    this.#maxBytes = maxBytes;
   }
 
   /** Messages queued and not yet written. */
   get backlog(): number {
     return this.#queued;
+  }
+
+  /** Bytes queued and not yet written. */
+  get backlogBytes(): number {
+    return this.#bytes;
+  }
+
+  /** Writes completed so far while more was queued behind them. */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** True while either bound is reached: `sendNow` refuses, `send` waits. */
+  get full(): boolean {
+    return this.#queued >= this.#size || this.#bytes >= this.#maxBytes;
+  }
+
+  /**
+   * Resolves once the queue is below both bounds, or the connection
+   * closed; undefined when it is already.
+   */
+  room(): Promise<void> | undefined {
+    if (!this.full || !this.#host.isOpen) return undefined;
+    const room = Promise.withResolvers<void>();
+    (this.#roomWaiters ??= []).push(room);
+    return room.promise;
   }
 
   /** True while a flush is writing (it goes on after closing began). */
@@ -78,19 +130,20 @@ export class SendQueue {
     payload: Payload,
     options?: SendOptions,
   ): Promise<Conversation> {
-    while (this.#queued >= this.#size) {
-      if (!this.#host.isOpen) throw new ConnectionError();
-      const room = Promise.withResolvers<void>();
-      (this.#roomWaiters ??= []).push(room);
-      await room.promise;
-    }
+    for (let room = this.room(); room; room = this.room()) await room;
     return this.sendNow(type, payload, options);
   }
 
   /** Queue a message without waiting (see `Connection.sendNow`). */
   sendNow(type: string, payload: Payload, options?: SendOptions): Conversation {
     if (!this.#host.isOpen) throw new ConnectionError();
-    if (this.#queued >= this.#size) throw new BackpressureError();
+    if (this.full && !options?.reserved) {
+      throw new BackpressureError(
+        this.#queued >= this.#size
+          ? `send queue full (${this.#queued} messages)`
+          : `send queue full (${this.#bytes} bytes)`,
+      );
+    }
     const id = this.#nextId++;
     const conv = options?.conv ?? { owner: true, firstId: id };
     const out = this.#out ??= takeWriter();
@@ -98,12 +151,13 @@ export class SendQueue {
     const { firstId, owner } = conv;
     const token = options?.token ?? true;
     const last = options?.last ?? true;
+    let shared = 0;
     try {
       if (payload instanceof Uint8Array && payload.length >= SHARE_MIN) {
         // Written from the caller's buffer, not copied: a batch notified
         // to many clients is one buffer, not one copy per connection.
-        const size = payload.length;
-        writeFrameHead(out, id, firstId, owner, token, last, type, size);
+        shared = payload.length;
+        writeFrameHead(out, id, firstId, owner, token, last, type, shared);
         (this.#byRef ??= []).push(out.pos, payload);
       } else {
         const hint = this.#lastSize;
@@ -116,14 +170,18 @@ export class SendQueue {
       // An unencodable payload must not leave half a frame behind.
       out.pos = mark;
       this.#nextId--;
-      if (this.#queued === 0) {
+      if (this.#outCount === 0) {
         // Nothing queued in it (a running flush took the previous one).
         this.#out = null;
         releaseWriter(out);
       }
       throw e;
     }
-    if (this.#queued++ === 0 && !this.#flushing) {
+    const size = out.pos - mark + shared;
+    this.#queued++;
+    this.#bytes += size;
+    this.#outBytes += size;
+    if (this.#outCount++ === 0 && !this.#flushing) {
       this.#flushing = true;
       // Deferred so that messages sent in the same turn share one write.
       queueMicrotask(this.#runFlush ??= () => void this.#flush());
@@ -167,17 +225,15 @@ export class SendQueue {
     try {
       // Goes on after closing began: sendNow refuses new messages then,
       // so this only finishes what was already queued.
-      while (this.#queued > 0) {
+      while (this.#outCount > 0) {
         const out = this.#out!;
         const byRef = this.#byRef;
+        const count = this.#outCount;
+        const bytes = this.#outBytes;
         this.#out = null;
         this.#byRef = null;
-        this.#queued = 0;
-        const room = this.#roomWaiters;
-        if (room) {
-          this.#roomWaiters = null;
-          for (const w of room) w.resolve();
-        }
+        this.#outCount = 0;
+        this.#outBytes = 0;
         let from = 0;
         if (byRef) {
           // Frame heads from `out`, each followed by its shared payload.
@@ -196,6 +252,14 @@ export class SendQueue {
           if (n < tail.length) await this.#writeAll(tail.subarray(n));
         }
         releaseWriter(out);
+        if (this.#outCount > 0) this.#writes++;
+        this.#queued -= count;
+        this.#bytes -= bytes;
+        const room = this.#roomWaiters;
+        if (room && !this.full) {
+          this.#roomWaiters = null;
+          for (const w of room) w.resolve();
+        }
       }
     } catch (e) {
       if (host.isOpen) {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Group, Resource } from "../async/mod.ts";
+import { Group, Resource, turnSpent, yieldToEventLoop } from "../async/mod.ts";
 import { log } from "../log.ts";
 import { SbsError } from "../sbs/mod.ts";
 import { type Address, toAddress } from "./address.ts";
@@ -25,6 +25,7 @@ import {
   DEFAULT_PING_DELAY,
   DEFAULT_PING_TIMEOUT,
   DEFAULT_RECEIVE_QUEUE_SIZE,
+  DEFAULT_SEND_QUEUE_BYTES,
   DEFAULT_SEND_QUEUE_SIZE,
   type SendOptions,
 } from "./options.ts";
@@ -86,6 +87,7 @@ export class Connection extends Resource {
       this,
       conn,
       options.sendQueueSize ?? DEFAULT_SEND_QUEUE_SIZE,
+      options.sendQueueBytes ?? DEFAULT_SEND_QUEUE_BYTES,
     );
     // Absent means the default; null means never (SPEC §2).
     const pingDelay = options.pingDelay === undefined
@@ -119,9 +121,28 @@ export class Connection extends Resource {
     return this.#tx.backlog;
   }
 
-  /** @internal Reads completed (the keepalive's sign of life). */
-  get reads(): number {
-    return this.#rx.reads;
+  /** Bytes queued for the socket and not yet written. */
+  get backlogBytes(): number {
+    return this.#tx.backlogBytes;
+  }
+
+  /**
+   * @internal Reads and writes completed: the keepalive's signs of life
+   * (a write completes only while the peer reads).
+   */
+  get progress(): number {
+    return this.#rx.reads + this.#tx.writes;
+  }
+
+  /**
+   * Resolves once the send queue is below its bounds (`sendQueueSize`,
+   * `sendQueueBytes`) or the connection closed; undefined when it is
+   * below them already. The Eventer server waits for it before handling a
+   * request, so that a peer that does not read its replies stops being
+   * read instead of filling the queue.
+   */
+  sendRoom(): Promise<void> | undefined {
+    return this.#tx.room();
   }
 
   /**
@@ -145,7 +166,8 @@ export class Connection extends Resource {
    * among the connections it notifies).
    *
    * @returns The message's conversation.
-   * @throws {BackpressureError} When the send queue is full.
+   * @throws {BackpressureError} When the send queue is full (and the
+   *   message is not `reserved`).
    * @throws {ConnectionError} When the connection is closed.
    */
   sendNow(type: string, payload: Payload, options?: SendOptions): Conversation {
@@ -245,7 +267,7 @@ export class Connection extends Resource {
 
   /** @internal Queue a Ping (the keepalive's). */
   sendPing(): void {
-    this.#tx.sendNow(PING, null, { last: false });
+    this.#tx.sendNow(PING, null, { last: false, reserved: true });
   }
 
   /** @internal Close the socket. */
@@ -304,6 +326,13 @@ export class Connection extends Resource {
           return;
         }
         rx.received(n, space, idle);
+        // A read of a socket that has data completes at once: a socket
+        // that always has data would keep this loop from ever returning
+        // to the event loop, and timers and other sockets would wait.
+        if (turnSpent()) {
+          await yieldToEventLoop();
+          if (!this.isOpen) return;
+        }
       }
     } catch (e) {
       if (!this.isOpen) return;
@@ -363,6 +392,7 @@ export class Connection extends Resource {
         this.#tx.sendNow(PONG, null, {
           conv: { owner: !m.owner, firstId: m.first },
           last: true,
+          reserved: true,
         });
       }
       return true;

@@ -11,6 +11,28 @@ import { setNoDelay } from "./connect.ts";
 import { Connection } from "./connection.ts";
 import type { ChatterOptions, ListenOptions } from "./options.ts";
 
+// Backoff of the accept loop while the process is out of file descriptors.
+const MIN_BACKOFF_MS = 5;
+const MAX_BACKOFF_MS = 1000;
+
+// EMFILE (process) or ENFILE (system): out of file descriptors.
+function isOutOfDescriptors(e: unknown): boolean {
+  return e instanceof Error &&
+    /too many open files|os error 2[34]\b/i.test(e.message);
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 /** Called with each accepted connection; runs as a task of its group. */
 export type ConnectionHandler = (conn: Connection) => void | Promise<void>;
 
@@ -51,15 +73,36 @@ export class ChatterServer extends Resource {
     handler: ConnectionHandler,
     options: ChatterOptions,
   ): Promise<void> {
+    let backoff = 0;
     for (;;) {
       let sock: Deno.Conn;
       try {
         sock = await this.#listener.accept();
       } catch (e) {
         if (!this.isOpen || e instanceof Deno.errors.BadResource) return;
+        if (isOutOfDescriptors(e)) {
+          // Accepting again at once would fail again at once: wait, longer
+          // each time, for descriptors to free up (as Go's net/http does),
+          // and say so once per spell.
+          if (backoff === 0) {
+            log.warn(
+              `accept failed: ${(e as Error).message}; retrying with backoff`,
+            );
+          }
+          backoff = Math.min(
+            backoff === 0 ? MIN_BACKOFF_MS : backoff * 2,
+            MAX_BACKOFF_MS,
+          );
+          await delay(backoff, this.#group.signal);
+          continue;
+        }
         // A failed TLS handshake or a reset before accept: keep serving.
         log.warn(`accept failed: ${(e as Error).message}`);
         continue;
+      }
+      if (backoff !== 0) {
+        log.warn("accepting again");
+        backoff = 0;
       }
       if (!this.isOpen) {
         sock.close();

@@ -15,8 +15,17 @@ export const DEFAULT_PING_TIMEOUT = 20;
 export const DEFAULT_RECEIVE_QUEUE_SIZE = 1024;
 /** Messages queued for the socket before senders wait, by default. */
 export const DEFAULT_SEND_QUEUE_SIZE = 1024;
-/** Largest accepted frame body in bytes, by default (256 MiB). */
-export const DEFAULT_MAX_FRAME_SIZE = 256 * 1024 * 1024;
+/**
+ * Bytes queued for the socket before senders wait, by default (64 MiB,
+ * nats-server's `max_pending`).
+ */
+export const DEFAULT_SEND_QUEUE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest accepted frame body in bytes, by default (32 MiB). Decoded
+ * messages take up to ~20 times their size on the heap (minimal events),
+ * so no frame accepted under the defaults takes a process past ~1 GiB.
+ */
+export const DEFAULT_MAX_FRAME_SIZE = 32 * 1024 * 1024;
 
 /** Options of a Chatter connection. */
 export interface ChatterOptions {
@@ -30,9 +39,22 @@ export interface ChatterOptions {
   pingTimeout?: number;
   /** Received messages buffered before reading pauses (default 1024). */
   receiveQueueSize?: number;
-  /** Messages queued for the socket before senders wait (default 1024). */
+  /**
+   * Messages queued for the socket, and not yet written, before senders
+   * wait (default 1024). Replies, acks, Ping and Pong are never refused.
+   */
   sendQueueSize?: number;
-  /** Largest accepted frame body in bytes (default 256 MiB). */
+  /**
+   * Bytes queued for the socket, and not yet written, before senders wait
+   * (default 64 MiB): a payload shared with other connections counts in
+   * full for each. One message may take the queue past it.
+   */
+  sendQueueBytes?: number;
+  /**
+   * Largest accepted frame body in bytes (default 32 MiB); a peer that
+   * announces a larger one is disconnected. Decoded messages take up to
+   * ~20 times their wire size.
+   */
   maxFrameSize?: number;
 }
 
@@ -72,4 +94,9 @@ export interface SendOptions {
   last?: boolean;
   /** Pass the turn (default true). */
   token?: boolean;
+  /**
+   * Queue even past the send queue's bounds (default false): for replies,
+   * acks and keepalive, whose number the peer bounds by what it sends.
+   */
+  reserved?: boolean;
 }
