@@ -8,10 +8,11 @@
 import type { Group } from "./common/async/mod.ts";
 import { Resource, SerialQueue, SlotMap } from "./common/async/mod.ts";
 import { log } from "./common/log.ts";
-import { Writer } from "./common/sbs/mod.ts";
+import { SbsError, Writer } from "./common/sbs/mod.ts";
 import * as chatter from "./common/chatter/mod.ts";
 import {
   type Address,
+  BackpressureError,
   ConnectionError,
   type Conversation,
   convKey,
@@ -20,6 +21,7 @@ import {
 } from "./common/chatter/mod.ts";
 import {
   type Event,
+  type EventType,
   type QueryParams,
   type QueryResult,
   type RegisterEvent,
@@ -27,12 +29,14 @@ import {
   Subscription,
 } from "./common/event/mod.ts";
 import {
+  type MsgInitReqHead,
   type MsgInitRes,
   MsgType,
-  readInitReq,
+  readInitReqHead,
   readQueryParams,
   readRegisterReq,
-  writeEvents,
+  TooManySubscriptionsError,
+  writeEventsUpTo,
   writeInitRes,
   writeQueryResult,
   writeRegisterRes,
@@ -92,10 +96,40 @@ export interface ListenOptions extends chatter.ListenOptions {
   queryCb?: QueryCb;
   /** Seconds to wait for a refused client to close (default 0.5). */
   closeTimeout?: number;
+  /**
+   * Seconds a new connection has to send its MsgInitReq (default 2, as
+   * nats-server's `auth_timeout`); a connection without one by then is
+   * closed.
+   */
+  initTimeout?: number;
+  /**
+   * Largest frame in bytes accepted before a client's init succeeded
+   * (default 256 KiB, room for thousands of query types): a peer that has
+   * not passed init must not be able to exhaust the heap (decoded messages
+   * take up to ~20 times their size) nor make the server read much.
+   */
+  initMaxFrameSize?: number;
+  /**
+   * Most query types in one client's subscription (default 10,000); a
+   * client asking for more is refused with that reason.
+   */
+  maxSubscriptions?: number;
+  /**
+   * Notifications to one client larger than this many bytes go as several
+   * messages (default 16 MiB, half the Chatter frame limit every client
+   * accepts by default).
+   */
+  maxNotifyBytes?: number;
 }
 
-/** Largest frame accepted before a client's init succeeded (1 MiB). */
-export const INIT_MAX_FRAME_SIZE = 1024 * 1024;
+/** Largest frame accepted before a client's init succeeded, by default (256 KiB). */
+export const INIT_MAX_FRAME_SIZE = 256 * 1024;
+/** Seconds a new connection has to send its MsgInitReq, by default. */
+export const DEFAULT_INIT_TIMEOUT = 2;
+/** Most query types in one client's subscription, by default. */
+export const DEFAULT_MAX_SUBSCRIPTIONS = 10_000;
+/** Bytes of events in one notification message, by default (16 MiB). */
+export const DEFAULT_MAX_NOTIFY_BYTES = 16 * 1024 * 1024;
 
 /** A subscription shared by the connections that asked for the same one. */
 interface SharedSubscription {
@@ -222,33 +256,40 @@ export class Server extends Resource {
       else groups.set(e.shared.filterKey, [e]);
     }
     const acks: Promise<void>[] = [];
+    const maxBytes = this.#options.maxNotifyBytes ?? DEFAULT_MAX_NOTIFY_BYTES;
     for (const group of groups.values()) {
       const { subscription, serverId } = group[0].info;
       const filtered = events.filter((ev) =>
         (serverId === null || ev.id.server === serverId) &&
         subscription.matches(ev.type)
       );
-      if (filtered.length === 0) continue;
-      let payload: Uint8Array | ((w: Writer) => void) = (w) =>
-        writeEvents(w, filtered);
-      if (group.length > 1) {
-        // Encoded once for the group. Connections write a large batch
-        // from this buffer (no copy each) until every one has written it,
-        // so it is its own copy, not a view of the reused scratch writer.
-        this.#scratch.reset();
-        writeEvents(this.#scratch, filtered);
-        payload = this.#scratch.bytes().slice();
-      }
-      for (const e of group) {
-        const conv = trySend(e, MsgType.EventsNotify, payload, !withAck);
-        if (withAck && conv) {
-          const key = convKey(conv);
-          acks.push(
-            new Promise((resolve) =>
-              (e.acks ??= new SlotMap()).set(key, resolve)
-            ),
-          );
+      // One message each, unless the events take more than maxBytes.
+      for (let from = 0; from < filtered.length;) {
+        const start = from;
+        let payload: Uint8Array | ((w: Writer) => void) = (w) => {
+          from = writeEventsUpTo(w, filtered, start, maxBytes);
+        };
+        if (group.length > 1) {
+          // Encoded once for the group. Connections write a large batch
+          // from this buffer (no copy each) until every one has written
+          // it, so it is its own copy, not a view of the scratch writer.
+          this.#scratch.reset();
+          from = writeEventsUpTo(this.#scratch, filtered, start, maxBytes);
+          payload = this.#scratch.bytes().slice();
         }
+        for (const e of group) {
+          const conv = trySend(e, MsgType.EventsNotify, payload, !withAck);
+          if (withAck && conv) {
+            const key = convKey(conv);
+            acks.push(
+              new Promise((resolve) =>
+                (e.acks ??= new SlotMap()).set(key, resolve)
+              ),
+            );
+          }
+        }
+        // The one connection closed before its payload was written.
+        if (from === start) break;
       }
     }
     await Promise.all(acks);
@@ -330,42 +371,43 @@ export class Server extends Resource {
   }
 
   // Answers the client's MsgInitReq: the connection when accepted, else
-  // null once the refused client had time to close.
+  // null once the refused client had time to close. Nothing is built from
+  // the request before connectedCb accepted it: the subscription only when
+  // a callback asks for it (a token is checked first).
   async #processInitReq(conn: chatter.Connection): Promise<Established | null> {
     const id = this.#nextId++;
+    const options = this.#options;
     let established: Established | null = null;
-    // Decoded messages take 25-40x their wire size (an empty
-    // subscription is one byte but a whole array), so a peer that has
-    // not passed init gets small frames only: one big unauthenticated
-    // frame must not be able to exhaust the heap.
     const maxFrameSize = conn.maxFrameSize;
-    conn.maxFrameSize = Math.min(maxFrameSize, INIT_MAX_FRAME_SIZE);
-    const req = await conn.receive();
+    conn.maxFrameSize = Math.min(
+      maxFrameSize,
+      options.initMaxFrameSize ?? INIT_MAX_FRAME_SIZE,
+    );
+    const req = await initReq(
+      conn,
+      options.initTimeout ?? DEFAULT_INIT_TIMEOUT,
+    );
     if (req.type !== MsgType.InitReq) {
       throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
     }
-    const r = req.reader();
-    const init = readInitReq(r);
-    r.done();
     let res: MsgInitRes;
     try {
-      // Subscriptions are immutable: clients asking for the same one
-      // share it (and its compiled matcher).
-      const key = JSON.stringify([init.serverId, init.subscriptions]);
-      const info: ConnectionInfo = {
-        id,
-        clientName: init.clientName,
-        clientToken: init.clientToken,
-        subscription: this.#subscriptions.get(key)?.subscription ??
-          new Subscription(init.subscriptions),
-        serverId: init.serverId,
-        persisted: init.persisted,
-      };
-      await this.#options.connectedCb?.(info);
+      const r = req.reader();
+      const head = readInitReqHead(
+        r,
+        options.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS,
+      );
+      r.done();
+      const info = connectionInfo(id, head, this.#subscriptions);
+      await options.connectedCb?.(info);
       if (!conn.isOpen) return null;
       res = { type: "success", status: this.#status };
-      established = this.#establish(conn, info, key);
+      established = this.#establish(conn, info, head);
     } catch (e) {
+      if (e instanceof SbsError) throw e;
+      if (e instanceof TooManySubscriptionsError) {
+        log.warn(`client ${e.clientName} refused: ${e.message}`);
+      }
       res = {
         type: "error",
         error: e instanceof Error ? e.message : String(e),
@@ -373,11 +415,12 @@ export class Server extends Resource {
     }
     conn.sendNow(MsgType.InitRes, (w) => writeInitRes(w, res), {
       conv: req.conv,
+      reserved: true,
     });
     conn.maxFrameSize = maxFrameSize;
     if (!established) {
       await conn.drain();
-      await closedOrTimeout(conn, this.#options.closeTimeout ?? 0.5);
+      await closedOrTimeout(conn, options.closeTimeout ?? 0.5);
     }
     return established;
   }
@@ -385,8 +428,11 @@ export class Server extends Resource {
   #establish(
     conn: chatter.Connection,
     info: ConnectionInfo,
-    key: string,
+    head: MsgInitReqHead,
   ): Established {
+    // Subscriptions are immutable: clients asking for the same one share
+    // it (and its compiled matcher).
+    const key = subscriptionKey(info.serverId, subscriptionTypes(info, head));
     let shared = this.#subscriptions.get(key);
     if (!shared) {
       shared = {
@@ -437,6 +483,8 @@ export class Server extends Resource {
     }
   }
   readonly #registerReq = (e: Established, msg: Msg) =>
+    whenRoom(e, msg, this.#registerReqWithRoom);
+  readonly #registerReqWithRoom = (e: Established, msg: Msg) =>
     this.#processRegisterReq(e, msg);
 
   // MsgQueryReq: queryCb's result (none: an empty one).
@@ -456,6 +504,8 @@ export class Server extends Resource {
     }
   }
   readonly #queryReq = (e: Established, msg: Msg) =>
+    whenRoom(e, msg, this.#queryReqWithRoom);
+  readonly #queryReqWithRoom = (e: Established, msg: Msg) =>
     this.#processQueryReq(e, msg);
 }
 
@@ -469,7 +519,7 @@ function replyRegisterRes(
   e.conn.sendNow(
     MsgType.RegisterRes,
     (w) => writeRegisterRes(w, events),
-    { conv: msg.conv },
+    { conv: msg.conv, reserved: true },
   );
 }
 
@@ -477,8 +527,91 @@ function replyQueryRes(e: Established, msg: Msg, result: QueryResult): void {
   e.conn.sendNow(
     MsgType.QueryRes,
     (w) => writeQueryResult(w, result),
-    { conv: msg.conv },
+    { conv: msg.conv, reserved: true },
   );
+}
+
+// A request is handled once the connection's send queue has room for its
+// reply: a peer that does not read its replies is not read either (its
+// requests wait, then TCP pushes back), and no reply is ever refused.
+function whenRoom(
+  e: Established,
+  msg: Msg,
+  process: (e: Established, msg: Msg) => Promise<void> | undefined,
+): Promise<void> | undefined {
+  const room = e.conn.sendRoom();
+  if (!room) return process(e, msg);
+  return room.then(() => e.conn.isOpen ? process(e, msg) : undefined);
+}
+
+// What the client declared. Its subscription is decoded and made only
+// when first asked for: a client refused by connectedCb (a wrong token)
+// costs neither.
+function connectionInfo(
+  id: ConnectionId,
+  head: MsgInitReqHead,
+  shared: Map<string, SharedSubscription>,
+): ConnectionInfo {
+  let subscription: Subscription | null = null;
+  const info: ConnectionInfo = {
+    id,
+    clientName: head.clientName,
+    clientToken: head.clientToken,
+    get subscription(): Subscription {
+      if (subscription === null) {
+        const types = subscriptionTypes(info, head);
+        subscription = shared.get(subscriptionKey(head.serverId, types))
+          ?.subscription ?? new Subscription(types);
+      }
+      return subscription;
+    },
+    serverId: head.serverId,
+    persisted: head.persisted,
+  };
+  return info;
+}
+
+// The query types of a client's subscription, decoded once.
+const decodedTypes = new WeakMap<ConnectionInfo, EventType[]>();
+function subscriptionTypes(
+  info: ConnectionInfo,
+  head: MsgInitReqHead,
+): EventType[] {
+  let types = decodedTypes.get(info);
+  if (types === undefined) {
+    types = head.subscriptions();
+    decodedTypes.set(info, types);
+  }
+  return types;
+}
+
+function subscriptionKey(
+  serverId: number | null,
+  types: readonly EventType[],
+): string {
+  return JSON.stringify([serverId, types]);
+}
+
+// The first message, within `seconds`.
+async function initReq(
+  conn: chatter.Connection,
+  seconds: number,
+): Promise<Msg> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ProtocolError(`no MsgInitReq within ${seconds} s`),
+        ),
+      seconds * 1000,
+    );
+  });
+  try {
+    return await Promise.race([conn.receive(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // Replies with a callback's result, at once when it is not a promise (a
@@ -499,8 +632,9 @@ function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === "function";
 }
 
-// A peer whose send queue is full is not reading: it is disconnected
-// rather than allowed to stall notification of every other client.
+// A peer whose send queue is full is not reading: it is disconnected as a
+// slow consumer rather than allowed to stall notification of every other
+// client or to grow the server's memory.
 function trySend(
   e: Established,
   type: string,
@@ -511,7 +645,13 @@ function trySend(
     return e.conn.sendNow(type, payload, { last });
   } catch (err) {
     if (!(err instanceof ConnectionError)) throw err;
-    if (e.conn.isOpen) e.conn.closeWithReason(err);
+    if (e.conn.isOpen) {
+      e.conn.closeWithReason(
+        err instanceof BackpressureError
+          ? new BackpressureError(`slow consumer: ${err.message}`)
+          : err,
+      );
+    }
     return null;
   }
 }

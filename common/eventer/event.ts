@@ -7,7 +7,13 @@
  * @module
  */
 
-import { putInt32, type Reader, SbsError, type Writer } from "../sbs/mod.ts";
+import {
+  intWidth,
+  putInt32,
+  type Reader,
+  SbsError,
+  type Writer,
+} from "../sbs/mod.ts";
 import { readJsonText, writeJsonText } from "../json/mod.ts";
 import type {
   Event,
@@ -195,6 +201,39 @@ export function readEvent(r: Reader): Event {
 export function writeEvents(w: Writer, events: readonly Event[]): void {
   w.int(events.length);
   for (let i = 0; i < events.length; i++) writeEvent(w, events[i]);
+}
+
+/**
+ * Write an Array(Event) of `events` from index `from` on, stopping after
+ * the event that takes the array past `maxBytes` (at least one event is
+ * written): a batch too large for one message goes as several.
+ *
+ * @returns The index after the last event written.
+ */
+export function writeEventsUpTo(
+  w: Writer,
+  events: readonly Event[],
+  from: number,
+  maxBytes: number,
+): number {
+  const n = events.length;
+  // Room for the count of all that is left; the count written is never
+  // wider.
+  const guess = intWidth(n - from);
+  const mark = w.pos;
+  w.ensure(guess);
+  w.pos += guess;
+  const start = w.pos;
+  let i = from;
+  do writeEvent(w, events[i++]); while (i < n && w.pos - start < maxBytes);
+  const count = i - from;
+  const width = intWidth(count);
+  if (width !== guess) {
+    w.buf.copyWithin(mark + width, start, w.pos);
+    w.pos -= guess - width;
+  }
+  putInt32(w.buf, mark, count);
+  return i;
 }
 
 /** Read an Array(Event). */

@@ -11,10 +11,11 @@
  * @module
  */
 
-import type { Reader, Writer } from "../sbs/mod.ts";
+import { Reader, type Writer } from "../sbs/mod.ts";
 import {
   type Event,
   type EventType,
+  InvalidQueryTypeError,
   type Order,
   type OrderBy,
   type QueryParams,
@@ -86,6 +87,91 @@ export function readInitReq(r: Reader): MsgInitReq {
   const serverId = readOptInt(r);
   const persisted = r.bool();
   return { clientName, clientToken, subscriptions, serverId, persisted };
+}
+
+/**
+ * `HatEventer.MsgInitReq` with its subscriptions not decoded yet: a
+ * server checks who the client is before it builds anything else.
+ */
+export interface MsgInitReqHead extends Omit<MsgInitReq, "subscriptions"> {
+  /** Query types in the subscription. */
+  subscriptionCount: number;
+  /**
+   * Decode the subscription's query types (valid while the message's
+   * buffer is: decode before releasing it).
+   */
+  subscriptions(): EventType[];
+}
+
+/**
+ * Read MsgInitReq, skipping over its subscriptions: their count and
+ * structure are checked, and every query type's `*` is last (the bytes of
+ * a `*` segment are compared, not decoded), but no string or array is
+ * made until `subscriptions()` is called.
+ *
+ * @param maxSubscriptions Most query types accepted.
+ * @throws {TooManySubscriptionsError} Past `maxSubscriptions`.
+ * @throws {InvalidQueryTypeError} For a `*` before a query type's end.
+ * @throws {SbsError} For malformed input.
+ */
+export function readInitReqHead(
+  r: Reader,
+  maxSubscriptions: number = Infinity,
+): MsgInitReqHead {
+  const clientName = r.string();
+  const clientToken = r.optional() ? r.string() : null;
+  const start = r.pos;
+  const count = r.length();
+  if (count > maxSubscriptions) {
+    throw new TooManySubscriptionsError(clientName, count, maxSubscriptions);
+  }
+  const buf = r.buf;
+  for (let i = 0; i < count; i++) {
+    const typeStart = r.pos;
+    const n = r.length();
+    for (let j = 0; j < n; j++) {
+      const at = r.skipBytes();
+      if (j < n - 1 && r.pos - at === 1 && buf[at] === 0x2a) {
+        r.pos = typeStart;
+        throw new InvalidQueryTypeError(readEventTypes1(r));
+      }
+    }
+  }
+  const end = r.pos;
+  const serverId = readOptInt(r);
+  const persisted = r.bool();
+  return {
+    clientName,
+    clientToken,
+    subscriptionCount: count,
+    serverId,
+    persisted,
+    subscriptions: () => readEventTypes(new Reader(buf, start, end)),
+  };
+}
+
+function readEventTypes1(r: Reader): EventType {
+  const n = r.length();
+  const type: string[] = [];
+  for (let i = 0; i < n; i++) type.push(r.string());
+  return type;
+}
+
+/** A MsgInitReq subscribes to more query types than a server accepts. */
+export class TooManySubscriptionsError extends Error {
+  /**
+   * @param clientName The client's name.
+   * @param count Query types it asked for.
+   * @param max Query types accepted.
+   */
+  constructor(
+    readonly clientName: string,
+    readonly count: number,
+    readonly max: number,
+  ) {
+    super(`too many subscriptions: ${count} (at most ${max})`);
+    this.name = "TooManySubscriptionsError";
+  }
 }
 
 // ------------------------------------------------------------ MsgInitRes
