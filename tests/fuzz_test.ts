@@ -8,6 +8,7 @@ import { connect } from "../client.ts";
 import { listen, type Server } from "../server.ts";
 import { startEventServer } from "../event_server/mod.ts";
 import {
+  DEFAULT_MAX_FRAME_SIZE,
   frameBodyLength,
   readChatterMsg,
   writeFrame,
@@ -951,16 +952,14 @@ Deno.test("fuzz: the embedded Event Server survives hostile connections while a 
   }
 });
 
-// ------------------------------------------------------------ known bug
+// ------------------------------------------------------- decode budget
 
-// Decoding amplifies: an empty EventType is 1 byte on the wire and ~40
-// bytes of heap, so a frame of (V8 heap limit / 40) bytes, far below the
-// 256 MiB default maxFrameSize, exhausts the heap and V8 aborts the whole
-// process, before connectedCb or any token check can run. Reported, not
-// fixed (the remedy is a policy: a lower default maxFrameSize or a decode
-// budget). The child server gets a 192 MiB heap so the demonstration is
-// cheap; with the default 4 GiB heap ~100 MiB frames do the same.
-// Fixed by the server's small pre-init frame limit (INIT_MAX_FRAME_SIZE).
+// Decoding amplifies: an empty EventType is 1 byte on the wire and ~20-40
+// bytes of heap, so a frame of (V8 heap limit / 40) bytes exhausts the
+// heap and V8 aborts the whole process, before connectedCb or any token
+// check can run. The server's small pre-init frame limit
+// (INIT_MAX_FRAME_SIZE) keeps such a frame out. The child server gets a
+// 192 MiB heap so the demonstration is cheap.
 Deno.test({
   name:
     "one huge InitReq within maxFrameSize cannot exhaust the heap and kill the server process",
@@ -1006,7 +1005,10 @@ Deno.test({
         w.byte(0x80);
         w.bool(false);
       });
-      assert.ok(w.pos < 256 * 1024 * 1024, "within the default maxFrameSize");
+      assert.ok(
+        w.pos < DEFAULT_MAX_FRAME_SIZE,
+        "within the default maxFrameSize",
+      );
       assert.ok(w.pos > 1024 * 1024, "beyond the pre-init limit");
       const conn = await Deno.connect(addr);
       try {
