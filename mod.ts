@@ -97,6 +97,7 @@ export {
   Group,
   type GroupOptions,
   QueuedIterator,
+  type QueuedIteratorOptions,
   Resource,
 } from "./common/async/mod.ts";
 export { type Logger, setLogger } from "./common/log.ts";

@@ -22,7 +22,10 @@ export {
   type GroupOptions,
   Resource,
 } from "./group.ts";
-export { QueuedIterator } from "./queued_iterator.ts";
+export {
+  QueuedIterator,
+  type QueuedIteratorOptions,
+} from "./queued_iterator.ts";
 export { type Deadline, SharedTimer } from "./shared_timer.ts";
 export { type Handler, SerialQueue } from "./serial_queue.ts";
 export { SlotMap } from "./slot_map.ts";

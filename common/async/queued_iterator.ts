@@ -5,6 +5,28 @@
  * @module
  */
 
+/** Options of {@linkcode QueuedIterator}. */
+export interface QueuedIteratorOptions {
+  /**
+   * Buffered values at which {@linkcode QueuedIterator.full} turns true
+   * (default: never). `push` still buffers past it: the producer is the
+   * one to stop (as the Eventer client stops reading its socket), and to
+   * resume once `onRoom` is called.
+   */
+  maxPending?: number;
+  /**
+   * Called when the consumer takes a value from a full buffer, leaving
+   * room for one more. Not called when the iterator ends: `onReturn` is.
+   */
+  onRoom?: () => void;
+  /**
+   * Ends the iteration, as `break` does: buffered values are dropped. An
+   * already aborted signal gives an iterator ended from the start, whose
+   * `onReturn` is never called.
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * An async iterator fed by `push` and ended by `end`. Values pushed
  * before the consumer asks are buffered; `end` lets the consumer drain
@@ -18,6 +40,22 @@
  * it.end();
  * for await (const v of it) console.log(v);
  * ```
+ *
+ * @example A bounded buffer: the producer waits for room
+ * ```ts
+ * import { QueuedIterator } from "./queued_iterator.ts";
+ * let room = Promise.withResolvers<void>();
+ * const it = new QueuedIterator<number>(null, {
+ *   maxPending: 2,
+ *   onRoom: () => room.resolve(),
+ * });
+ * it.push(1);
+ * it.push(2);
+ * if (it.full) {
+ *   await it.next(); // the consumer takes one: onRoom is called
+ *   await room.promise;
+ * }
+ * ```
  */
 export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   #items: T[] = [];
@@ -25,19 +63,49 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   #ended = false;
   #waiter: PromiseWithResolvers<IteratorResult<T>> | null = null;
   #onReturn: (() => void) | null;
+  readonly #maxPending: number;
+  readonly #onRoom: (() => void) | null;
+  #signal: AbortSignal | null = null;
+  #onAbort: (() => void) | null = null;
 
   /**
    * Create an empty iterator.
    *
    * @param onReturn Called once when the consumer stops or the iterator ends.
+   * @param options Bound, room callback and abort signal.
    */
-  constructor(onReturn: (() => void) | null = null) {
+  constructor(
+    onReturn: (() => void) | null = null,
+    options: QueuedIteratorOptions = {},
+  ) {
     this.#onReturn = onReturn;
+    this.#maxPending = options.maxPending ?? Infinity;
+    this.#onRoom = options.onRoom ?? null;
+    const signal = options.signal;
+    if (signal?.aborted) {
+      // Ended from the start; `onReturn` is for an iterator that was live.
+      this.#ended = true;
+      this.#onReturn = null;
+    } else if (signal) {
+      this.#signal = signal;
+      this.#onAbort = () => this.return();
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
   }
 
   /** Values buffered and not yet consumed. */
   get pending(): number {
     return this.#items.length - this.#head;
+  }
+
+  /** True while `maxPending` values or more are buffered and not ended. */
+  get full(): boolean {
+    return !this.#ended && this.#items.length - this.#head >= this.#maxPending;
+  }
+
+  /** True once ended (by `end`, `return` or the signal). */
+  get ended(): boolean {
+    return this.#ended;
   }
 
   /** Deliver a value (ignored once ended). */
@@ -65,10 +133,13 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.#head < this.#items.length) {
       const value = this.#items[this.#head++];
-      if (this.#head === this.#items.length) {
+      const pending = this.#items.length - this.#head;
+      if (pending === 0) {
         this.#items = [];
         this.#head = 0;
       }
+      // Exactly when the buffer goes from full to one below the bound.
+      if (pending === this.#maxPending - 1 && !this.#ended) this.#onRoom?.();
       return Promise.resolve({ value, done: false });
     }
     if (this.#ended) return Promise.resolve({ value: undefined, done: true });
@@ -91,6 +162,11 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   }
 
   #release(): void {
+    if (this.#onAbort) {
+      this.#signal!.removeEventListener("abort", this.#onAbort);
+      this.#onAbort = null;
+      this.#signal = null;
+    }
     const onReturn = this.#onReturn;
     this.#onReturn = null;
     onReturn?.();
