@@ -83,6 +83,20 @@ export interface ConnectOptions extends chatter.ConnectOptions {
   eventsCb?: EventsCb;
 }
 
+/** Options of {@linkcode Client.events}. */
+export interface EventsOptions {
+  /** Ends the iterator, as `break` does (buffered batches are dropped). */
+  signal?: AbortSignal;
+  /**
+   * Batches buffered for a consumer that has not taken them yet; past it
+   * the client stops reading its connection until the consumer takes one
+   * (default: the client's `receiveQueueSize`, 1024, the bound of the
+   * `eventsCb` path). Per iterator: each consumer knows how far behind it
+   * may fall, as a nats.js subscription does.
+   */
+  maxBatches?: number;
+}
+
 /** Options of a single request. */
 export interface RequestOptions {
   /** Stop waiting for the reply; the connection stays usable. */
@@ -164,6 +178,10 @@ export class Client extends Resource {
   readonly #maxNotifications: number;
   /** Made by the first `events()` call. */
   #iterators: Set<QueuedIterator<Event[]>> | null = null;
+  // The consumer's wait while an iterator is full (see #iteratorsRoom),
+  // and what ends it: room in an iterator, an iterator gone, closing.
+  #iteratorRoom: PromiseWithResolvers<void> | null = null;
+  #wakeIterators: (() => void) | null = null;
 
   /** @internal Use {@linkcode connect}. */
   constructor(
@@ -196,17 +214,56 @@ export class Client extends Resource {
   /**
    * Notified event batches as an async iterator, from now until the
    * client closes. Each call gives an independent iterator; batches also
-   * still reach `eventsCb`. Stop with `break`.
+   * still reach `eventsCb`. Stop with `break` or `options.signal`.
+   *
+   * The iterator buffers at most `maxBatches` batches the consumer has not
+   * taken yet. When one iterator holds that many, the client stops taking
+   * messages from its connection, as it does when `eventsCb` falls behind:
+   * nothing more is acked, the connection stops reading its socket once
+   * `receiveQueueSize` messages wait, and TCP pushes back on the server.
+   * Replies are not read either, so a `for await` body must not
+   * await a request of this same client while more batches than its
+   * iterator has room for may arrive ahead of the reply: that waits
+   * forever. Keep such a body short, or take the batches into a buffer of
+   * your own first. An iterator that is never consumed stalls the client
+   * once it is full: `break` or abort it.
+   *
+   * @param options Abort signal and bound of this iterator.
+   * @returns The iterator (its `pending` counts the batches buffered); it
+   * ends when the client closes, after every batch read before that (the
+   * ones read but not yet taken then come in past `maxBatches`).
+   * @throws {RangeError} When `maxBatches` is below 1.
    *
    * @example
    * ```ts ignore
-   * for await (const events of client.events()) console.log(events);
+   * const controller = new AbortController();
+   * for await (const events of client.events({ signal: controller.signal })) {
+   *   console.log(events);
+   * }
    * ```
    */
-  events(): AsyncIterableIterator<Event[]> {
-    const it = new QueuedIterator<Event[]>(() => this.#iterators?.delete(it));
-    if (this.isOpen) (this.#iterators ??= new Set()).add(it);
-    else it.end();
+  events(options: EventsOptions = {}): QueuedIterator<Event[]> {
+    const maxBatches = options.maxBatches ?? this.#maxNotifications;
+    if (!(maxBatches >= 1)) {
+      throw new RangeError(`maxBatches must be at least 1, got ${maxBatches}`);
+    }
+    let wake = this.#wakeIterators;
+    if (!wake) {
+      // Made by the first `events()` call: a client without iterators
+      // holds none of this.
+      wake = this.#wakeIterators = () => {
+        const room = this.#iteratorRoom;
+        this.#iteratorRoom = null;
+        room?.resolve();
+      };
+      this.group.waitClosing().then(wake);
+    }
+    const it: QueuedIterator<Event[]> = new QueuedIterator<Event[]>(() => {
+      this.#iterators?.delete(it);
+      wake();
+    }, { maxPending: maxBatches, onRoom: wake, signal: options.signal });
+    if (!this.isOpen) it.end();
+    else if (!it.ended) (this.#iterators ??= new Set()).add(it);
     return it;
   }
 
@@ -368,11 +425,37 @@ export class Client extends Resource {
   #processEventsNotify(msg: Msg, r: Reader): Promise<void> | undefined {
     const events = readEvents(r);
     r.done();
-    if (this.#iterators) {
-      for (const it of this.#iterators) it.push(events);
+    let iteratorFull = false;
+    const iterators = this.#iterators;
+    if (iterators) {
+      for (const it of iterators) {
+        it.push(events);
+        if (it.full) iteratorFull = true;
+      }
     }
     const ack = msg.last ? null : msg.conv;
-    return this.#enqueue({ status: null, events, ack });
+    const full = this.#enqueue({ status: null, events, ack });
+    // Once closing, what was received is handed over without waiting:
+    // nothing is read any more, and the client must be able to end.
+    return iteratorFull && this.isOpen ? this.#iteratorsRoom(full) : full;
+  }
+
+  // Resolves once the notification queue has room (`full`) and no
+  // iterator is full, or the client is closing: until then the connection
+  // is not read, as for a full notification queue.
+  async #iteratorsRoom(full: Promise<void> | undefined): Promise<void> {
+    if (full) await full;
+    while (this.isOpen && this.#iteratorFull()) {
+      this.#iteratorRoom = Promise.withResolvers<void>();
+      await this.#iteratorRoom.promise;
+    }
+  }
+
+  #iteratorFull(): boolean {
+    if (this.#iterators) {
+      for (const it of this.#iterators) if (it.full) return true;
+    }
+    return false;
   }
 
   // MsgRegisterRes: the pending register resolves, even while a callback

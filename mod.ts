@@ -30,6 +30,7 @@ export {
   type ConnectOptions,
   EventerInitError,
   type EventsCb,
+  type EventsOptions,
   type RequestOptions,
   type StatusCb,
 } from "./client.ts";

@@ -1,0 +1,127 @@
+// The client's bounds (issue 27): events() buffers at most maxBatches and
+// then stops reading, like the callback path; a signal ends an iterator.
+// Over loopback sockets, against our server.
+
+import assert from "node:assert/strict";
+import { connect } from "../client.ts";
+import type { Address } from "../common/chatter/mod.ts";
+import { listen, type Server } from "../server.ts";
+import { deadline, delay, ev, LOCAL, stillPending, until } from "./_net.ts";
+
+function operational(addr: Address = LOCAL): Promise<Server> {
+  return listen(addr, { status: "operational" });
+}
+
+Deno.test("client bounds: a full events() iterator stops the reading, so notifyEvents with ack waits for its consumer", async () => {
+  await using server = await operational();
+  await using client = await connect(server.addresses[0], "slow", {
+    subscriptions: [["a", "*"]],
+  });
+  const it = client.events({ maxBatches: 3 });
+  const N = 20;
+  let acked = 0;
+  const notifying = (async () => {
+    for (let i = 1; i <= N; i++) {
+      await server.notifyEvents([ev(["a", String(i)], i)], false, true);
+      acked = i;
+    }
+  })();
+  await until(() => it.pending >= 3, 2000, "three batches buffered");
+  // Batch 4 is neither taken from the connection nor acked: the server
+  // waits for a consumer that takes nothing.
+  assert.equal(await stillPending(notifying, 200), true);
+  assert.equal(it.pending, 3);
+  assert.equal(acked, 3);
+  // Each batch taken lets one more in, and never more than the bound.
+  const got: number[] = [];
+  for (let n = 1; n <= N; n++) {
+    const r = await deadline(it.next(), 2000, `batch ${n}`);
+    got.push(r.value![0].id.instance);
+    assert.ok(it.pending <= 3, `${it.pending} batches buffered`);
+  }
+  await deadline(notifying, 2000, "every notification acked");
+  assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1));
+  assert.equal(acked, N);
+
+  // Closing a client held back by a full iterator does not wait for the
+  // consumer; the iterator gives what it holds, then ends.
+  const more = (async () => {
+    for (let i = N + 1; i <= N + 10; i++) {
+      await server.notifyEvents([ev(["a", String(i)], i)], false, true);
+    }
+  })();
+  await until(() => it.pending >= 3, 2000, "full again");
+  await deadline(client.asyncClose(), 2000, "client to close");
+  await deadline(more, 2000, "the acks to resolve on disconnect");
+  const rest: number[] = [];
+  for await (const batch of it) rest.push(batch[0].id.instance);
+  assert.deepEqual(rest, rest.map((_, i) => N + 1 + i));
+  assert.ok(rest.length >= 3 && rest.length <= 4, `${rest}`);
+});
+
+Deno.test("client bounds: a burst without ack reaches a slow for-await consumer whole and in order, with at most maxBatches buffered", async () => {
+  await using server = await operational();
+  await using client = await connect(server.addresses[0], "slow", {
+    subscriptions: [["a", "*"]],
+    receiveQueueSize: 8,
+  });
+  await until(() => server.getConnInfos().length === 1);
+  const it = client.events({ maxBatches: 4 });
+  const N = 300;
+  // All queued at once: the socket and the client's inbox take what they
+  // can, the rest waits on the server's side.
+  for (let i = 1; i <= N; i++) {
+    server.notifyEvents([ev(["a", String(i)], i)], false);
+  }
+  const got: number[] = [];
+  let mostBuffered = 0;
+  for await (const batch of it) {
+    got.push(batch[0].id.instance);
+    if (got.length === N) break;
+    await delay(1); // slower than the server: time for the socket to fill
+    mostBuffered = Math.max(mostBuffered, it.pending);
+  }
+  assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1));
+  assert.equal(mostBuffered, 4);
+});
+
+Deno.test("client bounds: a signal ends its events() iterator, also while waiting, and a full aborted iterator no longer holds the client back", async () => {
+  await using server = await operational();
+  await using client = await connect(server.addresses[0], "abort", {
+    subscriptions: [["a", "*"]],
+  });
+  assert.throws(() => client.events({ maxBatches: 0 }), RangeError);
+
+  // Aborted while its consumer waits in next().
+  const waiting = new AbortController();
+  const idle = client.events({ signal: waiting.signal });
+  const next = idle.next();
+  waiting.abort();
+  assert.deepEqual(await deadline(next, 1000, "next() to end"), {
+    value: undefined,
+    done: true,
+  });
+
+  // Full and never consumed: the client stops reading until it is aborted.
+  const stuck = new AbortController();
+  const full = client.events({ maxBatches: 1, signal: stuck.signal });
+  const other = client.events();
+  await server.notifyEvents([ev(["a", "1"], 1)], false, true);
+  const second = server.notifyEvents([ev(["a", "2"], 2)], false, true);
+  assert.equal(await stillPending(second, 200), true);
+  stuck.abort();
+  await deadline(second, 2000, "the ack once aborted");
+  assert.deepEqual(await full.next(), { value: undefined, done: true });
+  const a = await deadline(other.next(), 1000);
+  const b = await deadline(other.next(), 1000);
+  assert.deepEqual([a.value?.[0].type, b.value?.[0].type], [["a", "1"], [
+    "a",
+    "2",
+  ]]);
+
+  // An iterator asked for with an aborted signal ends at once.
+  assert.deepEqual(
+    await client.events({ signal: AbortSignal.abort() }).next(),
+    { value: undefined, done: true },
+  );
+});
