@@ -67,8 +67,22 @@ export class EventerInitError extends Error {
   }
 }
 
+/**
+ * Seconds {@linkcode connect} waits, by default, for the TCP connection,
+ * the TLS handshake and the init reply together (nats.js waits 20 s too).
+ */
+export const DEFAULT_CONNECT_TIMEOUT = 20;
+
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions extends chatter.ConnectOptions {
+  /**
+   * Seconds to wait for the TCP connection, the TLS handshake and the
+   * init reply together, then fail with a `ConnectionError` (default 20;
+   * 0, null or Infinity: no timeout). Applies with a `signal` too, whichever
+   * comes first: a signal that ends a lifetime (a group's) is no deadline
+   * for one attempt against a server that accepts and never answers.
+   */
+  connectTimeout?: number | null;
   /** Token the server may require. */
   clientToken?: string | null;
   /** Query types to receive notifications for (default: none). */
@@ -115,7 +129,8 @@ type Notification =
  * @param options Token, subscriptions, callbacks and Chatter options.
  * @returns The connected client.
  * @throws {EventerInitError} When the server refuses the client.
- * @throws {ConnectionError} When the connection fails or closes.
+ * @throws {ConnectionError} When the connection fails or closes, or
+ * `connectTimeout` (default 20 s) passes first.
  * @throws {ProtocolError} When the server answers something else.
  *
  * @example
@@ -134,7 +149,45 @@ export async function connect(
   const subscriptions = [
     ...new Subscription(options.subscriptions ?? []).getQueryTypes(),
   ];
-  const conn = await chatter.connect(addr, options);
+  // Absent means the default; null or 0 means none.
+  const timeout = options.connectTimeout === undefined
+    ? DEFAULT_CONNECT_TIMEOUT
+    : options.connectTimeout ?? 0;
+  let signal = options.signal;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (timeout > 0 && Number.isFinite(timeout)) {
+    const expired = new AbortController();
+    timer = setTimeout(() =>
+      expired.abort(
+        new ConnectionError(
+          `connecting to ${addr.hostname}:${addr.port} timed out after ${timeout} s`,
+        ),
+      ), Math.min(timeout * 1000, 2 ** 31 - 1));
+    signal = signal
+      ? AbortSignal.any([signal, expired.signal])
+      : expired.signal;
+  }
+  try {
+    return await connectAndInit(
+      addr,
+      clientName,
+      subscriptions,
+      options,
+      signal,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function connectAndInit(
+  addr: Address,
+  clientName: string,
+  subscriptions: EventType[],
+  options: ConnectOptions,
+  signal: AbortSignal | undefined,
+): Promise<Client> {
+  const conn = await chatter.connect(addr, { ...options, signal });
   try {
     const conv = conn.sendNow(MsgType.InitReq, (w) =>
       writeInitReq(w, {
@@ -144,7 +197,7 @@ export async function connect(
         serverId: options.serverId ?? null,
         persisted: options.persisted ?? false,
       }), { last: false });
-    const res = await abortable(conn.receive(), options.signal);
+    const res = await abortable(conn.receive(), signal);
     if (res.type !== MsgType.InitRes || convKey(res.conv) !== convKey(conv)) {
       throw new ProtocolError(`invalid init response ${res.type}`);
     }

@@ -28,6 +28,7 @@ export {
   Client,
   connect,
   type ConnectOptions,
+  DEFAULT_CONNECT_TIMEOUT,
   EventerInitError,
   type EventsCb,
   type EventsOptions,

@@ -1,12 +1,22 @@
 // The client's bounds (issue 27): events() buffers at most maxBatches and
-// then stops reading, like the callback path; a signal ends an iterator.
-// Over loopback sockets, against our server.
+// then stops reading, like the callback path; a signal ends an iterator;
+// connect gives up after connectTimeout. Over loopback sockets, against
+// our server or a raw listener that never answers.
 
 import assert from "node:assert/strict";
-import { connect } from "../client.ts";
-import type { Address } from "../common/chatter/mod.ts";
+import { connect, DEFAULT_CONNECT_TIMEOUT } from "../client.ts";
+import { type Address, ConnectionError } from "../common/chatter/mod.ts";
+import { MsgType } from "../common/eventer/mod.ts";
 import { listen, type Server } from "../server.ts";
-import { deadline, delay, ev, LOCAL, stillPending, until } from "./_net.ts";
+import {
+  deadline,
+  delay,
+  ev,
+  LOCAL,
+  RawListener,
+  stillPending,
+  until,
+} from "./_net.ts";
 
 function operational(addr: Address = LOCAL): Promise<Server> {
   return listen(addr, { status: "operational" });
@@ -124,4 +134,39 @@ Deno.test("client bounds: a signal ends its events() iterator, also while waitin
     await client.events({ signal: AbortSignal.abort() }).next(),
     { value: undefined, done: true },
   );
+});
+
+Deno.test("client bounds: connect gives up after connectTimeout when the server never answers the init, with or without a signal", async () => {
+  assert.equal(DEFAULT_CONNECT_TIMEOUT, 20);
+  using listener = new RawListener();
+  for (const signal of [undefined, new AbortController().signal]) {
+    const accepted = listener.accept();
+    const start = performance.now();
+    const error = await deadline(
+      connect(listener.addr, "silent", { connectTimeout: 0.3, signal }).then(
+        () => null,
+        (e: Error) => e,
+      ),
+      3000,
+      "connect to give up",
+    );
+    const waited = performance.now() - start;
+    assert.ok(error instanceof ConnectionError, String(error));
+    assert.match(error.message, /timed out after 0\.3 s/);
+    assert.ok(waited >= 250, `gave up after ${waited} ms`);
+    // The init request was sent, then the connection closed.
+    using peer = await accepted;
+    const msgs = await peer.eof(2000);
+    assert.deepEqual(msgs.map((m) => m.type), [MsgType.InitReq]);
+  }
+  // connectTimeout null: the signal alone governs.
+  const accepted = listener.accept();
+  await assert.rejects(
+    connect(listener.addr, "silent", {
+      connectTimeout: null,
+      signal: AbortSignal.timeout(100),
+    }),
+    (e: Error) => e.name === "TimeoutError",
+  );
+  (await accepted).close();
 });
