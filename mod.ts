@@ -37,7 +37,9 @@ export {
 } from "./client.ts";
 export {
   connectReconnecting,
+  DEFAULT_RECONNECT_MAX_PENDING,
   ReconnectingClient,
+  ReconnectingQueueFullError,
   type ReconnectOptions,
 } from "./reconnecting_client.ts";
 export {

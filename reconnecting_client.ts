@@ -18,7 +18,7 @@ import {
   QueuedIterator,
   Resource,
 } from "./common/async/mod.ts";
-import { ConnectionError } from "./common/chatter/mod.ts";
+import { BackpressureError, ConnectionError } from "./common/chatter/mod.ts";
 import { log } from "./common/log.ts";
 import type { Address } from "./common/chatter/mod.ts";
 import type {
@@ -29,8 +29,43 @@ import type {
   Status,
 } from "./common/event/mod.ts";
 
+/**
+ * Requests a {@linkcode ReconnectingClient} holds while disconnected, by
+ * default: as many as a connection's send queue takes at once.
+ */
+export const DEFAULT_RECONNECT_MAX_PENDING = 1024;
+
+/**
+ * A request was refused at once: `maxPending` requests already wait for
+ * a connection. A {@linkcode BackpressureError}, so code that backs off on
+ * a full send queue backs off here too.
+ */
+export class ReconnectingQueueFullError extends BackpressureError {
+  /** The bound that was reached. */
+  readonly maxPending: number;
+
+  /**
+   * Create the error.
+   *
+   * @param maxPending The bound that was reached.
+   */
+  constructor(maxPending: number) {
+    super(`${maxPending} requests already wait for a connection`);
+    this.name = "ReconnectingQueueFullError";
+    this.maxPending = maxPending;
+  }
+}
+
 /** Options of {@linkcode connectReconnecting}. */
 export interface ReconnectOptions extends ConnectOptions {
+  /**
+   * Requests (`register`, `query`) held while disconnected, waiting for a
+   * connection (default 1024; 0: refuse every request while
+   * disconnected); past it they reject at once with
+   * {@linkcode ReconnectingQueueFullError}. Requests made while connected
+   * go to the connection and are bounded by its `sendQueueSize`.
+   */
+  maxPending?: number;
   /** First delay before redialing, in seconds (default 0.1). */
   minDelay?: number;
   /** Longest delay between attempts, in seconds (default 10). */
@@ -69,10 +104,14 @@ export class ReconnectingClient extends Resource {
   #client: Client | null = null;
   #connected: PromiseWithResolvers<Client> = Promise.withResolvers();
   readonly #iterators = new Set<QueuedIterator<Event[]>>();
+  readonly #maxPending: number;
+  // Requests waiting for a connection.
+  #waiting = 0;
 
   /** @internal Use {@linkcode connectReconnecting}. */
   constructor(addr: Address, clientName: string, options: ReconnectOptions) {
     super();
+    this.#maxPending = options.maxPending ?? DEFAULT_RECONNECT_MAX_PENDING;
     this.#connected.promise.catch(() => {});
     this.#group.signal.addEventListener("abort", () => {
       this.#connected.reject(new ConnectionError("client closed"));
@@ -107,24 +146,36 @@ export class ReconnectingClient extends Resource {
     return abortable(this.#connected.promise, signal);
   }
 
-  /** Register on the current connection, waiting for one if needed. */
+  /**
+   * Register on the current connection, waiting for one if needed.
+   *
+   * @throws {ReconnectingQueueFullError} At once, when `maxPending`
+   * requests already wait for a connection.
+   * @throws {ConnectionError} When the connection closes first.
+   */
   async register(
     events: readonly RegisterEvent[],
     withResponse = false,
     options?: RequestOptions,
   ): Promise<Event[] | null> {
-    const client = await this.waitConnected(options?.signal);
+    const client = await this.#connection(options?.signal);
     return withResponse
       ? await client.register(events, true, options)
       : await client.register(events, false, options);
   }
 
-  /** Query on the current connection, waiting for one if needed. */
+  /**
+   * Query on the current connection, waiting for one if needed.
+   *
+   * @throws {ReconnectingQueueFullError} At once, when `maxPending`
+   * requests already wait for a connection.
+   * @throws {ConnectionError} When the connection closes first.
+   */
   async query(
     params: QueryParams,
     options?: RequestOptions,
   ): Promise<QueryResult> {
-    const client = await this.waitConnected(options?.signal);
+    const client = await this.#connection(options?.signal);
     return await client.query(params, options);
   }
 
@@ -134,6 +185,22 @@ export class ReconnectingClient extends Resource {
     if (this.isOpen) this.#iterators.add(it);
     else it.end();
     return it;
+  }
+
+  // The connection for a request: the current one, or the next one,
+  // waited for by at most maxPending requests.
+  async #connection(signal?: AbortSignal): Promise<Client> {
+    const client = this.#client;
+    if (client?.isOpen) return client;
+    if (this.#waiting >= this.#maxPending) {
+      throw new ReconnectingQueueFullError(this.#maxPending);
+    }
+    this.#waiting++;
+    try {
+      return await this.waitConnected(signal);
+    } finally {
+      this.#waiting--;
+    }
   }
 
   async #run(

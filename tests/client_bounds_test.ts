@@ -1,14 +1,26 @@
 // The client's bounds (issue 27): events() buffers at most maxBatches and
 // then stops reading, like the callback path; a signal ends an iterator;
-// connect gives up after connectTimeout. Over loopback sockets, against
-// our server or a raw listener that never answers.
+// connect gives up after connectTimeout; the reconnecting client holds at
+// most maxPending requests while disconnected. Over loopback sockets,
+// against our server or a raw listener that never answers.
 
 import assert from "node:assert/strict";
 import { connect, DEFAULT_CONNECT_TIMEOUT } from "../client.ts";
-import { type Address, ConnectionError } from "../common/chatter/mod.ts";
+import {
+  type Address,
+  BackpressureError,
+  ConnectionError,
+} from "../common/chatter/mod.ts";
+import type { Event, RegisterEvent } from "../common/event/mod.ts";
 import { MsgType } from "../common/eventer/mod.ts";
+import {
+  connectReconnecting,
+  DEFAULT_RECONNECT_MAX_PENDING,
+  ReconnectingQueueFullError,
+} from "../reconnecting_client.ts";
 import { listen, type Server } from "../server.ts";
 import {
+  captureLog,
   deadline,
   delay,
   ev,
@@ -169,4 +181,77 @@ Deno.test("client bounds: connect gives up after connectTimeout when the server 
     (e: Error) => e.name === "TimeoutError",
   );
   (await accepted).close();
+});
+
+// A loopback address nothing listens on (bound, then closed).
+function freeAddress(): Address {
+  const probe = Deno.listen(LOCAL);
+  const { hostname, port } = probe.addr as Deno.NetAddr;
+  probe.close();
+  return { hostname, port };
+}
+
+function registered(events: RegisterEvent[]): Event[] {
+  return events.map((e, i) => ev(e.type, i + 1));
+}
+
+Deno.test("reconnecting client: while disconnected it holds at most maxPending requests, rejects the next at once, and sends the held ones once connected", async () => {
+  assert.equal(DEFAULT_RECONNECT_MAX_PENDING, 1024);
+  using _log = captureLog(); // the refused redials
+  const addr = freeAddress();
+  const rc = connectReconnecting(addr, "rc", {
+    maxPending: 3,
+    minDelay: 0.02,
+    maxDelay: 0.05,
+  });
+  let server: Server | null = null;
+  try {
+    const held = [1, 2].map((i) =>
+      rc.register([{ type: ["a", String(i)] }], true)
+    );
+    // A request given up frees its place.
+    const giveUp = new AbortController();
+    const abandoned = rc.query({ kind: "latest" }, { signal: giveUp.signal });
+    giveUp.abort();
+    await assert.rejects(abandoned);
+    held.push(rc.register([{ type: ["a", "3"] }], true));
+    // Awaited below; observed now so that a failure before that reports
+    // itself rather than their rejection on close.
+    for (const p of held) p.catch(() => {});
+    const refused = await deadline(
+      Promise.allSettled([
+        rc.register([{ type: ["a", "4"] }], true),
+        rc.query({ kind: "latest" }),
+      ]),
+      500,
+      "refusals",
+    );
+    for (const r of refused) {
+      const error = r.status === "rejected" ? r.reason : null;
+      assert.ok(error instanceof ReconnectingQueueFullError, String(error));
+      assert.ok(error instanceof BackpressureError);
+      assert.equal(error.maxPending, 3);
+    }
+    const seen: string[] = [];
+    server = await listen(addr, {
+      registerCb: (_info, events) => {
+        seen.push(...events.map((e) => e.type.join("/")));
+        return registered(events);
+      },
+    });
+    const results = await deadline(Promise.all(held), 3000, "held requests");
+    assert.deepEqual(results.map((r) => r?.[0].type), [["a", "1"], ["a", "2"], [
+      "a",
+      "3",
+    ]]);
+    assert.deepEqual(seen, ["a/1", "a/2", "a/3"]);
+    // Connected: requests are not held, so not counted.
+    const more = await Promise.all(
+      [5, 6, 7, 8].map((i) => rc.register([{ type: ["a", String(i)] }], true)),
+    );
+    assert.deepEqual(more.map((r) => r?.[0].type[1]), ["5", "6", "7", "8"]);
+  } finally {
+    await rc.asyncClose();
+    await server?.asyncClose();
+  }
 });
