@@ -10,6 +10,7 @@ import {
   type Client,
   connect,
   type ConnectOptions,
+  type EventsOptions,
   type RequestOptions,
 } from "./client.ts";
 import {
@@ -105,13 +106,23 @@ export class ReconnectingClient extends Resource {
   #connected: PromiseWithResolvers<Client> = Promise.withResolvers();
   readonly #iterators = new Set<QueuedIterator<Event[]>>();
   readonly #maxPending: number;
+  readonly #maxBatches: number;
   // Requests waiting for a connection.
   #waiting = 0;
+  // The events callback's wait while an iterator is full, and what ends
+  // it: room in an iterator, an iterator gone, the connection closing.
+  #iteratorRoom: PromiseWithResolvers<void> | null = null;
+  readonly #wake = () => {
+    const room = this.#iteratorRoom;
+    this.#iteratorRoom = null;
+    room?.resolve();
+  };
 
   /** @internal Use {@linkcode connectReconnecting}. */
   constructor(addr: Address, clientName: string, options: ReconnectOptions) {
     super();
     this.#maxPending = options.maxPending ?? DEFAULT_RECONNECT_MAX_PENDING;
+    this.#maxBatches = options.receiveQueueSize ?? 1024;
     this.#connected.promise.catch(() => {});
     this.#group.signal.addEventListener("abort", () => {
       this.#connected.reject(new ConnectionError("client closed"));
@@ -179,11 +190,28 @@ export class ReconnectingClient extends Resource {
     return await client.query(params, options);
   }
 
-  /** Notified batches across reconnections, until this client closes. */
-  events(): AsyncIterableIterator<Event[]> {
-    const it = new QueuedIterator<Event[]>(() => this.#iterators.delete(it));
-    if (this.isOpen) this.#iterators.add(it);
-    else it.end();
+  /**
+   * Notified batches across reconnections, until this client closes. As
+   * {@linkcode Client.events}, the iterator buffers at most `maxBatches`
+   * (default `receiveQueueSize`, 1024) and `signal` ends it. Past the
+   * bound the connection's events callback waits for the consumer, so
+   * nothing more is acked, and once `receiveQueueSize` notifications are
+   * queued behind it, the connection stops reading its socket. Requests
+   * of a `for await` body then wait for ever, as with `Client.events`.
+   *
+   * @throws {RangeError} When `maxBatches` is below 1.
+   */
+  events(options: EventsOptions = {}): QueuedIterator<Event[]> {
+    const maxBatches = options.maxBatches ?? this.#maxBatches;
+    if (!(maxBatches >= 1)) {
+      throw new RangeError(`maxBatches must be at least 1, got ${maxBatches}`);
+    }
+    const it: QueuedIterator<Event[]> = new QueuedIterator<Event[]>(() => {
+      this.#iterators.delete(it);
+      this.#wake();
+    }, { maxPending: maxBatches, onRoom: this.#wake, signal: options.signal });
+    if (!this.isOpen) it.end();
+    else if (!it.ended) this.#iterators.add(it);
     return it;
   }
 
@@ -203,6 +231,22 @@ export class ReconnectingClient extends Resource {
     }
   }
 
+  // Batches reach the iterators from the connection's events callback,
+  // which waits while one of them is full: the connection then stops
+  // reading, as for a slow callback.
+  async #push(client: Client, events: Event[]): Promise<void> {
+    while (this.isOpen && client.isOpen && this.#iteratorFull()) {
+      this.#iteratorRoom = Promise.withResolvers<void>();
+      await this.#iteratorRoom.promise;
+    }
+    for (const it of this.#iterators) it.push(events);
+  }
+
+  #iteratorFull(): boolean {
+    for (const it of this.#iterators) if (it.full) return true;
+    return false;
+  }
+
   async #run(
     addr: Address,
     clientName: string,
@@ -219,7 +263,7 @@ export class ReconnectingClient extends Resource {
           ...options,
           signal,
           eventsCb: async (c, events) => {
-            for (const it of this.#iterators) it.push(events);
+            if (this.#iterators.size) await this.#push(c, events);
             await options.eventsCb?.(c, events);
           },
         });
@@ -235,6 +279,9 @@ export class ReconnectingClient extends Resource {
         continue;
       }
       delay = minDelay;
+      // A callback waiting for room in an iterator must not hold up the
+      // closing of its connection.
+      client.waitClosing().then(this.#wake);
       this.#client = client;
       this.#connected.resolve(client);
       options.connectionCb?.(true);

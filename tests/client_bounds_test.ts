@@ -255,3 +255,59 @@ Deno.test("reconnecting client: while disconnected it holds at most maxPending r
     await server?.asyncClose();
   }
 });
+
+Deno.test("reconnecting client: a full events() iterator stops the reading, so notifyEvents with ack waits for its consumer; it does not hold up a reconnection", async () => {
+  using _log = captureLog(); // a redial may be refused
+  let server = await operational();
+  const addr = server.addresses[0];
+  const states: boolean[] = [];
+  const rc = connectReconnecting(addr, "rc", {
+    subscriptions: [["a", "*"]],
+    minDelay: 0.02,
+    maxDelay: 0.05,
+    connectionCb: (connected) => states.push(connected),
+  });
+  try {
+    await rc.waitConnected();
+    await until(() => server.getConnInfos().length === 1);
+    const it = rc.events({ maxBatches: 2 });
+    const N = 10;
+    let acked = 0;
+    const notifying = (async () => {
+      for (let i = 1; i <= N; i++) {
+        await server.notifyEvents([ev(["a", String(i)], i)], false, true);
+        acked = i;
+      }
+    })();
+    await until(() => it.pending >= 2, 2000, "two batches buffered");
+    assert.equal(await stillPending(notifying, 200), true);
+    assert.equal(it.pending, 2);
+    assert.equal(acked, 2);
+    const got: number[] = [];
+    for (let n = 1; n <= N; n++) {
+      const r = await deadline(it.next(), 2000, `batch ${n}`);
+      got.push(r.value![0].id.instance);
+      assert.ok(it.pending <= 2, `${it.pending} batches buffered`);
+    }
+    await deadline(notifying, 2000, "every notification acked");
+    assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1));
+
+    // Full again, and the server goes away: the client reconnects while
+    // the consumer takes nothing.
+    const more = (async () => {
+      for (let i = N + 1; i <= N + 5; i++) {
+        await server.notifyEvents([ev(["a", String(i)], i)], false, true);
+      }
+    })();
+    await until(() => it.pending >= 2, 2000, "full again");
+    await server.asyncClose();
+    await more;
+    server = await operational(addr);
+    await until(() => states.length === 3, 3000, "reconnected");
+    assert.deepEqual(states, [true, false, true]);
+    assert.equal((await it.next()).value![0].id.instance, N + 1);
+  } finally {
+    await rc.asyncClose();
+    await server.asyncClose();
+  }
+});
