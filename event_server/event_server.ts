@@ -64,7 +64,10 @@ export interface EventServerOptions extends ChatterOptions {
   synchronous?: Synchronous;
   /** Cap on the events of one timeseries or server query result (default 4096). */
   maxResults?: number;
-  /** Clock giving registration timestamps (default: the system clock). */
+  /**
+   * Clock giving registration timestamps (default: the system clock, with
+   * microsecond resolution).
+   */
   now?: () => Timestamp;
 }
 

@@ -48,10 +48,10 @@ import type {
 import {
   compareTimestamps,
   MIN_TIMESTAMP,
-  now,
   timestampFromBytes,
   timestampToBytes,
 } from "../common/event/mod.ts";
+import { PreciseClock } from "./_clock.ts";
 import { StoreError } from "./errors.ts";
 import type { EventStore } from "./event_store.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
@@ -86,7 +86,10 @@ export interface SqliteStoreOptions {
    * the query's `maxResults` (default {@linkcode DEFAULT_MAX_RESULTS}).
    */
   maxResults?: number;
-  /** Clock giving registration timestamps (default: the system clock). */
+  /**
+   * Clock giving registration timestamps (default: the system clock, with
+   * microsecond resolution).
+   */
   now?: () => Timestamp;
 }
 
@@ -115,7 +118,12 @@ export class SqliteStore implements EventStore {
     this.serverId = options.serverId;
     this.#db = db;
     this.#maxResults = options.maxResults ?? DEFAULT_MAX_RESULTS;
-    this.#now = options.now ?? now;
+    if (options.now) {
+      this.#now = options.now;
+    } else {
+      const clock = new PreciseClock();
+      this.#now = () => clock.now();
+    }
     this.#types = new EventTypeTable(db);
     this.#queries = new EventQueries(db, this.#types);
     this.#insertEvent = db.prepare(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { DEFAULT_MAX_RESULTS, SqliteStore, StoreError } from "../store/mod.ts";
+import { compareTimestamps } from "../common/event/mod.ts";
 import {
   clock,
   id,
@@ -137,4 +138,23 @@ Deno.test("a file that is not a database is refused and left as is", async () =>
     assert.throws(() => SqliteStore.open({ path, serverId: 1 }), Error);
     assert.deepEqual(Deno.readFileSync(path), garbage);
   });
+});
+
+Deno.test("registration timestamps have microsecond resolution and never go backwards", () => {
+  using store = SqliteStore.open({ path: ":memory:", serverId: 1 });
+  const stamps = Array.from(
+    { length: 50 },
+    () => store.register([{ type: ["a"] }])[0].timestamp,
+  );
+  for (let i = 1; i < stamps.length; i++) {
+    assert.ok(compareTimestamps(stamps[i - 1], stamps[i]) <= 0);
+  }
+  // Back to back, 50 registrations take well under a millisecond each:
+  // with a millisecond clock they share a handful of timestamps.
+  const distinct = new Set(stamps.map((t) => `${t.s}.${t.us}`));
+  assert.ok(distinct.size >= 45, `${distinct.size} distinct timestamps`);
+  assert.ok(stamps.some((t) => t.us % 1000 !== 0));
+  // And the clock is the wall clock.
+  const wall = Date.now() / 1000;
+  assert.ok(Math.abs(Number(stamps[49].s) - wall) < 2);
 });
