@@ -26,6 +26,7 @@ import type {
 import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import { type ConnectionInfo, listen, type Server } from "../server.ts";
 import {
+  DatabaseInUseError,
   type EventStore,
   SqliteStore,
   type Synchronous,
@@ -35,7 +36,11 @@ const SHUTDOWN_GRACE_MS = 50;
 
 /** Options of {@linkcode startEventServer}. */
 export interface EventServerOptions extends ChatterOptions {
-  /** Database file (created if missing), or `":memory:"`. */
+  /**
+   * Database file (created if missing), or `":memory:"`. The file itself
+   * is locked while the server runs: another server on it, through any
+   * path (relative, symlink, hard link), is refused.
+   */
   db: string;
   /** Host to listen on (default `"127.0.0.1"`). */
   hostname?: string;
@@ -85,8 +90,9 @@ export interface EventServerOptions extends ChatterOptions {
  *
  * @param options Database, address, server id, token and tuning.
  * @returns The running server; close it to shut down gracefully.
- * @throws {EventServerError} When the database is locked by another
- *   server, cannot be opened, or the address cannot be bound.
+ * @throws {EventServerError} When the database is in use by another
+ *   server (through whatever path), cannot be opened, or the address
+ *   cannot be bound.
  *
  * @example
  * ```ts ignore
@@ -102,7 +108,6 @@ export async function startEventServer(
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? DEFAULT_PORT;
   const serverId = options.serverId ?? 1;
-  const lock = lockDatabase(options.db);
   let store: EventStore;
   try {
     store = SqliteStore.open({
@@ -113,13 +118,14 @@ export async function startEventServer(
       now: options.now,
     });
   } catch (e) {
-    lock?.close();
     throw new EventServerError(
-      `cannot open database ${options.db}: ${(e as Error).message}`,
+      e instanceof DatabaseInUseError
+        ? `database ${options.db} is in use by another event server`
+        : `cannot open database ${options.db}: ${(e as Error).message}`,
       { cause: e },
     );
   }
-  const server = new EventServer(store, lock, options);
+  const server = new EventServer(store, options);
   try {
     await server._start({ hostname, port });
   } catch (e) {
@@ -150,7 +156,6 @@ export class EventServer extends Resource {
 
   readonly #group = new Group();
   readonly #store: EventStore;
-  readonly #lock: Deno.FsFile | null;
   readonly #options: EventServerOptions;
   #srv: Server | null = null;
   // Registrations are accepted only while operational, as the reference's
@@ -160,15 +165,10 @@ export class EventServer extends Resource {
   #commitWaiters: PromiseWithResolvers<boolean>[] = [];
 
   /** @internal Use {@linkcode startEventServer}. */
-  constructor(
-    store: EventStore,
-    lock: Deno.FsFile | null,
-    options: EventServerOptions,
-  ) {
+  constructor(store: EventStore, options: EventServerOptions) {
     super();
     this.serverId = store.serverId;
     this.#store = store;
-    this.#lock = lock;
     this.#options = options;
   }
 
@@ -394,37 +394,6 @@ export class EventServer extends Resource {
       this.#store.close();
     } catch (e) {
       log.error("closing the event store failed:", e);
-    } finally {
-      this.#lock?.close();
     }
   }
-}
-
-// Two servers on one file would hand out the same ids. The lock is a
-// sidecar file, as the reference's LMDB `<db>-lock`: SQLite's own locks
-// are on the database file and must not be disturbed.
-function lockDatabase(path: string): Deno.FsFile | null {
-  if (path === ":memory:" || path === "") return null;
-  const lockPath = `${path}-lock`;
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(lockPath, { read: true, write: true, create: true });
-  } catch (e) {
-    throw new EventServerError(
-      `cannot open database ${path}: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  let locked = false;
-  try {
-    locked = file.tryLockSync(true);
-  } finally {
-    if (!locked) file.close();
-  }
-  if (!locked) {
-    throw new EventServerError(
-      `database ${path} is in use by another event server`,
-    );
-  }
-  return file;
 }

@@ -10,10 +10,32 @@ export class StoreError extends Error {
    * Creates the error.
    *
    * @param message What is wrong.
+   * @param options Standard error options (`cause`).
    */
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "StoreError";
+  }
+}
+
+/**
+ * The database file is open in another store, in this process or another
+ * one, through whatever path: two stores on one file would give the same
+ * ids to different events.
+ */
+export class DatabaseInUseError extends StoreError {
+  /** The path that was asked for. */
+  readonly path: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param path The path that was asked for.
+   */
+  constructor(path: string) {
+    super(`database ${path} is in use by another event store`);
+    this.name = "DatabaseInUseError";
+    this.path = path;
   }
 }
 

@@ -28,4 +28,8 @@ export {
   type SqliteStoreOptions,
 } from "./sqlite.ts";
 export type { Synchronous } from "./_schema.ts";
-export { InvalidEventTypeError, StoreError } from "./errors.ts";
+export {
+  DatabaseInUseError,
+  InvalidEventTypeError,
+  StoreError,
+} from "./errors.ts";

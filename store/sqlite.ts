@@ -55,6 +55,7 @@ import { PreciseClock } from "./_clock.ts";
 import { StoreError } from "./errors.ts";
 import type { EventStore } from "./event_store.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
+import { type DatabaseLock, lockDatabase } from "./_lock.ts";
 import { EventTypeTable } from "./_event_types.ts";
 import { EventQueries } from "./_query.ts";
 import {
@@ -71,7 +72,11 @@ export const DEFAULT_MAX_RESULTS = 4096;
 
 /** Options of {@linkcode SqliteStore.open}. */
 export interface SqliteStoreOptions {
-  /** Database file (created if missing), or `":memory:"`. */
+  /**
+   * Database file (created if missing), or `":memory:"`. The file is
+   * locked while the store is open: a second store on it, through any
+   * path, is refused with {@linkcode DatabaseInUseError}.
+   */
   path: string;
   /** Id of this server: the `id.server` of every registered event. */
   serverId: number;
@@ -99,6 +104,7 @@ export class SqliteStore implements EventStore {
   readonly serverId: number;
 
   #db: DatabaseSync;
+  #lock: DatabaseLock | null;
   #types: EventTypeTable;
   #queries: EventQueries;
   #insertEvent: StatementSync;
@@ -114,9 +120,14 @@ export class SqliteStore implements EventStore {
   #pendingCount = 0;
   #closed = false;
 
-  private constructor(db: DatabaseSync, options: SqliteStoreOptions) {
+  private constructor(
+    db: DatabaseSync,
+    lock: DatabaseLock | null,
+    options: SqliteStoreOptions,
+  ) {
     this.serverId = options.serverId;
     this.#db = db;
+    this.#lock = lock;
     this.#maxResults = options.maxResults ?? DEFAULT_MAX_RESULTS;
     if (options.now) {
       this.#now = options.now;
@@ -159,7 +170,9 @@ export class SqliteStore implements EventStore {
    *
    * @param options Path, server id and tuning.
    * @returns The open store; close it with {@linkcode SqliteStore.close}.
-   * @throws {StoreError} When the file holds an unknown schema version.
+   * @throws {DatabaseInUseError} When another store has the file open.
+   * @throws {StoreError} When the file cannot be opened or holds an
+   *   unknown schema version.
    * @throws {Error} When SQLite cannot open the file.
    *
    * @example
@@ -174,11 +187,15 @@ export class SqliteStore implements EventStore {
     if (!Number.isSafeInteger(options.serverId)) {
       throw new RangeError(`invalid server id ${options.serverId}`);
     }
-    const db = openDatabase(options.path, options.synchronous ?? "full");
+    const { path } = options;
+    const lock = path === ":memory:" || path === "" ? null : lockDatabase(path);
+    let db: DatabaseSync | null = null;
     try {
-      return new SqliteStore(db, options);
+      db = openDatabase(path, options.synchronous ?? "full");
+      return new SqliteStore(db, lock, options);
     } catch (e) {
-      db.close();
+      db?.close();
+      lock?.release();
       throw e;
     }
   }
@@ -368,6 +385,8 @@ export class SqliteStore implements EventStore {
       this.#commit();
     } finally {
       this.#db.close();
+      // After SQLite let go of the file (see _lock.ts).
+      this.#lock?.release();
     }
   }
 

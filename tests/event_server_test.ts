@@ -4,6 +4,7 @@
 // subprocess) and the entry point's errors.
 
 import assert from "node:assert/strict";
+import { relative } from "node:path";
 import {
   type Client,
   connect,
@@ -397,6 +398,34 @@ Deno.test("closing stops, stores the engine's last event and keeps ids increasin
       own.events.map((e) => e.payload?.data),
       ["STARTED", "STOPPED", "STARTED"],
     );
+  });
+});
+
+Deno.test("one database, one server, whatever path leads to it", async () => {
+  await withTempDir(async (dir) => {
+    await using server = await start(dir);
+    await using c = await client(server);
+    const db = `${dir}/events.db`;
+    Deno.linkSync(db, `${dir}/hard.db`);
+    Deno.symlinkSync(db, `${dir}/soft.db`);
+    for (
+      const path of [
+        `${dir}/hard.db`,
+        `${dir}/soft.db`,
+        relative(Deno.cwd(), db),
+      ]
+    ) {
+      await assert.rejects(
+        startEventServer({ db: path, port: 0 }),
+        (e) => e instanceof EventServerError && /in use/.test(e.message),
+        path,
+      );
+    }
+    // The refusals left the first server whole.
+    const events = (await c.register([{ type: ["x"] }], true))!;
+    assert.equal(events.length, 1);
+    const stored = await c.query({ kind: "server", serverId: 1 });
+    assert.deepEqual(keys(stored.events.slice(-1)), keys(events));
   });
 });
 

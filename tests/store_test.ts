@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { DEFAULT_MAX_RESULTS, SqliteStore, StoreError } from "../store/mod.ts";
+import {
+  DatabaseInUseError,
+  DEFAULT_MAX_RESULTS,
+  SqliteStore,
+  StoreError,
+} from "../store/mod.ts";
 import { compareTimestamps } from "../common/event/mod.ts";
+import { relative } from "node:path";
 import {
   clock,
   id,
@@ -17,6 +23,8 @@ testEventStoreContract(
   "SqliteStore",
   (options) => SqliteStore.open({ path: ":memory:", ...options }),
 );
+
+const STORE_MOD = new URL("../store/mod.ts", import.meta.url).href;
 
 async function withTempDir(fn: (dir: string) => Promise<void> | void) {
   const dir = await Deno.makeTempDir({ prefix: "store_test_" });
@@ -157,4 +165,56 @@ Deno.test("registration timestamps have microsecond resolution and never go back
   // And the clock is the wall clock.
   const wall = Date.now() / 1000;
   assert.ok(Math.abs(Number(stamps[49].s) - wall) < 2);
+});
+
+Deno.test("a database file is one store's, whatever path leads to it", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/events.db`;
+    using store = SqliteStore.open({ path, serverId: 1 });
+    store.register([{ type: ["a"] }]);
+    store.flush();
+    Deno.linkSync(path, `${dir}/hard.db`);
+    Deno.symlinkSync(path, `${dir}/soft.db`);
+    const paths = [
+      path,
+      `${dir}/hard.db`,
+      `${dir}/soft.db`,
+      relative(Deno.cwd(), path),
+      `${dir}/./sub/../events.db`,
+    ];
+    Deno.mkdirSync(`${dir}/sub`);
+    for (const p of paths) {
+      assert.throws(
+        () => SqliteStore.open({ path: p, serverId: 1 }),
+        (e) => e instanceof DatabaseInUseError && e.path === p,
+        p,
+      );
+    }
+    // Another process is refused as well, and the refusals left the
+    // holder intact: it still registers and commits.
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(STORE_MOD)};
+      try {
+        SqliteStore.open({ path: Deno.args[0], serverId: 1 });
+        console.log("opened");
+      } catch (e) {
+        console.log(e.name);
+      }`;
+    for (const p of [`${dir}/hard.db`, `${dir}/soft.db`]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--quiet", script, p],
+        stderr: "inherit",
+      }).output();
+      assert.equal(
+        new TextDecoder().decode(out.stdout).trim(),
+        "DatabaseInUseError",
+      );
+    }
+    store.register([{ type: ["b"] }]);
+    assert.equal(store.flush().length, 1);
+    store.close();
+    // Closed: free for the next store, by any path.
+    using hard = SqliteStore.open({ path: `${dir}/hard.db`, serverId: 1 });
+    assert.equal(hard.query({ kind: "server", serverId: 1 }).events.length, 2);
+  });
 });
