@@ -162,7 +162,8 @@ export class EventServer extends Resource {
   // engine: before it starts and once it stops they fail.
   #engineOpen = false;
   #cancelFlush: (() => void) | null = null;
-  #commitWaiters: PromiseWithResolvers<boolean>[] = [];
+  // Requests awaiting their commit, by session.
+  #commitWaiters = new Map<number, (committed: boolean) => void>();
 
   /** @internal Use {@linkcode startEventServer}. */
   constructor(store: EventStore, options: EventServerOptions) {
@@ -287,7 +288,7 @@ export class EventServer extends Resource {
     if (!this.#engineOpen) return null;
     let registered: Event[];
     try {
-      registered = await this.#registerEvents(events);
+      registered = this.#store.register(events);
     } catch (e) {
       log.warn(
         `register request of ${info.clientName} failed: ${
@@ -296,19 +297,28 @@ export class EventServer extends Resource {
       );
       return null;
     }
+    if (registered.length === 0) return registered;
     // The response waits for the commit, so a client holding it knows the
     // events survive a crash. Without one nobody waits: the connection
     // goes on to its next request and the commit follows this turn.
-    if (!withResponse) return registered;
-    return await this.#committed() ? registered : null;
+    const committed = withResponse
+      ? this.#committed(registered[0].id.session)
+      : null;
+    await this.#registered(registered);
+    if (committed === null) return registered;
+    return await committed ? registered : null;
   }
 
   async #registerEvents(events: RegisterEvent[]): Promise<Event[]> {
     const registered = this.#store.register(events);
-    if (registered.length === 0) return registered;
+    if (registered.length > 0) await this.#registered(registered);
+    return registered;
+  }
+
+  // Registered, not yet committed: non-persisted subscribers hear now.
+  async #registered(registered: Event[]): Promise<void> {
     this.#scheduleFlush();
     await this.#srv?.notifyEvents(registered, false);
-    return registered;
   }
 
   #query(params: QueryParams): QueryResult {
@@ -322,10 +332,11 @@ export class EventServer extends Resource {
     }
   }
 
-  #committed(): Promise<boolean> {
-    this.#scheduleFlush();
+  // Set in the turn the request registered, so the flush reporting its
+  // session cannot come first.
+  #committed(session: number): Promise<boolean> {
     const waiter = Promise.withResolvers<boolean>();
-    this.#commitWaiters.push(waiter);
+    this.#commitWaiters.set(session, waiter.resolve);
     return waiter.promise;
   }
 
@@ -347,21 +358,31 @@ export class EventServer extends Resource {
   async #flush(): Promise<void> {
     this.#cancelFlush?.();
     this.#cancelFlush = null;
-    const waiters = this.#commitWaiters;
-    this.#commitWaiters = [];
-    let batches: Event[][];
-    try {
-      batches = this.#store.flush();
-    } catch (e) {
-      log.error("commit failed, the pending events are lost:", e);
-      for (const waiter of waiters) waiter.resolve(false);
-      return;
+    if (this.#store.closed) return;
+    const { committed, failed, error } = this.#store.flush();
+    if (failed.length > 0) {
+      const lost = failed.reduce((n, events) => n + events.length, 0);
+      log.error(
+        `commit failed, ${lost} events of ${failed.length} requests lost: ${error?.message}`,
+      );
     }
     // Every batch is queued before the first await, so a flush running
     // meanwhile cannot interleave its notifications with these.
     const srv = this.#srv;
-    if (srv) await Promise.all(batches.map((b) => srv.notifyEvents(b, true)));
-    for (const waiter of waiters) waiter.resolve(true);
+    const notified = srv
+      ? Promise.all(committed.map((b) => srv.notifyEvents(b, true)))
+      : null;
+    this.#answer(committed, true);
+    this.#answer(failed, false);
+    await notified;
+  }
+
+  #answer(requests: Event[][], committed: boolean): void {
+    for (const events of requests) {
+      const session = events[0].id.session;
+      this.#commitWaiters.get(session)?.(committed);
+      this.#commitWaiters.delete(session);
+    }
   }
 
   // As the reference: stopping, the engine's last event, everything

@@ -11,7 +11,9 @@
  * turn; {@linkcode EventStore.flush} persists every request registered
  * since the previous flush in one go (group commit) and returns them, so
  * the server notifies persisted subscribers, where the reference's backend
- * calls `registered_events_cb` and `flushed_events_cb`.
+ * calls `registered_events_cb` and `flushed_events_cb`. Unlike the
+ * reference, whose flush loop stops the backend on a write error, a
+ * failed commit is reported per request and the store goes on.
  *
  * The reference's members map one to one: `get_last_event_id` is
  * {@linkcode EventStore.getLastEventId}, `register`, `query` and `flush`
@@ -27,9 +29,9 @@
  * function registerAndPersist(store: EventStore): void {
  *   const events = store.register([{ type: ["a", "b"] }]);
  *   // ...notify non-persisted subscribers of `events`...
- *   for (const batch of store.flush()) {
- *     // ...notify persisted subscribers of `batch`...
- *   }
+ *   const { committed, failed } = store.flush();
+ *   // ...notify persisted subscribers of `committed.flat()`, answer the
+ *   // requests in `failed` failure...
  * }
  *
  * using store = SqliteStore.open({ path: ":memory:", serverId: 1 });
@@ -46,6 +48,23 @@ import type {
   QueryResult,
   RegisterEvent,
 } from "../common/event/mod.ts";
+
+/** What became of the requests registered since the previous flush. */
+export interface FlushResult {
+  /**
+   * Requests now persisted: the events of each
+   * {@linkcode EventStore.register} call, in registration order (and so
+   * in id order). Persisted subscribers are notified of these.
+   */
+  committed: Event[][];
+  /**
+   * Requests whose commit failed, in registration order: not stored, and
+   * never will be. Requests that wanted a response are answered failure.
+   */
+  failed: Event[][];
+  /** Why `failed` is not empty (the first error); otherwise null. */
+  error: Error | null;
+}
 
 /**
  * Event store of one Event Server: registers events with ids and a
@@ -80,15 +99,17 @@ export interface EventStore extends Disposable {
   getLastEventId(serverId?: number): EventId;
 
   /**
-   * Register events as one session: the next session number, instances
-   * 1, 2, ... in order, and one `timestamp` for all of them (the clock,
-   * but never earlier than the previous registration's, so time order and
-   * id order agree). The events are visible to queries at once and
-   * persisted by the next {@linkcode EventStore.flush}. An empty request
-   * assigns nothing.
+   * Register events as one session: a session number above every one
+   * given before (lost ones included), instances 1, 2, ... in order, and
+   * one `timestamp` for all of them (the clock, but never earlier than the
+   * previous registration's, so time order and id order agree). The
+   * events are visible to queries at once and persisted by the next
+   * {@linkcode EventStore.flush}. An empty request assigns nothing.
    *
    * The request is all or nothing: on any error nothing is registered and
-   * no id is used.
+   * no id is used. A write error (disk full, I/O error) may also lose the
+   * requests pending since the previous flush; that flush then reports
+   * them failed.
    *
    * @param events Events to register.
    * @returns The registered events, in request order.
@@ -97,22 +118,27 @@ export interface EventStore extends Disposable {
    *   outside signed 64-bit, microseconds outside [0, 1e6)).
    * @throws {JsonPayloadError} When a JSON payload has no JSON text.
    * @throws {StoreError} When the store is closed.
+   * @throws {Error} When writing fails.
    */
   register(events: readonly RegisterEvent[]): Event[];
 
   /**
    * Persist every request registered since the previous flush, together
-   * (group commit), as the reference's `flush`.
+   * (group commit), as the reference's `flush`, and report what became of
+   * each request registered since the previous flush.
    *
-   * @returns The persisted requests' events, one array per
-   *   {@linkcode EventStore.register} call, in registration order; empty
-   *   when nothing was pending. These are what persisted subscribers are
-   *   notified of.
-   * @throws {Error} When persisting fails; the pending events are then
-   *   lost (their ids are not reused while the store is open).
+   * A commit that fails is undone as a whole, and leaves the store as its
+   * storage: its requests are reported `failed`, their events are not
+   * stored (queries no longer return them) and their ids are never given
+   * again; types, ids and latest events are those of the storage, and the
+   * store goes on registering (and succeeds again once, say, space
+   * returns).
+   *
+   * @returns The requests committed and the requests failed since the
+   *   previous flush; both empty when nothing was pending.
    * @throws {StoreError} When the store is closed.
    */
-  flush(): Event[][];
+  flush(): FlushResult;
 
   /**
    * Run a query, with the reference's semantics. Pending (registered, not

@@ -13,15 +13,15 @@
  * });
  * const events = store.register([{ type: ["a", "b"] }]);
  * // ...notify non-persisted subscribers of `events`...
- * for (const batch of store.flush()) {
- *   // ...notify persisted subscribers of `batch`...
- * }
+ * const { committed, failed } = store.flush();
+ * // ...notify persisted subscribers of `committed.flat()`, answer the
+ * // requests in `failed` failure...
  * ```
  *
  * @module
  */
 
-export type { EventStore } from "./event_store.ts";
+export type { EventStore, FlushResult } from "./event_store.ts";
 export {
   DEFAULT_MAX_RESULTS,
   SqliteStore,

@@ -11,7 +11,8 @@
  * the previous flush with one fsync (group commit) and returns them: notify
  * persisted subscribers. Until then the events are invisible to any other
  * connection to the file and are lost on a crash, so "persisted" means
- * exactly "committed to disk".
+ * exactly "committed to disk". A commit that fails (disk full, I/O error)
+ * is rolled back whole, and flush reports its requests failed.
  *
  * When to flush is the caller's choice: flushing once per event-loop turn
  * (schedule a `setTimeout(..., 0)` on the first register after a flush)
@@ -27,9 +28,9 @@
  * using store = SqliteStore.open({ path: ":memory:", serverId: 1 });
  * const events = store.register([{ type: ["a", "b"] }]);
  * // ...notify non-persisted subscribers of `events`...
- * for (const batch of store.flush()) {
- *   // ...notify persisted subscribers of `batch`...
- * }
+ * const { committed, failed } = store.flush();
+ * // ...notify persisted subscribers of `committed.flat()`, answer the
+ * // requests in `failed` failure...
  * const { events: latest } = store.query({ kind: "latest" });
  * ```
  *
@@ -53,7 +54,7 @@ import {
 } from "../common/event/mod.ts";
 import { PreciseClock } from "./_clock.ts";
 import { StoreError } from "./errors.ts";
-import type { EventStore } from "./event_store.ts";
+import type { EventStore, FlushResult } from "./event_store.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
 import { type DatabaseLock, lockDatabase } from "./_lock.ts";
 import { EventTypeTable } from "./_event_types.ts";
@@ -113,11 +114,19 @@ export class SqliteStore implements EventStore {
   #selectServer: StatementSync;
   #maxResults: number;
   #now: () => Timestamp;
+  // Last event stored or pending (what the database holds).
   #lastEventId: EventId;
+  // Last session and timestamp handed out, lost ones included: never
+  // reused, never gone back on.
+  #lastSession: number;
   #lastTimestamp: Timestamp;
   #lastCommittedSession: number;
   #pending: Event[][] = [];
   #pendingCount = 0;
+  // Outcomes not yet reported by flush().
+  #committed: Event[][] = [];
+  #failed: Event[][] = [];
+  #failure: Error | null = null;
   #closed = false;
 
   private constructor(
@@ -153,16 +162,11 @@ export class SqliteStore implements EventStore {
     this.#selectServer = db.prepare(
       "SELECT session, instance, t FROM servers WHERE server = ?",
     );
-    const last = this.#selectServer.get(this.serverId) as
-      | { session: number; instance: number; t: Uint8Array }
-      | undefined;
-    this.#lastEventId = {
-      server: this.serverId,
-      session: last?.session ?? 0,
-      instance: last?.instance ?? 0,
-    };
-    this.#lastTimestamp = last ? timestampFromBytes(last.t) : MIN_TIMESTAMP;
-    this.#lastCommittedSession = this.#lastEventId.session;
+    const last = this.#readLast();
+    this.#lastEventId = last.id;
+    this.#lastTimestamp = last.timestamp;
+    this.#lastSession = last.id.session;
+    this.#lastCommittedSession = last.id.session;
   }
 
   /**
@@ -238,7 +242,9 @@ export class SqliteStore implements EventStore {
    * {@linkcode SqliteStore.flush}. An empty request assigns nothing.
    *
    * The request is all or nothing: on any error nothing is written and no
-   * id is used.
+   * id is used. When SQLite fails writing (disk full, I/O error) it may
+   * have rolled back the whole pending transaction: the earlier pending
+   * requests are then lost too, and the next flush reports them failed.
    *
    * @param events Events to register.
    * @returns The registered events, in request order.
@@ -247,6 +253,7 @@ export class SqliteStore implements EventStore {
    *   outside signed 64-bit, microseconds outside [0, 1e6)).
    * @throws {JsonPayloadError} When a JSON payload has no JSON text.
    * @throws {StoreError} When the store is closed.
+   * @throws {Error} When SQLite fails writing.
    */
   register(events: readonly RegisterEvent[]): Event[] {
     this.#checkOpen();
@@ -267,7 +274,7 @@ export class SqliteStore implements EventStore {
     }
     const t = timestampToBytes(timestamp);
     const server = this.serverId;
-    const session = this.#lastEventId.session + 1;
+    const session = this.#lastSession + 1;
 
     if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
     this.#db.exec("SAVEPOINT register");
@@ -304,13 +311,14 @@ export class SqliteStore implements EventStore {
       this.#updateServer.run(server, session, events.length, t);
       this.#db.exec("RELEASE register");
     } catch (e) {
-      this.#db.exec("ROLLBACK TO register");
-      this.#db.exec("RELEASE register");
-      this.#types.reload();
+      // Out of space, SQLite may have rolled back the whole transaction,
+      // earlier requests of this commit with it.
+      if (!this.#undoRegister()) this.#abandon(e);
       throw e;
     }
 
     this.#lastEventId = { server, session, instance: events.length };
+    this.#lastSession = session;
     this.#lastTimestamp = timestamp;
     this.#pending.push(registered);
     this.#pendingCount += registered.length;
@@ -319,18 +327,29 @@ export class SqliteStore implements EventStore {
 
   /**
    * Commit every request registered since the previous flush, in one
-   * transaction (one WAL fsync with `synchronous: "full"`).
+   * transaction (one WAL fsync with `synchronous: "full"`), and report
+   * what became of each request since the previous flush.
    *
-   * @returns The committed requests' events, one array per
-   *   {@linkcode SqliteStore.register} call, in registration order; empty
-   *   when nothing was pending.
-   * @throws {Error} When the commit fails; the pending events are then
-   *   rolled back and lost (their ids are not reused in this process).
+   * A commit that fails (disk full, I/O error, ...) is rolled back as a
+   * whole: its requests are reported `failed`, their events are not
+   * stored and their ids are not given again; the store's state is the
+   * database's and it goes on registering.
+   *
+   * @returns The requests committed and failed since the previous flush.
    * @throws {StoreError} When the store is closed.
    */
-  flush(): Event[][] {
+  flush(): FlushResult {
     this.#checkOpen();
-    return this.#commit();
+    this.#commit();
+    const result = {
+      committed: this.#committed,
+      failed: this.#failed,
+      error: this.#failure,
+    };
+    this.#committed = [];
+    this.#failed = [];
+    this.#failure = null;
+    return result;
   }
 
   /**
@@ -382,7 +401,9 @@ export class SqliteStore implements EventStore {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      this.#failure = null;
       this.#commit();
+      if (this.#failure) throw this.#failure;
     } finally {
       this.#db.close();
       // After SQLite let go of the file (see _lock.ts).
@@ -395,20 +416,70 @@ export class SqliteStore implements EventStore {
     this.close();
   }
 
-  #commit(): Event[][] {
-    if (!this.#db.isTransaction) return [];
-    const batches = this.#pending;
-    this.#pending = [];
-    this.#pendingCount = 0;
+  #commit(): void {
+    if (this.#pending.length === 0 && !this.#db.isTransaction) return;
     try {
+      if (!this.#db.isTransaction) {
+        throw new StoreError("the transaction was rolled back");
+      }
       this.#db.exec("COMMIT");
     } catch (e) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      this.#types.reload();
-      throw e;
+      this.#abandon(e);
+      return;
     }
     this.#lastCommittedSession = this.#lastEventId.session;
-    return batches;
+    this.#committed.push(...this.#pending);
+    this.#pending = [];
+    this.#pendingCount = 0;
+  }
+
+  // Undo the request being registered. False when that is not possible:
+  // the transaction is gone, or cannot go back to the savepoint.
+  #undoRegister(): boolean {
+    // The request may have added types.
+    this.#types.reload();
+    if (!this.#db.isTransaction) return false;
+    try {
+      this.#db.exec("ROLLBACK TO register");
+      this.#db.exec("RELEASE register");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // The open transaction is lost: roll back what SQLite has not, report
+  // its requests failed and take the state from the database again.
+  #abandon(error: unknown): void {
+    if (this.#db.isTransaction) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // Nothing more to undo here; SQLite's next statement tells.
+      }
+    }
+    this.#failed.push(...this.#pending);
+    this.#failure ??= error instanceof Error
+      ? error
+      : new StoreError(String(error));
+    this.#pending = [];
+    this.#pendingCount = 0;
+    this.#types.reload();
+    this.#lastEventId = this.#readLast().id;
+  }
+
+  #readLast(): { id: EventId; timestamp: Timestamp } {
+    const last = this.#selectServer.get(this.serverId) as
+      | { session: number; instance: number; t: Uint8Array }
+      | undefined;
+    return {
+      id: {
+        server: this.serverId,
+        session: last?.session ?? 0,
+        instance: last?.instance ?? 0,
+      },
+      timestamp: last ? timestampFromBytes(last.t) : MIN_TIMESTAMP,
+    };
   }
 
   #limit(maxResults: number | null | undefined): number {

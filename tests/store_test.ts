@@ -18,10 +18,12 @@ import {
   ts,
 } from "./_store_contract.ts";
 
-// Every test of the EventStore contract, on an in-memory database.
+// Every test of the EventStore contract, on an in-memory database (and on
+// a file, to fill its disk).
 testEventStoreContract(
   "SqliteStore",
   (options) => SqliteStore.open({ path: ":memory:", ...options }),
+  (options, dir) => SqliteStore.open({ path: `${dir}/events.db`, ...options }),
 );
 
 const STORE_MOD = new URL("../store/mod.ts", import.meta.url).href;
@@ -211,7 +213,7 @@ Deno.test("a database file is one store's, whatever path leads to it", async () 
       );
     }
     store.register([{ type: ["b"] }]);
-    assert.equal(store.flush().length, 1);
+    assert.equal(store.flush().committed.length, 1);
     store.close();
     // Closed: free for the next store, by any path.
     using hard = SqliteStore.open({ path: `${dir}/hard.db`, serverId: 1 });
