@@ -366,12 +366,14 @@ export class EventServer extends Resource {
         `commit failed, ${lost} events of ${failed.length} requests lost: ${error?.message}`,
       );
     }
-    // Every batch is queued before the first await, so a flush running
-    // meanwhile cannot interleave its notifications with these.
-    const srv = this.#srv;
-    const notified = srv
-      ? Promise.all(committed.map((b) => srv.notifyEvents(b, true)))
-      : null;
+    // One message per subscriber for the whole commit, in id order: one
+    // per request would fill a subscriber's send queue with a big commit.
+    // It is queued before the first await, so a flush running meanwhile
+    // cannot interleave its notifications with these.
+    const events = committed.flat();
+    const notified = events.length > 0
+      ? this.#srv?.notifyEvents(events, true)
+      : undefined;
     this.#answer(committed, true);
     this.#answer(failed, false);
     await notified;

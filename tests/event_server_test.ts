@@ -302,6 +302,35 @@ Deno.test("non-persisted subscribers hear before the commit, persisted ones afte
   });
 });
 
+Deno.test("a commit reaches a persisted subscriber as one message, in id order", async () => {
+  await withTempDir(async (dir) => {
+    // A send queue far smaller than the commit's requests.
+    await using server = await start(dir, {
+      flushDelay: 200,
+      sendQueueSize: 16,
+    });
+    const messages: Event[][] = [];
+    await using subscriber = await client(server, "subscriber", {
+      subscriptions: [["a", "*"]],
+      persisted: true,
+      eventsCb: (_c, events) => void messages.push(events),
+    });
+    await using writer = await client(server, "writer");
+    for (let i = 0; i < 100; i++) {
+      await writer.register([{ type: ["a", String(i % 3)] }], false);
+    }
+    const [last] = (await writer.register([{ type: ["a", "last"] }], true))!;
+    await until(() => messages.length > 0, "persisted notification");
+    assert.equal(subscriber.isOpen, true);
+    assert.equal(messages.length, 1);
+    const [events] = messages;
+    assert.equal(events.length, 101);
+    assert.deepEqual(events.at(-1), last);
+    const sessions = events.map((e) => e.id.session);
+    assert.deepEqual(sessions, [...sessions].sort((a, b) => a - b));
+  });
+});
+
 Deno.test("client tokens are checked as the reference does", async () => {
   await withTempDir(async (dir) => {
     await using server = await start(dir, { serverToken: "s3cret" });
