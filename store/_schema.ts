@@ -8,7 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 
 /** Schema version kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** How hard SQLite syncs a commit to disk (`PRAGMA synchronous`). */
 export type Synchronous = "full" | "normal";
@@ -20,7 +20,10 @@ export type Synchronous = "full" | "normal";
 // `seq` is the registration order; `event_types.latest` points at the
 // latest event of each type, which is what a latest query returns.
 // Event ids are monotonic per server, so `servers` keeps the last id and
-// timestamp of each server across restarts (and any future cleanup).
+// timestamp of each server across restarts (and any future cleanup), and
+// `reserved`, the last session this store may give before reserving more:
+// sessions are handed out (and notified) before their commit, so a crash
+// must not let a restarted store give them again.
 //
 // Timeseries order is (timestamp, id): `events_t` and `events_source_t`
 // serve queries over all or many types, `events_type_*` ordered scans of
@@ -57,9 +60,15 @@ CREATE TABLE servers (
   server INTEGER PRIMARY KEY,
   session INTEGER NOT NULL,
   instance INTEGER NOT NULL,
-  t BLOB NOT NULL
+  t BLOB NOT NULL,
+  reserved INTEGER NOT NULL DEFAULT 0
 );
 `;
+
+// From each version to the next.
+const MIGRATIONS: Record<number, string> = {
+  1: "ALTER TABLE servers ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0;",
+};
 
 /**
  * Open (creating if needed) an event store database at `path`.
@@ -73,7 +82,8 @@ CREATE TABLE servers (
  * @param path File path, or `":memory:"`.
  * @param synchronous Durability of a commit.
  * @returns The open database.
- * @throws {StoreError} When the file holds an unknown schema version.
+ * @throws {StoreError} When the file holds an unknown schema version
+ *   (older ones are migrated).
  */
 export function openDatabase(
   path: string,
@@ -88,20 +98,27 @@ export function openDatabase(
     );
     const { user_version: version } = db.prepare("PRAGMA user_version")
       .get() as { user_version: number };
-    if (version === 0) {
-      db.exec("BEGIN IMMEDIATE");
-      try {
-        db.exec(SCHEMA);
-        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-        db.exec("COMMIT");
-      } catch (e) {
-        db.exec("ROLLBACK");
-        throw e;
-      }
-    } else if (version !== SCHEMA_VERSION) {
+    if (version > SCHEMA_VERSION || version < 0) {
       throw new StoreError(
         `unsupported event store schema version ${version} in ${path}`,
       );
+    }
+    if (version < SCHEMA_VERSION) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        if (version === 0) {
+          db.exec(SCHEMA);
+        } else {
+          for (let v = version; v < SCHEMA_VERSION; v++) {
+            db.exec(MIGRATIONS[v]);
+          }
+        }
+        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        db.exec("COMMIT");
+      } catch (e) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw e;
+      }
     }
     return db;
   } catch (e) {

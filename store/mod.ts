@@ -24,6 +24,7 @@
 export type { EventStore, FlushResult } from "./event_store.ts";
 export {
   DEFAULT_MAX_RESULTS,
+  DEFAULT_SESSION_BLOCK,
   SqliteStore,
   type SqliteStoreOptions,
 } from "./sqlite.ts";

@@ -71,6 +71,12 @@ import {
  */
 export const DEFAULT_MAX_RESULTS = 4096;
 
+/**
+ * Default number of sessions reserved at a time (see
+ * {@linkcode SqliteStoreOptions.sessionBlock}).
+ */
+export const DEFAULT_SESSION_BLOCK = 65_536;
+
 /** Options of {@linkcode SqliteStore.open}. */
 export interface SqliteStoreOptions {
   /**
@@ -97,6 +103,16 @@ export interface SqliteStoreOptions {
    * microsecond resolution).
    */
   now?: () => Timestamp;
+  /**
+   * Sessions reserved at a time (default
+   * {@linkcode DEFAULT_SESSION_BLOCK}). Ids are notified before their
+   * commit, so before handing out a session the store commits a
+   * reservation covering it: after a crash, the next session comes after
+   * every reserved one and no notified id is ever given to another event.
+   * A crash skips up to this many sessions; a clean close gives the
+   * unused ones back. Each new block costs one commit.
+   */
+  sessionBlock?: number;
 }
 
 /** {@linkcode EventStore} on SQLite; see the module documentation. */
@@ -112,7 +128,11 @@ export class SqliteStore implements EventStore {
   #updateLatest: StatementSync;
   #updateServer: StatementSync;
   #selectServer: StatementSync;
+  #updateReserved: StatementSync;
   #maxResults: number;
+  #sessionBlock: number;
+  // Last session durably reserved (see SqliteStoreOptions.sessionBlock).
+  #reserved: number;
   #now: () => Timestamp;
   // Last event stored or pending (what the database holds).
   #lastEventId: EventId;
@@ -160,12 +180,20 @@ export class SqliteStore implements EventStore {
          instance = excluded.instance, t = excluded.t`,
     );
     this.#selectServer = db.prepare(
-      "SELECT session, instance, t FROM servers WHERE server = ?",
+      "SELECT session, instance, t, reserved FROM servers WHERE server = ?",
     );
+    this.#updateReserved = db.prepare(
+      `INSERT INTO servers (server, session, instance, t, reserved)
+       VALUES (?, 0, 0, ?, ?)
+       ON CONFLICT (server) DO UPDATE SET reserved = excluded.reserved`,
+    );
+    this.#sessionBlock = options.sessionBlock ?? DEFAULT_SESSION_BLOCK;
     const last = this.#readLast();
     this.#lastEventId = last.id;
     this.#lastTimestamp = last.timestamp;
-    this.#lastSession = last.id.session;
+    this.#reserved = last.reserved;
+    // After a crash, sessions up to the reservation may have been given.
+    this.#lastSession = Math.max(last.id.session, last.reserved);
     this.#lastCommittedSession = last.id.session;
   }
 
@@ -190,6 +218,10 @@ export class SqliteStore implements EventStore {
   static open(options: SqliteStoreOptions): SqliteStore {
     if (!Number.isSafeInteger(options.serverId)) {
       throw new RangeError(`invalid server id ${options.serverId}`);
+    }
+    const block = options.sessionBlock ?? DEFAULT_SESSION_BLOCK;
+    if (!Number.isSafeInteger(block) || block < 1) {
+      throw new RangeError(`invalid session block ${block}`);
     }
     const { path } = options;
     const lock = path === ":memory:" || path === "" ? null : lockDatabase(path);
@@ -275,6 +307,7 @@ export class SqliteStore implements EventStore {
     const t = timestampToBytes(timestamp);
     const server = this.serverId;
     const session = this.#lastSession + 1;
+    if (session > this.#reserved) this.#reserve(session);
 
     if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
     this.#db.exec("SAVEPOINT register");
@@ -401,9 +434,12 @@ export class SqliteStore implements EventStore {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#failure = null;
-      this.#commit();
-      if (this.#failure) throw this.#failure;
+      const error = this.#commit();
+      if (error !== null) throw error;
+      // Give back the sessions reserved but not handed out.
+      if (this.#reserved > this.#lastSession) {
+        this.#writeReserved(this.#lastSession);
+      }
     } finally {
       this.#db.close();
       // After SQLite let go of the file (see _lock.ts).
@@ -416,8 +452,10 @@ export class SqliteStore implements EventStore {
     this.close();
   }
 
-  #commit(): void {
-    if (this.#pending.length === 0 && !this.#db.isTransaction) return;
+  // Commit the open transaction; its error when it failed (and was
+  // abandoned), else null.
+  #commit(): unknown {
+    if (this.#pending.length === 0 && !this.#db.isTransaction) return null;
     try {
       if (!this.#db.isTransaction) {
         throw new StoreError("the transaction was rolled back");
@@ -425,12 +463,48 @@ export class SqliteStore implements EventStore {
       this.#db.exec("COMMIT");
     } catch (e) {
       this.#abandon(e);
-      return;
+      return e;
     }
     this.#lastCommittedSession = this.#lastEventId.session;
     this.#committed.push(...this.#pending);
     this.#pending = [];
     this.#pendingCount = 0;
+    return null;
+  }
+
+  // Commit a reservation of the sessions from `session` on, with what is
+  // pending if anything is (the next flush reports it).
+  #reserve(session: number): void {
+    const reserved = session - 1 + this.#sessionBlock;
+    this.#writeReserved(reserved);
+    this.#reserved = reserved;
+  }
+
+  #writeReserved(reserved: number): void {
+    const open = this.#db.isTransaction;
+    if (!open) this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#updateReserved.run(
+        this.serverId,
+        timestampToBytes(MIN_TIMESTAMP),
+        reserved,
+      );
+    } catch (e) {
+      if (open) this.#abandon(e);
+      else if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw e;
+    }
+    if (open) {
+      const error = this.#commit();
+      if (error !== null) throw error;
+      return;
+    }
+    try {
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw e;
+    }
   }
 
   // Undo the request being registered. False when that is not possible:
@@ -468,9 +542,9 @@ export class SqliteStore implements EventStore {
     this.#lastEventId = this.#readLast().id;
   }
 
-  #readLast(): { id: EventId; timestamp: Timestamp } {
+  #readLast(): { id: EventId; timestamp: Timestamp; reserved: number } {
     const last = this.#selectServer.get(this.serverId) as
-      | { session: number; instance: number; t: Uint8Array }
+      | { session: number; instance: number; t: Uint8Array; reserved: number }
       | undefined;
     return {
       id: {
@@ -479,6 +553,7 @@ export class SqliteStore implements EventStore {
         instance: last?.instance ?? 0,
       },
       timestamp: last ? timestampFromBytes(last.t) : MIN_TIMESTAMP,
+      reserved: last?.reserved ?? 0,
     };
   }
 

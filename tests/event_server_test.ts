@@ -582,6 +582,47 @@ Deno.test("nothing acknowledged is lost when the process is killed", async () =>
   });
 });
 
+Deno.test("an id notified before a crash never names another event", async () => {
+  await withTempDir(async (dir) => {
+    const db = `${dir}/events.db`;
+    // Commits wait 10 s: the kill comes before this one.
+    const first = spawnMain([
+      "--port",
+      "0",
+      "--db",
+      db,
+      "--flush-delay",
+      "10000",
+    ]);
+    const addr = { hostname: "127.0.0.1", port: await first.ready };
+    const notified: Event[] = [];
+    const subscriber = await connect(addr, "subscriber", {
+      subscriptions: [["a"]],
+      eventsCb: (_c, events) => void notified.push(...events),
+    });
+    const writer = await connect(addr, "writer");
+    await writer.register(
+      [{ type: ["a"], payload: { kind: "json", data: 1 } }],
+      false,
+    );
+    await until(() => notified.length === 1, "notification");
+    first.child.kill("SIGKILL");
+    await first.done();
+    await Promise.all([subscriber.waitClosed(), writer.waitClosed()]);
+
+    await using server = await start(dir);
+    await using c = await client(server);
+    const lost = notified[0];
+    const [next] = (await c.register([{ type: ["a"] }], true))!;
+    assert.ok(
+      next.id.session > lost.id.session,
+      `${keys([next])} after ${keys([lost])}`,
+    );
+    const all = await c.query({ kind: "server", serverId: 1 });
+    assert.ok(!keys(all.events).includes(keys([lost])[0]));
+  });
+});
+
 Deno.test("the entry point fails in one line for bad flags and a port in use", async () => {
   const run = async (args: string[]) => {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {

@@ -128,13 +128,27 @@ Deno.test("a file store keeps events and ids across reopen", async () => {
   });
 });
 
-Deno.test("an unknown schema version is refused", async () => {
+Deno.test("an unknown schema version is refused, version 1 is migrated", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/other.db`;
     const db = new DatabaseSync(path);
     db.exec("PRAGMA user_version = 99");
     db.close();
     assert.throws(() => SqliteStore.open({ path, serverId: 1 }), StoreError);
+
+    // Version 1: `servers` without `reserved`.
+    const v1 = `${dir}/v1.db`;
+    const store = SqliteStore.open({ path: v1, serverId: 1 });
+    store.register([{ type: ["a"] }]);
+    store.close();
+    const old = new DatabaseSync(v1);
+    old.exec(`ALTER TABLE servers DROP COLUMN reserved;
+      PRAGMA user_version = 1`);
+    old.close();
+    using migrated = SqliteStore.open({ path: v1, serverId: 1 });
+    assert.deepEqual(migrated.getLastEventId(), id(1, 1));
+    assert.deepEqual(migrated.register([{ type: ["a"] }])[0].id, id(2, 1));
+    assert.equal(migrated.query({ kind: "latest" }).events.length, 1);
   });
 });
 
@@ -218,5 +232,34 @@ Deno.test("a database file is one store's, whatever path leads to it", async () 
     // Closed: free for the next store, by any path.
     using hard = SqliteStore.open({ path: `${dir}/hard.db`, serverId: 1 });
     assert.equal(hard.query({ kind: "server", serverId: 1 }).events.length, 2);
+  });
+});
+
+Deno.test("sessions are reserved durably before they are handed out", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/events.db`;
+    const store = SqliteStore.open({ path, serverId: 1, sessionBlock: 2 });
+    // Another connection sees only what is committed.
+    const reader = new DatabaseSync(path, { readOnly: true });
+    const reserved = () =>
+      (reader.prepare("SELECT reserved FROM servers WHERE server = 1")
+        .get() as { reserved: number }).reserved;
+    for (let i = 1; i <= 5; i++) {
+      const [event] = store.register([{ type: ["a"] }]);
+      assert.deepEqual(event.id, id(i, 1));
+      assert.ok(reserved() >= i, `session ${i} handed out unreserved`);
+    }
+    // Reserving within a transaction committed what was pending with it;
+    // flush reports every request once, in order.
+    const { committed } = store.flush();
+    assert.deepEqual(
+      committed.map((b) => b[0].id),
+      [1, 2, 3, 4, 5].map((s) => id(s, 1)),
+    );
+    assert.equal(reserved(), 6);
+    // Closing gives back what was not handed out.
+    store.close();
+    assert.equal(reserved(), 5);
+    reader.close();
   });
 });
