@@ -34,6 +34,9 @@ import {
 
 const SHUTDOWN_GRACE_MS = 50;
 
+/** Default of {@linkcode EventServerOptions.maxClientNameBytes}. */
+export const DEFAULT_MAX_CLIENT_NAME_BYTES = 256;
+
 /** Options of {@linkcode startEventServer}. */
 export interface EventServerOptions extends ChatterOptions {
   /**
@@ -69,6 +72,29 @@ export interface EventServerOptions extends ChatterOptions {
   synchronous?: Synchronous;
   /** Cap on the events of one timeseries or server query result (default 4096). */
   maxResults?: number;
+  /**
+   * Most UTF-8 bytes of a client's name (default
+   * {@linkcode DEFAULT_MAX_CLIENT_NAME_BYTES}): the name becomes the
+   * event type `event/<serverId>/eventer/<name>`, kept for good. A longer
+   * one is refused at init with `client name longer than <n> bytes`.
+   */
+  maxClientNameBytes?: number;
+  /**
+   * Most segments of a registered event type (default 32); a request
+   * beyond it, or beyond `maxEventTypeBytes` or `maxPayloadBytes`, is
+   * answered failure and logged, and the connection goes on.
+   */
+  maxEventTypeSegments?: number;
+  /** Most UTF-8 bytes of a registered event type (default 1 KiB). */
+  maxEventTypeBytes?: number;
+  /** Most bytes of a registered event's payload (default 1 MiB). */
+  maxPayloadBytes?: number;
+  /**
+   * Sessions reserved durably at a time, so that no id notified before a
+   * crash is given again after it (default 65,536; a crash skips at most
+   * that many).
+   */
+  sessionBlock?: number;
   /**
    * Clock giving registration timestamps (default: the system clock, with
    * microsecond resolution).
@@ -116,6 +142,10 @@ export async function startEventServer(
       synchronous: options.synchronous,
       maxResults: options.maxResults,
       now: options.now,
+      sessionBlock: options.sessionBlock,
+      maxEventTypeSegments: options.maxEventTypeSegments,
+      maxEventTypeBytes: options.maxEventTypeBytes,
+      maxPayloadBytes: options.maxPayloadBytes,
     });
   } catch (e) {
     throw new EventServerError(
@@ -245,6 +275,18 @@ export class EventServer extends Resource {
   }
 
   async #connected(info: ConnectionInfo): Promise<void> {
+    const maxName = this.#options.maxClientNameBytes ??
+      DEFAULT_MAX_CLIENT_NAME_BYTES;
+    if (
+      info.clientName.length > maxName ||
+      new TextEncoder().encode(info.clientName).length > maxName
+    ) {
+      log.warn(
+        `client refused: name of ${info.clientName.length} characters ` +
+          `longer than ${maxName} bytes`,
+      );
+      throw new Error(`client name longer than ${maxName} bytes`);
+    }
     const token = this.#options.serverToken ?? null;
     if (
       (info.clientToken !== null && info.clientToken !== token) ||

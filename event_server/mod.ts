@@ -24,6 +24,7 @@
 
 export { DEFAULT_PORT } from "../common/eventer/mod.ts";
 export {
+  DEFAULT_MAX_CLIENT_NAME_BYTES,
   EventServer,
   EventServerError,
   type EventServerOptions,

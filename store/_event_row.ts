@@ -7,7 +7,7 @@
 import type { Event, EventPayload, EventType } from "../common/event/mod.ts";
 import { timestampFromBytes } from "../common/event/mod.ts";
 import { jsonText, parseJsonText } from "../common/json/mod.ts";
-import { InvalidEventTypeError } from "./errors.ts";
+import { EventLimitError, InvalidEventTypeError } from "./errors.ts";
 import type { EventTypeTable } from "./_event_types.ts";
 
 /** Columns of `events` that make up an event, in {@linkcode EventRow} order. */
@@ -46,15 +46,38 @@ export type PayloadColumns = [
   data: Uint8Array | string | null,
 ];
 
+/** Limits on what one event may make the store keep. */
+export interface EventLimits {
+  /** Most segments of an event type. */
+  maxEventTypeSegments: number;
+  /** Most UTF-8 bytes of an event type's segments together. */
+  maxEventTypeBytes: number;
+  /** Most bytes of a payload: binary type and data, or JSON text. */
+  maxPayloadBytes: number;
+}
+
 /**
- * Refuse an event type that has a query wildcard segment.
+ * Refuse an event type that has a query wildcard segment or exceeds the
+ * limits.
  *
  * @throws {InvalidEventTypeError} For a `?` or `*` segment or a non-string.
+ * @throws {EventLimitError} For too many segments or bytes.
  */
-export function checkRegisterType(type: EventType): void {
+export function checkRegisterType(
+  type: EventType,
+  limits: EventLimits,
+): void {
   if (!Array.isArray(type)) {
     throw new InvalidEventTypeError(type, "event type is not an array");
   }
+  if (type.length > limits.maxEventTypeSegments) {
+    throw new EventLimitError(
+      "maxEventTypeSegments",
+      limits.maxEventTypeSegments,
+      `event type of ${type.length} segments`,
+    );
+  }
+  let bytes = 0;
   for (const segment of type) {
     if (typeof segment !== "string") {
       throw new InvalidEventTypeError(type, "event type segment not a string");
@@ -65,7 +88,59 @@ export function checkRegisterType(type: EventType): void {
         `event type ${JSON.stringify(type)} has a '${segment}' segment`,
       );
     }
+    bytes += utf8Length(segment, limits.maxEventTypeBytes - bytes + 1);
+    if (bytes > limits.maxEventTypeBytes) {
+      throw new EventLimitError(
+        "maxEventTypeBytes",
+        limits.maxEventTypeBytes,
+        `event type of more than ${limits.maxEventTypeBytes} bytes`,
+      );
+    }
   }
+}
+
+/**
+ * Refuse payload columns beyond `maxPayloadBytes`.
+ *
+ * @throws {EventLimitError} For a payload too large.
+ */
+export function checkPayloadSize(
+  [, type, data]: PayloadColumns,
+  maxPayloadBytes: number,
+): void {
+  let bytes = type === null ? 0 : utf8Length(type, maxPayloadBytes + 1);
+  if (data instanceof Uint8Array) bytes += data.byteLength;
+  else if (data !== null) bytes += utf8Length(data, maxPayloadBytes + 1);
+  if (bytes > maxPayloadBytes) {
+    throw new EventLimitError(
+      "maxPayloadBytes",
+      maxPayloadBytes,
+      `payload of more than ${maxPayloadBytes} bytes`,
+    );
+  }
+}
+
+// UTF-8 length of `s`, or some number >= `stop` once it is known to be at
+// least that.
+function utf8Length(s: string, stop: number): number {
+  if (s.length >= stop) return s.length;
+  let n = 0;
+  for (let i = 0; i < s.length && n < stop; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && isLowSurrogate(s, i + 1)) {
+      // A surrogate pair: 4 bytes for 2 units.
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function isLowSurrogate(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c >= 0xdc00 && c < 0xe000;
 }
 
 /**

@@ -60,3 +60,35 @@ export class InvalidEventTypeError extends TypeError {
     this.eventType = eventType;
   }
 }
+
+/** Which limit an {@linkcode EventLimitError} is about. */
+export type EventLimit =
+  | "maxEventTypeSegments"
+  | "maxEventTypeBytes"
+  | "maxPayloadBytes";
+
+/**
+ * A register request holds an event beyond one of the store's limits on
+ * what a client may make it keep: segments or bytes of its type, bytes of
+ * its payload. The whole request is refused; no id is assigned.
+ */
+export class EventLimitError extends RangeError {
+  /** The limit exceeded (its option name). */
+  readonly limit: EventLimit;
+  /** The limit's value. */
+  readonly max: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param limit The limit exceeded (its option name).
+   * @param max The limit's value.
+   * @param what What exceeds it, for the message.
+   */
+  constructor(limit: EventLimit, max: number, what: string) {
+    super(`${what} exceeds ${limit} (${max})`);
+    this.name = "EventLimitError";
+    this.limit = limit;
+    this.max = max;
+  }
+}

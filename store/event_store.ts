@@ -114,6 +114,9 @@ export interface EventStore extends Disposable {
    * @param events Events to register.
    * @returns The registered events, in request order.
    * @throws {InvalidEventTypeError} When a type has a `?` or `*` segment.
+   * @throws {EventLimitError} When a type or payload exceeds one of the
+   *   store's limits (every distinct type is kept for good: clients must
+   *   not be able to make them huge).
    * @throws {TypeError} When a source timestamp is invalid (seconds
    *   outside signed 64-bit, microseconds outside [0, 1e6)).
    * @throws {JsonPayloadError} When a JSON payload has no JSON text.

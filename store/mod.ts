@@ -23,6 +23,9 @@
 
 export type { EventStore, FlushResult } from "./event_store.ts";
 export {
+  DEFAULT_MAX_EVENT_TYPE_BYTES,
+  DEFAULT_MAX_EVENT_TYPE_SEGMENTS,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RESULTS,
   DEFAULT_SESSION_BLOCK,
   SqliteStore,
@@ -31,6 +34,8 @@ export {
 export type { Synchronous } from "./_schema.ts";
 export {
   DatabaseInUseError,
+  type EventLimit,
+  EventLimitError,
   InvalidEventTypeError,
   StoreError,
 } from "./errors.ts";

@@ -60,7 +60,9 @@ import { type DatabaseLock, lockDatabase } from "./_lock.ts";
 import { EventTypeTable } from "./_event_types.ts";
 import { EventQueries } from "./_query.ts";
 import {
+  checkPayloadSize,
   checkRegisterType,
+  type EventLimits,
   type PayloadColumns,
   payloadColumns,
 } from "./_event_row.ts";
@@ -76,6 +78,15 @@ export const DEFAULT_MAX_RESULTS = 4096;
  * {@linkcode SqliteStoreOptions.sessionBlock}).
  */
 export const DEFAULT_SESSION_BLOCK = 65_536;
+
+/** Default of {@linkcode SqliteStoreOptions.maxEventTypeSegments}. */
+export const DEFAULT_MAX_EVENT_TYPE_SEGMENTS = 32;
+
+/** Default of {@linkcode SqliteStoreOptions.maxEventTypeBytes}: 1 KiB. */
+export const DEFAULT_MAX_EVENT_TYPE_BYTES = 1024;
+
+/** Default of {@linkcode SqliteStoreOptions.maxPayloadBytes}: 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 /** Options of {@linkcode SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -113,6 +124,24 @@ export interface SqliteStoreOptions {
    * unused ones back. Each new block costs one commit.
    */
   sessionBlock?: number;
+  /**
+   * Most segments of a registered event type (default
+   * {@linkcode DEFAULT_MAX_EVENT_TYPE_SEGMENTS}). Every distinct type is
+   * kept for good, so clients must not be able to make them huge; a
+   * request beyond a limit is refused with {@linkcode EventLimitError}.
+   */
+  maxEventTypeSegments?: number;
+  /**
+   * Most UTF-8 bytes of a registered event type's segments together
+   * (default {@linkcode DEFAULT_MAX_EVENT_TYPE_BYTES}).
+   */
+  maxEventTypeBytes?: number;
+  /**
+   * Most bytes of a registered event's payload: a binary payload's type
+   * and data, or a JSON payload's text (default
+   * {@linkcode DEFAULT_MAX_PAYLOAD_BYTES}).
+   */
+  maxPayloadBytes?: number;
 }
 
 /** {@linkcode EventStore} on SQLite; see the module documentation. */
@@ -131,6 +160,7 @@ export class SqliteStore implements EventStore {
   #updateReserved: StatementSync;
   #maxResults: number;
   #sessionBlock: number;
+  #limits: EventLimits;
   // Last session durably reserved (see SqliteStoreOptions.sessionBlock).
   #reserved: number;
   #now: () => Timestamp;
@@ -188,6 +218,13 @@ export class SqliteStore implements EventStore {
        ON CONFLICT (server) DO UPDATE SET reserved = excluded.reserved`,
     );
     this.#sessionBlock = options.sessionBlock ?? DEFAULT_SESSION_BLOCK;
+    this.#limits = {
+      maxEventTypeSegments: options.maxEventTypeSegments ??
+        DEFAULT_MAX_EVENT_TYPE_SEGMENTS,
+      maxEventTypeBytes: options.maxEventTypeBytes ??
+        DEFAULT_MAX_EVENT_TYPE_BYTES,
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    };
     const last = this.#readLast();
     this.#lastEventId = last.id;
     this.#lastTimestamp = last.timestamp;
@@ -202,6 +239,7 @@ export class SqliteStore implements EventStore {
    *
    * @param options Path, server id and tuning.
    * @returns The open store; close it with {@linkcode SqliteStore.close}.
+   * @throws {RangeError} For an invalid server id or limit.
    * @throws {DatabaseInUseError} When another store has the file open.
    * @throws {StoreError} When the file cannot be opened or holds an
    *   unknown schema version.
@@ -219,9 +257,22 @@ export class SqliteStore implements EventStore {
     if (!Number.isSafeInteger(options.serverId)) {
       throw new RangeError(`invalid server id ${options.serverId}`);
     }
-    const block = options.sessionBlock ?? DEFAULT_SESSION_BLOCK;
-    if (!Number.isSafeInteger(block) || block < 1) {
-      throw new RangeError(`invalid session block ${block}`);
+    for (
+      const name of [
+        "sessionBlock",
+        "maxResults",
+        "maxEventTypeSegments",
+        "maxEventTypeBytes",
+        "maxPayloadBytes",
+      ] as const
+    ) {
+      const value = options[name];
+      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+        throw new RangeError(`invalid ${name} ${value}`);
+      }
+    }
+    if (options.sessionBlock === 0) {
+      throw new RangeError("invalid sessionBlock 0");
     }
     const { path } = options;
     const lock = path === ":memory:" || path === "" ? null : lockDatabase(path);
@@ -281,6 +332,7 @@ export class SqliteStore implements EventStore {
    * @param events Events to register.
    * @returns The registered events, in request order.
    * @throws {InvalidEventTypeError} When a type has a `?` or `*` segment.
+   * @throws {EventLimitError} When a type or payload exceeds a limit.
    * @throws {TypeError} When a source timestamp is invalid (seconds
    *   outside signed 64-bit, microseconds outside [0, 1e6)).
    * @throws {JsonPayloadError} When a JSON payload has no JSON text.
@@ -293,10 +345,12 @@ export class SqliteStore implements EventStore {
 
     // Encode everything before writing, so a bad event refuses the request.
     const rows: [Uint8Array | null, PayloadColumns][] = events.map((e) => {
-      checkRegisterType(e.type);
+      checkRegisterType(e.type, this.#limits);
+      const payload = payloadColumns(e.payload);
+      checkPayloadSize(payload, this.#limits.maxPayloadBytes);
       return [
         e.sourceTimestamp == null ? null : timestampToBytes(e.sourceTimestamp),
-        payloadColumns(e.payload),
+        payload,
       ];
     });
 

@@ -22,6 +22,7 @@ import {
   type EventServerOptions,
   startEventServer,
 } from "../event_server/mod.ts";
+import { setLogger } from "../common/log.ts";
 
 const MAIN = new URL("../cli/serve.ts", import.meta.url).pathname;
 
@@ -356,6 +357,62 @@ Deno.test("client tokens are checked as the reference does", async () => {
       client(open, "x", { clientToken: "any" }),
       EventerInitError,
     );
+  });
+});
+
+Deno.test("what a client may make the server keep is bounded", async () => {
+  await withTempDir(async (dir) => {
+    const warnings: string[] = [];
+    setLogger({
+      debug() {},
+      warn: (message) => void warnings.push(message),
+      error: (message) => void warnings.push(message),
+    });
+    try {
+      await using server = await start(dir);
+      // A name becomes an event type, kept for good: 256 bytes at most.
+      await assert.rejects(
+        client(server, "n".repeat(257)),
+        (e) =>
+          e instanceof EventerInitError &&
+          e.message === "client name longer than 256 bytes",
+      );
+      await assert.rejects(client(server, "é".repeat(129)), EventerInitError);
+      await (await client(server, "é".repeat(128))).asyncClose();
+
+      await using c = await client(server);
+      const refused: RegisterEvent[] = [
+        { type: Array(33).fill("deep") },
+        { type: ["huge", "h".repeat(1024)] },
+        {
+          type: ["big"],
+          payload: {
+            kind: "binary",
+            type: "",
+            data: new Uint8Array(1024 * 1024 + 1),
+          },
+        },
+        { type: ["big"], payload: { kind: "json", data: "j".repeat(1 << 20) } },
+      ];
+      for (const event of refused) {
+        warnings.length = 0;
+        assert.equal(await c.register([{ type: ["ok"] }, event], true), null);
+        assert.equal(warnings.length, 1);
+        assert.match(
+          warnings[0],
+          /register request of test failed: .* exceeds max/,
+        );
+      }
+      // Nothing of them was kept; the connection goes on.
+      const types = (await c.query({ kind: "latest" })).events.map((e) =>
+        e.type
+      );
+      assert.ok(types.every((t) => t.length <= 4 && t.join("").length < 300));
+      assert.ok(!types.some((t) => t[0] === "ok" || t[0] === "big"));
+      assert.equal((await c.register([{ type: ["ok"] }], true))!.length, 1);
+    } finally {
+      setLogger(null);
+    }
   });
 });
 

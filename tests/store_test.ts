@@ -2,10 +2,16 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
   DatabaseInUseError,
+  DEFAULT_MAX_EVENT_TYPE_BYTES,
+  DEFAULT_MAX_EVENT_TYPE_SEGMENTS,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RESULTS,
+  type EventLimit,
+  EventLimitError,
   SqliteStore,
   StoreError,
 } from "../store/mod.ts";
+import type { RegisterEvent } from "../common/event/mod.ts";
 import { compareTimestamps } from "../common/event/mod.ts";
 import { relative } from "node:path";
 import {
@@ -262,4 +268,83 @@ Deno.test("sessions are reserved durably before they are handed out", async () =
     assert.equal(reserved(), 5);
     reader.close();
   });
+});
+
+Deno.test("types and payloads beyond the limits refuse the whole request", () => {
+  const defaults = {
+    maxEventTypeSegments: DEFAULT_MAX_EVENT_TYPE_SEGMENTS,
+    maxEventTypeBytes: DEFAULT_MAX_EVENT_TYPE_BYTES,
+    maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  };
+  assert.deepEqual(defaults, {
+    maxEventTypeSegments: 32,
+    maxEventTypeBytes: 1024,
+    maxPayloadBytes: 1024 * 1024,
+  });
+  for (
+    const limits of [{}, {
+      maxEventTypeSegments: 3,
+      maxEventTypeBytes: 10,
+      maxPayloadBytes: 8,
+    }]
+  ) {
+    const max = { ...defaults, ...limits };
+    using store = SqliteStore.open({
+      path: ":memory:",
+      serverId: 1,
+      ...limits,
+    });
+    const bin = (n: number, type = "") => ({
+      kind: "binary" as const,
+      type,
+      data: new Uint8Array(n),
+    });
+    const json = (text: string) => ({ kind: "json" as const, data: text });
+    const refused: [RegisterEvent, EventLimit][] = [
+      [
+        { type: Array(max.maxEventTypeSegments + 1).fill("a") },
+        "maxEventTypeSegments",
+      ],
+      [{ type: ["a".repeat(max.maxEventTypeBytes + 1)] }, "maxEventTypeBytes"],
+      // Bytes, not characters: é is two.
+      [
+        { type: ["é".repeat(max.maxEventTypeBytes / 2), "b"] },
+        "maxEventTypeBytes",
+      ],
+      [
+        { type: ["x"], payload: bin(max.maxPayloadBytes + 1) },
+        "maxPayloadBytes",
+      ],
+      [
+        { type: ["x"], payload: bin(max.maxPayloadBytes, "t") },
+        "maxPayloadBytes",
+      ],
+      // The JSON text of a string has its quotes.
+      [
+        { type: ["x"], payload: json("j".repeat(max.maxPayloadBytes - 1)) },
+        "maxPayloadBytes",
+      ],
+    ];
+    for (const [event, limit] of refused) {
+      assert.throws(
+        () => store.register([{ type: ["ok"] }, event]),
+        (e) =>
+          e instanceof EventLimitError && e.limit === limit &&
+          e.max === max[limit],
+        limit,
+      );
+    }
+    assert.equal(store.pendingCount, 0);
+    assert.deepEqual(store.getLastEventId(), id(0, 0));
+    assert.deepEqual(store.query({ kind: "latest" }).events, []);
+    // Up to the limits is fine.
+    const fits = store.register([
+      { type: Array(max.maxEventTypeSegments).fill("a") },
+      { type: ["é".repeat(max.maxEventTypeBytes / 2)] },
+      { type: ["x"], payload: bin(max.maxPayloadBytes) },
+      { type: ["x"], payload: bin(max.maxPayloadBytes - 1, "t") },
+      { type: ["x"], payload: json("j".repeat(max.maxPayloadBytes - 2)) },
+    ]);
+    assert.equal(fits.length, 5);
+  }
 });
