@@ -1,7 +1,12 @@
 /**
- * The `event_types` table, mirrored in memory: each distinct event type
- * gets a small integer id, and query types are resolved to ids in
- * JavaScript so SQL filters by `type_id` only.
+ * The `event_types` table: each distinct event type gets a small integer
+ * id, and query types are resolved to ids in JavaScript so SQL filters by
+ * `type_id` only.
+ *
+ * Types live in SQLite; memory holds a bounded cache of them. Holding the
+ * whole table cost ~700 bytes of RSS per type and a full read at every
+ * start (a million types: 720 MiB and 6 s), and any client able to
+ * register new types could grow it for good.
  *
  * @module
  */
@@ -10,57 +15,122 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType } from "../common/event/mod.ts";
 import { Subscription } from "../common/event/mod.ts";
 
+/**
+ * Default of {@linkcode EventTypeTable}'s cache size, in types.
+ */
+export const DEFAULT_EVENT_TYPE_CACHE_SIZE = 16_384;
+
+// Query type resolutions kept, and the ids they may hold together.
 const MATCH_CACHE_SIZE = 256;
+const MATCH_CACHE_IDS = 1 << 20;
+// Longer query type lists are resolved but not kept.
+const MATCH_CACHE_KEY_LENGTH = 4096;
+
+interface Match {
+  subscription: Subscription;
+  ids: number[];
+  // Highest type id the resolution covers.
+  upTo: number;
+}
 
 /** Distinct event types and their ids. */
 export class EventTypeTable {
-  #db: DatabaseSync;
   #insert: StatementSync;
+  #selectId: StatementSync;
+  #selectType: StatementSync;
+  #selectRange: StatementSync;
+  #selectAll: StatementSync;
+  #selectAfter: StatementSync;
+  #selectMaxId: StatementSync;
+  #cacheSize: number;
+  // Both bounded, least recently used first.
   #ids = new Map<string, number>();
   #types = new Map<number, EventType>();
-  // Query types (as JSON) to matching ids; cleared when a type is added.
-  #matches = new Map<string, readonly number[] | null>();
+  // Query types (as JSON) to the ids matching them, extended as types come.
+  #matches = new Map<string, Match>();
+  #matchIds = 0;
+  #lastId = 0;
 
-  /** @param db Database holding the `event_types` table. */
-  constructor(db: DatabaseSync) {
-    this.#db = db;
+  /**
+   * @param db Database holding the `event_types` table.
+   * @param cacheSize Types kept in memory.
+   */
+  constructor(db: DatabaseSync, cacheSize = DEFAULT_EVENT_TYPE_CACHE_SIZE) {
+    this.#cacheSize = Math.max(1, cacheSize);
     this.#insert = db.prepare(
       "INSERT INTO event_types (type) VALUES (?) RETURNING id",
     );
-    this.reload();
+    this.#selectId = db.prepare("SELECT id FROM event_types WHERE type = ?");
+    this.#selectType = db.prepare("SELECT type FROM event_types WHERE id = ?");
+    // The JSON text of every type under a prefix sorts within a range.
+    this.#selectRange = db.prepare(
+      "SELECT id, type FROM event_types WHERE type >= ? AND type < ?",
+    );
+    this.#selectAll = db.prepare("SELECT id, type FROM event_types");
+    this.#selectAfter = db.prepare(
+      "SELECT id, type FROM event_types WHERE id > ? ORDER BY id",
+    );
+    this.#selectMaxId = db.prepare(
+      "SELECT coalesce(max(id), 0) AS id FROM event_types",
+    );
+    this.reset();
   }
 
-  /** Read the table again (after a rollback dropped types added in memory). */
-  reload(): void {
+  /** Types held in memory now (at most the cache size). */
+  get cached(): number {
+    return this.#types.size;
+  }
+
+  /**
+   * Forget what memory holds, after a rollback may have dropped types
+   * added since the last commit: from now on ids are read again from the
+   * table.
+   */
+  reset(): void {
     this.#ids.clear();
     this.#types.clear();
     this.#matches.clear();
-    const rows = this.#db.prepare(
-      "SELECT id, type FROM event_types ORDER BY id",
-    )
-      .all() as { id: number; type: string }[];
-    for (const { id, type } of rows) this.#add(id, type);
+    this.#matchIds = 0;
+    this.#lastId = (this.#selectMaxId.get() as { id: number }).id;
   }
 
   /**
    * Event type of an id read from the `events` table.
    *
+   * @param id Type id.
+   * @param text The type's JSON text, when the caller read it already.
    * @throws {Error} When the id is unknown (a corrupt database).
    */
-  typeOf(id: number): EventType {
+  typeOf(id: number, text?: string): EventType {
     const type = this.#types.get(id);
-    if (type === undefined) throw new Error(`unknown event type id ${id}`);
-    return type;
+    if (type !== undefined) {
+      this.#types.delete(id);
+      this.#types.set(id, type);
+      return type;
+    }
+    text ??= (this.#selectType.get(id) as { type: string } | undefined)?.type;
+    if (text === undefined) throw new Error(`unknown event type id ${id}`);
+    const parsed = Object.freeze(JSON.parse(text)) as EventType;
+    this.#remember(id, text, parsed);
+    return parsed;
   }
 
   /** Id of `type`, inserting it when new (inside the caller's transaction). */
   ensure(type: EventType): number {
     const key = JSON.stringify(type);
-    const id = this.#ids.get(key);
-    if (id !== undefined) return id;
-    const row = this.#insert.get(key) as { id: number };
-    this.#add(row.id, key);
-    return row.id;
+    let id = this.#ids.get(key);
+    if (id !== undefined) {
+      this.#ids.delete(key);
+      this.#ids.set(key, id);
+      return id;
+    }
+    id = (this.#selectId.get(key) as { id: number } | undefined)?.id;
+    if (id === undefined) {
+      id = (this.#insert.get(key) as { id: number }).id;
+      this.#lastId = Math.max(this.#lastId, id);
+    }
+    this.#remember(id, key, Object.freeze([...type]));
+    return id;
   }
 
   /**
@@ -73,37 +143,92 @@ export class EventTypeTable {
     queryTypes: Iterable<EventType> | null | undefined,
   ): readonly number[] | null {
     if (queryTypes == null) return null;
-    const cacheKey = JSON.stringify([...queryTypes]);
-    let ids = this.#matches.get(cacheKey);
-    if (ids === undefined) {
-      ids = this.#match(new Subscription(JSON.parse(cacheKey)));
-      if (this.#matches.size >= MATCH_CACHE_SIZE) this.#matches.clear();
-      this.#matches.set(cacheKey, ids);
+    const key = JSON.stringify([...queryTypes]);
+    const cached = this.#matches.get(key);
+    if (cached) {
+      this.#matches.delete(key);
+      this.#matches.set(key, cached);
+      this.#extend(cached);
+      return cached.ids;
     }
-    return ids;
-  }
-
-  #match(subscription: Subscription): number[] | null {
+    const subscription = new Subscription(JSON.parse(key));
     const normalized = subscription.getQueryTypes();
     if (normalized.some((q) => q.length === 1 && q[0] === "*")) return null;
-    const ids: number[] = [];
-    if (normalized.every((q) => !q.includes("*") && !q.includes("?"))) {
-      // Exact types only: look them up instead of testing every type.
-      for (const q of normalized) {
-        const id = this.#ids.get(JSON.stringify(q));
-        if (id !== undefined) ids.push(id);
+    const upTo = this.#lastId;
+    const ids = this.#match(subscription, normalized);
+    if (
+      key.length <= MATCH_CACHE_KEY_LENGTH && ids.length <= MATCH_CACHE_IDS
+    ) {
+      this.#matches.set(key, { subscription, ids, upTo });
+      this.#matchIds += ids.length;
+      for (const [k, m] of this.#matches) {
+        if (
+          this.#matches.size <= MATCH_CACHE_SIZE &&
+          this.#matchIds <= MATCH_CACHE_IDS
+        ) break;
+        this.#matches.delete(k);
+        this.#matchIds -= m.ids.length;
       }
-      return ids.sort((a, b) => a - b);
-    }
-    for (const [id, type] of this.#types) {
-      if (subscription.matches(type)) ids.push(id);
     }
     return ids;
   }
 
-  #add(id: number, key: string): void {
-    this.#matches.clear();
+  #match(subscription: Subscription, normalized: EventType[]): number[] {
+    const ids = new Set<number>();
+    for (const q of normalized) {
+      const wild = q.findIndex((s) => s === "?" || s === "*");
+      if (wild === -1) {
+        // An exact type: one lookup.
+        const key = JSON.stringify(q);
+        const id = this.#ids.get(key) ??
+          (this.#selectId.get(key) as { id: number } | undefined)?.id;
+        if (id !== undefined) ids.add(id);
+        continue;
+      }
+      // Types under the literal prefix: `["a","b"` then `,` or `]`.
+      const prefix = JSON.stringify(q.slice(0, wild)).slice(0, -1);
+      if (wild > 0) {
+        const exact = this.#selectId.get(prefix + "]") as
+          | { id: number }
+          | undefined;
+        if (exact && subscription.matches(q.slice(0, wild))) ids.add(exact.id);
+      }
+      const rows = wild === 0
+        ? this.#selectAll.iterate()
+        : this.#selectRange.iterate(prefix + ",", prefix + "-");
+      for (const row of rows as Iterable<{ id: number; type: string }>) {
+        if (!ids.has(row.id) && subscription.matches(JSON.parse(row.type))) {
+          ids.add(row.id);
+        }
+      }
+    }
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  // Types added since a resolution: test only those.
+  #extend(match: Match): void {
+    if (match.upTo >= this.#lastId) return;
+    const rows = this.#selectAfter.all(match.upTo) as {
+      id: number;
+      type: string;
+    }[];
+    for (const { id, type } of rows) {
+      if (match.subscription.matches(JSON.parse(type))) {
+        match.ids.push(id);
+        this.#matchIds++;
+      }
+    }
+    match.upTo = this.#lastId;
+  }
+
+  #remember(id: number, key: string, type: EventType): void {
     this.#ids.set(key, id);
-    this.#types.set(id, Object.freeze(JSON.parse(key)) as EventType);
+    this.#types.set(id, type);
+    if (this.#ids.size > this.#cacheSize) {
+      this.#ids.delete(this.#ids.keys().next().value!);
+    }
+    if (this.#types.size > this.#cacheSize) {
+      this.#types.delete(this.#types.keys().next().value!);
+    }
   }
 }

@@ -23,6 +23,7 @@
 
 export type { EventStore, FlushResult } from "./event_store.ts";
 export {
+  DEFAULT_EVENT_TYPE_CACHE_SIZE,
   DEFAULT_MAX_EVENT_TYPE_BYTES,
   DEFAULT_MAX_EVENT_TYPE_SEGMENTS,
   DEFAULT_MAX_PAYLOAD_BYTES,

@@ -57,7 +57,12 @@ import { StoreError } from "./errors.ts";
 import type { EventStore, FlushResult } from "./event_store.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
 import { type DatabaseLock, lockDatabase } from "./_lock.ts";
-import { EventTypeTable } from "./_event_types.ts";
+import {
+  DEFAULT_EVENT_TYPE_CACHE_SIZE,
+  EventTypeTable,
+} from "./_event_types.ts";
+
+export { DEFAULT_EVENT_TYPE_CACHE_SIZE };
 import { EventQueries } from "./_query.ts";
 import {
   checkPayloadSize,
@@ -142,6 +147,13 @@ export interface SqliteStoreOptions {
    * {@linkcode DEFAULT_MAX_PAYLOAD_BYTES}).
    */
   maxPayloadBytes?: number;
+  /**
+   * Event types kept in memory (default
+   * {@linkcode DEFAULT_EVENT_TYPE_CACHE_SIZE}); the others are read from
+   * the database when needed. Memory does not grow with the number of
+   * types the database holds.
+   */
+  eventTypeCacheSize?: number;
 }
 
 /** {@linkcode EventStore} on SQLite; see the module documentation. */
@@ -194,7 +206,7 @@ export class SqliteStore implements EventStore {
       const clock = new PreciseClock();
       this.#now = () => clock.now();
     }
-    this.#types = new EventTypeTable(db);
+    this.#types = new EventTypeTable(db, options.eventTypeCacheSize);
     this.#queries = new EventQueries(db, this.#types);
     this.#insertEvent = db.prepare(
       `INSERT INTO events (server, session, instance, type_id, t, source_t,
@@ -264,6 +276,7 @@ export class SqliteStore implements EventStore {
         "maxEventTypeSegments",
         "maxEventTypeBytes",
         "maxPayloadBytes",
+        "eventTypeCacheSize",
       ] as const
     ) {
       const value = options[name];
@@ -565,7 +578,7 @@ export class SqliteStore implements EventStore {
   // the transaction is gone, or cannot go back to the savepoint.
   #undoRegister(): boolean {
     // The request may have added types.
-    this.#types.reload();
+    this.#types.reset();
     if (!this.#db.isTransaction) return false;
     try {
       this.#db.exec("ROLLBACK TO register");
@@ -592,7 +605,7 @@ export class SqliteStore implements EventStore {
       : new StoreError(String(error));
     this.#pending = [];
     this.#pendingCount = 0;
-    this.#types.reload();
+    this.#types.reset();
     this.#lastEventId = this.#readLast().id;
   }
 

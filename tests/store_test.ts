@@ -31,6 +31,12 @@ testEventStoreContract(
   (options) => SqliteStore.open({ path: ":memory:", ...options }),
   (options, dir) => SqliteStore.open({ path: `${dir}/events.db`, ...options }),
 );
+// And with almost no event type in memory: every other one from SQLite.
+testEventStoreContract(
+  "SqliteStore, 2 types cached",
+  (options) =>
+    SqliteStore.open({ path: ":memory:", eventTypeCacheSize: 2, ...options }),
+);
 
 const STORE_MOD = new URL("../store/mod.ts", import.meta.url).href;
 
@@ -347,4 +353,49 @@ Deno.test("types and payloads beyond the limits refuse the whole request", () =>
     ]);
     assert.equal(fits.length, 5);
   }
+});
+
+Deno.test("a store restarts on 100,000 types within 16 MiB", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/types.db`;
+    SqliteStore.open({ path, serverId: 1 }).close();
+    const db = new DatabaseSync(path);
+    db.exec("BEGIN");
+    const insert = db.prepare("INSERT INTO event_types (type) VALUES (?)");
+    for (let i = 0; i < 100_000; i++) {
+      insert.run(
+        JSON.stringify(["gateway", `device${i % 1000}`, "data", `point${i}`]),
+      );
+    }
+    db.exec("COMMIT");
+    db.close();
+    // In a process of its own, for a clean resident size.
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(STORE_MOD)};
+      gc();
+      const before = Deno.memoryUsage().rss;
+      const store = SqliteStore.open({ path: Deno.args[0], serverId: 1 });
+      const [e] = store.register([{ type: ["gateway", "device7", "data", "point99007"] }]);
+      gc();
+      console.log(JSON.stringify({ rss: Deno.memoryUsage().rss - before, type: e.type }));
+      store.close();`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", "--v8-flags=--expose-gc", script, path],
+      stderr: "inherit",
+    }).output();
+    const { rss, type } = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.deepEqual(type, ["gateway", "device7", "data", "point99007"]);
+    const check = new DatabaseSync(path, { readOnly: true });
+    assert.equal(
+      (check.prepare("SELECT count(*) AS n FROM event_types").get() as {
+        n: number;
+      }).n,
+      100_000,
+    );
+    check.close();
+    assert.ok(
+      rss < 16 * 2 ** 20,
+      `restart took ${(rss / 2 ** 20).toFixed(1)} MiB`,
+    );
+  });
 });
