@@ -8,10 +8,11 @@
  */
 
 import { clearImmediate, setImmediate } from "node:timers";
-import type {
-  Address,
-  ChatterOptions,
-  ListenTlsOptions,
+import {
+  type Address,
+  type ChatterOptions,
+  DEFAULT_MAX_FRAME_SIZE,
+  type ListenTlsOptions,
 } from "../common/chatter/mod.ts";
 import { Group, Resource } from "../common/async/mod.ts";
 import { log } from "../common/log.ts";
@@ -27,12 +28,16 @@ import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import { type ConnectionInfo, listen, type Server } from "../server.ts";
 import {
   DatabaseInUseError,
+  DEFAULT_MAX_RESULT_BYTES,
   type EventStore,
   SqliteStore,
   type Synchronous,
 } from "../store/mod.ts";
 
 const SHUTDOWN_GRACE_MS = 50;
+
+// Room for what a query result's frame holds besides its events.
+const RESULT_ENVELOPE = 64 * 1024;
 
 /** Default of {@linkcode EventServerOptions.maxClientNameBytes}. */
 export const DEFAULT_MAX_CLIENT_NAME_BYTES = 256;
@@ -72,6 +77,14 @@ export interface EventServerOptions extends ChatterOptions {
   synchronous?: Synchronous;
   /** Cap on the events of one timeseries or server query result (default 4096). */
   maxResults?: number;
+  /**
+   * Cap on the bytes of one query result (default 16 MiB), latest queries
+   * included: a result stops before the event that would cross it and
+   * answers `moreFollows: true`. The server never sends a result larger
+   * than it would itself receive: the cap is at most `maxFrameSize` less
+   * 64 KiB for the message around the events.
+   */
+  maxResultBytes?: number;
   /**
    * Most UTF-8 bytes of a client's name (default
    * {@linkcode DEFAULT_MAX_CLIENT_NAME_BYTES}): the name becomes the
@@ -141,6 +154,13 @@ export async function startEventServer(
       serverId,
       synchronous: options.synchronous,
       maxResults: options.maxResults,
+      maxResultBytes: Math.max(
+        1,
+        Math.min(
+          options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+          (options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE) - RESULT_ENVELOPE,
+        ),
+      ),
       now: options.now,
       sessionBlock: options.sessionBlock,
       maxEventTypeSegments: options.maxEventTypeSegments,

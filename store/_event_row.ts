@@ -120,9 +120,11 @@ export function checkPayloadSize(
   }
 }
 
-// UTF-8 length of `s`, or some number >= `stop` once it is known to be at
-// least that.
-function utf8Length(s: string, stop: number): number {
+/**
+ * UTF-8 length of `s`, or some number >= `stop` once it is known to be at
+ * least that.
+ */
+export function utf8Length(s: string, stop: number): number {
   if (s.length >= stop) return s.length;
   let n = 0;
   for (let i = 0; i < s.length && n < stop; i++) {

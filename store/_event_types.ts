@@ -14,6 +14,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType } from "../common/event/mod.ts";
 import { Subscription } from "../common/event/mod.ts";
+import { utf8Length } from "./_event_row.ts";
 
 /**
  * Default of {@linkcode EventTypeTable}'s cache size, in types.
@@ -25,6 +26,54 @@ const MATCH_CACHE_SIZE = 256;
 const MATCH_CACHE_IDS = 1 << 20;
 // Longer query type lists are resolved but not kept.
 const MATCH_CACHE_KEY_LENGTH = 4096;
+
+/** A type as held in memory, with its size in a result. */
+interface Cached {
+  type: EventType;
+  // UTF-8 bytes of its JSON text.
+  bytes: number;
+}
+
+/**
+ * Bounded map keeping what is used: two generations, the older dropped
+ * whole when the newer fills, a hit in the older moving to the newer.
+ * Cheaper per hit than a strict LRU (no reordering), which matters when
+ * every row of a query result looks its type up.
+ */
+class Generations<K, V> {
+  #size: number;
+  #young = new Map<K, V>();
+  #old = new Map<K, V>();
+
+  constructor(size: number) {
+    this.#size = Math.max(1, Math.ceil(size / 2));
+  }
+
+  get count(): number {
+    return this.#young.size + this.#old.size;
+  }
+
+  get(key: K): V | undefined {
+    const value = this.#young.get(key);
+    if (value !== undefined) return value;
+    const old = this.#old.get(key);
+    if (old !== undefined) this.set(key, old);
+    return old;
+  }
+
+  set(key: K, value: V): void {
+    if (this.#young.size >= this.#size) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(key, value);
+  }
+
+  clear(): void {
+    this.#young.clear();
+    this.#old.clear();
+  }
+}
 
 interface Match {
   subscription: Subscription;
@@ -42,10 +91,8 @@ export class EventTypeTable {
   #selectAll: StatementSync;
   #selectAfter: StatementSync;
   #selectMaxId: StatementSync;
-  #cacheSize: number;
-  // Both bounded, least recently used first.
-  #ids = new Map<string, number>();
-  #types = new Map<number, EventType>();
+  #ids: Generations<string, number>;
+  #types: Generations<number, Cached>;
   // Query types (as JSON) to the ids matching them, extended as types come.
   #matches = new Map<string, Match>();
   #matchIds = 0;
@@ -56,7 +103,8 @@ export class EventTypeTable {
    * @param cacheSize Types kept in memory.
    */
   constructor(db: DatabaseSync, cacheSize = DEFAULT_EVENT_TYPE_CACHE_SIZE) {
-    this.#cacheSize = Math.max(1, cacheSize);
+    this.#ids = new Generations(cacheSize);
+    this.#types = new Generations(cacheSize);
     this.#insert = db.prepare(
       "INSERT INTO event_types (type) VALUES (?) RETURNING id",
     );
@@ -78,7 +126,7 @@ export class EventTypeTable {
 
   /** Types held in memory now (at most the cache size). */
   get cached(): number {
-    return this.#types.size;
+    return this.#types.count;
   }
 
   /**
@@ -97,39 +145,37 @@ export class EventTypeTable {
   /**
    * Event type of an id read from the `events` table.
    *
-   * @param id Type id.
-   * @param text The type's JSON text, when the caller read it already.
    * @throws {Error} When the id is unknown (a corrupt database).
    */
-  typeOf(id: number, text?: string): EventType {
-    const type = this.#types.get(id);
-    if (type !== undefined) {
-      this.#types.delete(id);
-      this.#types.set(id, type);
-      return type;
-    }
-    text ??= (this.#selectType.get(id) as { type: string } | undefined)?.type;
-    if (text === undefined) throw new Error(`unknown event type id ${id}`);
-    const parsed = Object.freeze(JSON.parse(text)) as EventType;
-    this.#remember(id, text, parsed);
-    return parsed;
+  typeOf(id: number): EventType {
+    return this.#cached(id).type;
+  }
+
+  /**
+   * UTF-8 bytes of the JSON text of the type with this id: more than its
+   * segments take in a message.
+   *
+   * @throws {Error} When the id is unknown (a corrupt database).
+   */
+  bytesOf(id: number): number {
+    return this.#cached(id).bytes;
   }
 
   /** Id of `type`, inserting it when new (inside the caller's transaction). */
   ensure(type: EventType): number {
     const key = JSON.stringify(type);
     let id = this.#ids.get(key);
-    if (id !== undefined) {
-      this.#ids.delete(key);
-      this.#ids.set(key, id);
-      return id;
-    }
+    if (id !== undefined) return id;
     id = (this.#selectId.get(key) as { id: number } | undefined)?.id;
     if (id === undefined) {
       id = (this.#insert.get(key) as { id: number }).id;
       this.#lastId = Math.max(this.#lastId, id);
     }
-    this.#remember(id, key, Object.freeze([...type]));
+    this.#ids.set(key, id);
+    this.#types.set(id, {
+      type: Object.freeze([...type]),
+      bytes: utf8Length(key, Infinity),
+    });
     return id;
   }
 
@@ -221,14 +267,17 @@ export class EventTypeTable {
     match.upTo = this.#lastId;
   }
 
-  #remember(id: number, key: string, type: EventType): void {
-    this.#ids.set(key, id);
-    this.#types.set(id, type);
-    if (this.#ids.size > this.#cacheSize) {
-      this.#ids.delete(this.#ids.keys().next().value!);
-    }
-    if (this.#types.size > this.#cacheSize) {
-      this.#types.delete(this.#types.keys().next().value!);
-    }
+  #cached(id: number): Cached {
+    let cached = this.#types.get(id);
+    if (cached !== undefined) return cached;
+    const text = (this.#selectType.get(id) as { type: string } | undefined)
+      ?.type;
+    if (text === undefined) throw new Error(`unknown event type id ${id}`);
+    cached = {
+      type: Object.freeze(JSON.parse(text)) as EventType,
+      bytes: utf8Length(text, Infinity),
+    };
+    this.#types.set(id, cached);
+    return cached;
   }
 }

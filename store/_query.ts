@@ -26,24 +26,58 @@ type Param = number | string | Uint8Array | null;
 /** Most matched types queried one ordered index scan each, then merged. */
 const MERGE_MAX_TYPES = 8;
 
+/**
+ * Bytes an event takes in a result besides its type's segments and its
+ * payload's type and data: at most 24 for the id, 13 + 12 for the
+ * timestamps, 2 for the segment count, 12 for the payload's choice and
+ * length prefixes; the JSON text of a type (quotes, commas) outgrows
+ * the length prefixes of its segments.
+ */
+const EVENT_OVERHEAD = 96;
+
+/** Events read from the table at a time, once a result is chosen. */
+const FETCH_CHUNK = 512;
+
+/** What a result's first phase reads of each candidate event. */
+interface Candidate {
+  seq: number;
+  type_id: number;
+  // Bytes of the payload's type and data (JSON text).
+  size: number;
+  // Bytes of the type's JSON text, when read with it.
+  type_size?: number;
+}
+
+// The payload's bytes, read without building the payload.
+const PAYLOAD_SIZE = `coalesce(octet_length(payload_type), 0) +
+  coalesce(octet_length(payload_data), 0)`;
+
 /** Runs queries against one database; statements are prepared once. */
 export class EventQueries {
   #db: DatabaseSync;
   #types: EventTypeTable;
+  #maxBytes: number;
+  // Most events that can fit in maxBytes.
+  #maxEvents: number;
   #statements = new Map<string, StatementSync>();
 
   /**
    * @param db Database with the store schema.
    * @param types Event types of `db`.
+   * @param maxBytes Cap on the estimated encoded bytes of a result's
+   *   events (a single event larger than it is still returned alone).
    */
-  constructor(db: DatabaseSync, types: EventTypeTable) {
+  constructor(db: DatabaseSync, types: EventTypeTable, maxBytes: number) {
     this.#db = db;
     this.#types = types;
+    this.#maxBytes = maxBytes;
+    this.#maxEvents = Math.max(1, Math.floor(maxBytes / EVENT_OVERHEAD));
   }
 
   /**
    * Latest event of each matching type, in the order the types were first
-   * registered; `moreFollows` is always false.
+   * registered, as many as fit in the byte cap: `moreFollows` says some
+   * were left out (the reference answers all, always with `false`).
    */
   latest(params: QueryLatestParams): QueryResult {
     const typeIds = this.#types.matching(params.eventTypes);
@@ -51,20 +85,24 @@ export class EventQueries {
     const filter = typeIds === null
       ? ""
       : "WHERE et.id IN (SELECT value FROM json_each(:typeIds))";
-    const rows = this.#all(
-      `SELECT ${prefixed("e", EVENT_COLUMNS)} FROM event_types et
-       JOIN events e ON e.seq = et.latest ${filter} ORDER BY et.id`,
-      typeIds === null ? {} : { typeIds: JSON.stringify(typeIds) },
+    const candidates = this.#all<Candidate>(
+      `SELECT e.seq AS seq, e.type_id AS type_id,
+         ${prefixedSize("e")} AS size, octet_length(et.type) AS type_size
+       FROM event_types et
+       JOIN events e ON e.seq = et.latest ${filter} ORDER BY et.id
+       LIMIT :limit`,
+      {
+        limit: this.#maxEvents + 1,
+        ...(typeIds === null ? {} : { typeIds: JSON.stringify(typeIds) }),
+      },
     );
-    return {
-      events: rows.map((r) => eventFromRow(r, this.#types)),
-      moreFollows: false,
-    };
+    return this.#result(candidates, Infinity);
   }
 
   /**
    * Events filtered by type and time, ordered by `timestamp` or
-   * `sourceTimestamp` (ties by event id), at most `limit` of them.
+   * `sourceTimestamp` (ties by event id), at most `limit` of them and as
+   * many as fit in the byte cap.
    *
    * As in the reference: bounds are inclusive; a `sourceTFrom`/`sourceTTo`
    * bound, or ordering by `sourceTimestamp`, excludes events without one;
@@ -125,27 +163,36 @@ export class EventQueries {
     const index = typeIds === null
       ? ""
       : `INDEXED BY events_${perType ? "type_" : ""}${key}`;
-    args.limit = limit + 1;
-    const sql = `SELECT ${EVENT_COLUMNS} FROM events ${index}
+    args.limit = Math.min(limit, this.#maxEvents) + 1;
+    const columns = `seq, type_id, ${PAYLOAD_SIZE} AS size`;
+    const sql = (columns: string) =>
+      `SELECT ${columns} FROM events ${index}
        ${where.length ? "WHERE " + where.join(" AND ") : ""}
        ORDER BY ${key} ${dir}, server ${dir}, session ${dir}, instance ${dir}
        LIMIT :limit`;
-    if (!perType) return this.#result(this.#all(sql, args), limit);
+    if (!perType) {
+      return this.#result(this.#all<Candidate>(sql(columns), args), limit);
+    }
 
-    const rows: EventRow[] = [];
+    const rows: (Candidate & SortKey)[] = [];
     for (const typeId of typeIds) {
-      rows.push(...this.#all(sql, { ...args, typeId }));
+      rows.push(
+        ...this.#all<Candidate & SortKey>(
+          sql(`${columns}, ${key} AS key, server, session, instance`),
+          { ...args, typeId },
+        ),
+      );
     }
     if (typeIds.length > 1) {
       const sign = ascending ? 1 : -1;
-      rows.sort((a, b) => sign * compareRows(a, b, key));
+      rows.sort((a, b) => sign * compareKeys(a, b));
     }
     return this.#result(rows, limit);
   }
 
   /**
    * Events of one server in id order, after `lastEventId` (which need not
-   * exist), at most `limit` of them.
+   * exist), at most `limit` of them and as many as fit in the byte cap.
    *
    * @param params Query.
    * @param limit Effective maximum number of results (already capped).
@@ -168,19 +215,19 @@ export class EventQueries {
     const persisted = params.persisted
       ? "AND session <= :lastCommittedSession"
       : "";
-    const rows = this.#all(
-      `SELECT ${EVENT_COLUMNS} FROM events
+    const candidates = this.#all<Candidate>(
+      `SELECT seq, type_id, ${PAYLOAD_SIZE} AS size FROM events
        WHERE server = :server AND (session, instance) > (:session, :instance)
        ${persisted} ORDER BY session, instance LIMIT :limit`,
       {
         server: params.serverId,
         session: last?.session ?? 0,
         instance: last?.instance ?? 0,
-        limit: limit + 1,
+        limit: Math.min(limit, this.#maxEvents) + 1,
         ...(params.persisted ? { lastCommittedSession } : {}),
       },
     );
-    return this.#result(rows, limit);
+    return this.#result(candidates, limit);
   }
 
   /** Ordering key and id of the `lastEventId` event, if within [from, to]. */
@@ -218,17 +265,39 @@ export class EventQueries {
     };
   }
 
-  #result(rows: EventRow[], limit: number): QueryResult {
-    const moreFollows = rows.length > limit;
-    const events: Event[] = [];
-    for (let i = 0; i < rows.length && i < limit; i++) {
-      events.push(eventFromRow(rows[i], this.#types));
+  // The result of candidate events in result order: as many as `limit`
+  // and the byte cap allow (at least one), read in chunks so only one
+  // copy of each payload is held; more follow when a candidate is left.
+  #result(candidates: Candidate[], limit: number): QueryResult {
+    let n = 0;
+    let bytes = 0;
+    for (; n < candidates.length && n < limit; n++) {
+      const c = candidates[n];
+      bytes += EVENT_OVERHEAD + c.size +
+        (c.type_size ?? this.#types.bytesOf(c.type_id));
+      if (bytes > this.#maxBytes && n > 0) break;
     }
-    return { events, moreFollows };
+    const events: Event[] = [];
+    const select = this.#statement(
+      `SELECT seq, ${EVENT_COLUMNS} FROM events
+       WHERE seq IN (SELECT value FROM json_each(?))`,
+    );
+    for (let i = 0; i < n; i += FETCH_CHUNK) {
+      const chunk = candidates.slice(i, Math.min(n, i + FETCH_CHUNK));
+      const rows = new Map<number, EventRow>();
+      const read = select.all(JSON.stringify(chunk.map((c) => c.seq)));
+      for (const row of read as unknown as (EventRow & { seq: number })[]) {
+        rows.set(row.seq, row);
+      }
+      for (const c of chunk) {
+        events.push(eventFromRow(rows.get(c.seq)!, this.#types));
+      }
+    }
+    return { events, moreFollows: n < candidates.length };
   }
 
-  #all(sql: string, args: Record<string, Param>): EventRow[] {
-    return this.#statement(sql).all(args) as unknown as EventRow[];
+  #all<T>(sql: string, args: Record<string, Param>): T[] {
+    return this.#statement(sql).all(args) as unknown as T[];
   }
 
   #statement(sql: string): StatementSync {
@@ -241,10 +310,18 @@ export class EventQueries {
   }
 }
 
-/** Order of rows by `key` (a timestamp column), then event id. */
-function compareRows(a: EventRow, b: EventRow, key: "t" | "source_t"): number {
-  const x = a[key]!;
-  const y = b[key]!;
+/** Ordering key and id of a timeseries candidate. */
+interface SortKey {
+  key: Uint8Array;
+  server: number;
+  session: number;
+  instance: number;
+}
+
+/** Order by `key` (a timestamp column), then event id. */
+function compareKeys(a: SortKey, b: SortKey): number {
+  const x = a.key;
+  const y = b.key;
   for (let i = 0; i < 12; i++) {
     if (x[i] !== y[i]) return x[i] - y[i];
   }
@@ -252,6 +329,7 @@ function compareRows(a: EventRow, b: EventRow, key: "t" | "source_t"): number {
     a.instance - b.instance;
 }
 
-function prefixed(table: string, columns: string): string {
-  return columns.split(", ").map((c) => `${table}.${c}`).join(", ");
+function prefixedSize(table: string): string {
+  return `coalesce(octet_length(${table}.payload_type), 0) +
+    coalesce(octet_length(${table}.payload_data), 0)`;
 }

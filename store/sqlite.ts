@@ -84,6 +84,12 @@ export const DEFAULT_MAX_RESULTS = 4096;
  */
 export const DEFAULT_SESSION_BLOCK = 65_536;
 
+/**
+ * Default cap on the bytes of one query result: 16 MiB (see
+ * {@linkcode SqliteStoreOptions.maxResultBytes}).
+ */
+export const DEFAULT_MAX_RESULT_BYTES = 16 * 1024 * 1024;
+
 /** Default of {@linkcode SqliteStoreOptions.maxEventTypeSegments}. */
 export const DEFAULT_MAX_EVENT_TYPE_SEGMENTS = 32;
 
@@ -114,6 +120,16 @@ export interface SqliteStoreOptions {
    * the query's `maxResults` (default {@linkcode DEFAULT_MAX_RESULTS}).
    */
   maxResults?: number;
+  /**
+   * Cap on the bytes of one query result of any kind (default
+   * {@linkcode DEFAULT_MAX_RESULT_BYTES}), estimated from the stored
+   * columns as an upper bound of the encoded events: a result stops
+   * before the event that would cross it and answers `moreFollows: true`
+   * (timeseries and server queries page on with `lastEventId`; a latest
+   * query's client asks for fewer types). A single event larger than the
+   * cap is returned alone.
+   */
+  maxResultBytes?: number;
   /**
    * Clock giving registration timestamps (default: the system clock, with
    * microsecond resolution).
@@ -207,7 +223,11 @@ export class SqliteStore implements EventStore {
       this.#now = () => clock.now();
     }
     this.#types = new EventTypeTable(db, options.eventTypeCacheSize);
-    this.#queries = new EventQueries(db, this.#types);
+    this.#queries = new EventQueries(
+      db,
+      this.#types,
+      options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+    );
     this.#insertEvent = db.prepare(
       `INSERT INTO events (server, session, instance, type_id, t, source_t,
          payload_kind, payload_type, payload_data)
@@ -273,6 +293,7 @@ export class SqliteStore implements EventStore {
       const name of [
         "sessionBlock",
         "maxResults",
+        "maxResultBytes",
         "maxEventTypeSegments",
         "maxEventTypeBytes",
         "maxPayloadBytes",

@@ -257,6 +257,51 @@ Deno.test("every query kind through the network, with pagination", async () => {
   });
 });
 
+Deno.test("no query result is larger than the peer can receive", async () => {
+  await withTempDir(async (dir) => {
+    // The server sends no frame larger than it would receive itself.
+    const maxFrameSize = 2 * 1024 * 1024;
+    await using server = await start(dir, { maxFrameSize });
+    await using c = await client(server, "test", { maxFrameSize });
+    const registered: Event[] = [];
+    for (let i = 0; i < 12; i++) {
+      const data = new Uint8Array(300 * 1024).fill(i);
+      registered.push(
+        ...(await c.register([
+          {
+            type: ["big", String(i)],
+            payload: { kind: "binary", type: "", data },
+          },
+        ], true))!,
+      );
+    }
+    const paged: Event[] = [];
+    let lastEventId = null;
+    let pages = 0;
+    for (;;) {
+      const result = await c.query({
+        kind: "timeseries",
+        eventTypes: [["big", "*"]],
+        order: "ascending",
+        lastEventId,
+      });
+      pages++;
+      paged.push(...result.events);
+      if (!result.moreFollows) break;
+      lastEventId = result.events.at(-1)!.id;
+    }
+    assert.ok(pages >= 2);
+    assert.deepEqual(paged, registered);
+    const latest = await c.query({
+      kind: "latest",
+      eventTypes: [["big", "*"]],
+    });
+    assert.equal(latest.moreFollows, true);
+    assert.ok(latest.events.length > 0 && latest.events.length < 12);
+    assert.equal(c.isOpen, true);
+  });
+});
+
 Deno.test("non-persisted subscribers hear before the commit, persisted ones after", async () => {
   await withTempDir(async (dir) => {
     await using server = await start(dir, { flushDelay: 300 });

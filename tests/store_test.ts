@@ -11,7 +11,14 @@ import {
   SqliteStore,
   StoreError,
 } from "../store/mod.ts";
-import type { RegisterEvent } from "../common/event/mod.ts";
+import type {
+  Event,
+  EventId,
+  QueryParams,
+  RegisterEvent,
+} from "../common/event/mod.ts";
+import { writeEvents } from "../common/eventer/mod.ts";
+import { Writer } from "../common/sbs/mod.ts";
 import { compareTimestamps } from "../common/event/mod.ts";
 import { relative } from "node:path";
 import {
@@ -398,4 +405,89 @@ Deno.test("a store restarts on 100,000 types within 16 MiB", async () => {
       `restart took ${(rss / 2 ** 20).toFixed(1)} MiB`,
     );
   });
+});
+
+Deno.test("every query result is capped in bytes and pages on", () => {
+  const cap = 1024 * 1024;
+  using store = SqliteStore.open({
+    path: ":memory:",
+    serverId: 1,
+    maxResultBytes: cap,
+  });
+  const big = 100 * 1024;
+  const registered: Event[] = [];
+  for (let i = 0; i < 30; i++) {
+    registered.push(...store.register([
+      {
+        type: ["bin", String(i)],
+        payload: {
+          kind: "binary",
+          type: "t",
+          data: new Uint8Array(big).fill(i),
+        },
+      },
+      {
+        type: ["json", String(i % 3)],
+        payload: { kind: "json", data: "j".repeat(big) },
+      },
+    ]));
+  }
+  store.flush();
+  const encoded = (events: readonly Event[]) => {
+    const w = new Writer();
+    writeEvents(w, events);
+    return w.bytes().length;
+  };
+  const pages = (params: QueryParams) => {
+    const all: Event[][] = [];
+    let lastEventId: EventId | null = null;
+    for (;;) {
+      const page = store.query({ ...params, lastEventId } as QueryParams);
+      all.push(page.events);
+      if (!page.moreFollows) return all;
+      lastEventId = page.events.at(-1)!.id;
+    }
+  };
+  const bins = registered.filter((e) => e.type[0] === "bin");
+  const jsons = registered.filter((e) => e.type[0] === "json");
+  const cases: [QueryParams, Event[]][] = [
+    [{ kind: "timeseries", order: "ascending" }, registered],
+    [{ kind: "timeseries", eventTypes: [["json", "*"]] }, jsons.toReversed()],
+    [{ kind: "timeseries", eventTypes: [["bin", "?"]] }, bins.toReversed()],
+    [{ kind: "server", serverId: 1 }, registered],
+  ];
+  for (const [params, expected] of cases) {
+    const got = pages(params);
+    assert.ok(got.length > 1);
+    for (const page of got) {
+      const bytes = encoded(page);
+      assert.ok(bytes <= cap, `${bytes} bytes`);
+      // Not much less: the estimate is close.
+      if (page !== got.at(-1)) assert.ok(bytes > cap - 2 * big, `${bytes}`);
+    }
+    assert.deepEqual(got.flat(), expected);
+  }
+  // Latest: as many types as fit; moreFollows says some were left out.
+  const latest = store.query({ kind: "latest" });
+  assert.equal(latest.moreFollows, true);
+  assert.ok(encoded(latest.events) <= cap);
+  assert.ok(latest.events.length >= 5);
+  const json = store.query({ kind: "latest", eventTypes: [["json", "*"]] });
+  assert.deepEqual(json.moreFollows, false);
+  assert.equal(json.events.length, 3);
+  // One event beyond the cap still comes, alone.
+  using small = SqliteStore.open({
+    path: ":memory:",
+    serverId: 1,
+    maxResultBytes: 10,
+  });
+  small.register([{
+    type: ["a"],
+    payload: { kind: "json", data: "x".repeat(100) },
+  }]);
+  small.register([{ type: ["a"] }]);
+  assert.deepEqual(ids(small.query({ kind: "server", serverId: 1 })), [
+    [[1, 1]],
+    true,
+  ]);
 });
