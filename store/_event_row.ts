@@ -167,11 +167,21 @@ export function payloadColumns(
   throw new TypeError(`unknown payload kind ${(payload as EventPayload).kind}`);
 }
 
-/** Event read back from a row. */
-export function eventFromRow(row: EventRow, types: EventTypeTable): Event {
+/**
+ * Event read back from a row.
+ *
+ * @param row The row.
+ * @param types Event types of the database.
+ * @param typeText The JSON text of the row's type, when read with it.
+ */
+export function eventFromRow(
+  row: EventRow,
+  types: EventTypeTable,
+  typeText?: string,
+): Event {
   return {
     id: { server: row.server, session: row.session, instance: row.instance },
-    type: types.typeOf(row.type_id),
+    type: types.typeOf(row.type_id, typeText),
     timestamp: timestampFromBytes(row.t),
     sourceTimestamp: row.source_t === null
       ? null

@@ -145,10 +145,12 @@ export class EventTypeTable {
   /**
    * Event type of an id read from the `events` table.
    *
+   * @param id Type id.
+   * @param text The type's JSON text, when the caller read it already.
    * @throws {Error} When the id is unknown (a corrupt database).
    */
-  typeOf(id: number): EventType {
-    return this.#cached(id).type;
+  typeOf(id: number, text?: string): EventType {
+    return this.#cached(id, text).type;
   }
 
   /**
@@ -267,11 +269,10 @@ export class EventTypeTable {
     match.upTo = this.#lastId;
   }
 
-  #cached(id: number): Cached {
+  #cached(id: number, text?: string): Cached {
     let cached = this.#types.get(id);
     if (cached !== undefined) return cached;
-    const text = (this.#selectType.get(id) as { type: string } | undefined)
-      ?.type;
+    text ??= (this.#selectType.get(id) as { type: string } | undefined)?.type;
     if (text === undefined) throw new Error(`unknown event type id ${id}`);
     cached = {
       type: Object.freeze(JSON.parse(text)) as EventType,

@@ -38,6 +38,9 @@ const EVENT_OVERHEAD = 96;
 /** Events read from the table at a time, once a result is chosen. */
 const FETCH_CHUNK = 512;
 
+/** A row of a result's second phase. */
+type FetchedRow = EventRow & { seq: number; type_text?: string };
+
 /** What a result's first phase reads of each candidate event. */
 interface Candidate {
   seq: number;
@@ -96,7 +99,8 @@ export class EventQueries {
         ...(typeIds === null ? {} : { typeIds: JSON.stringify(typeIds) }),
       },
     );
-    return this.#result(candidates, Infinity);
+    // Every event of another type: read the types with them.
+    return this.#result(candidates, Infinity, true);
   }
 
   /**
@@ -268,7 +272,11 @@ export class EventQueries {
   // The result of candidate events in result order: as many as `limit`
   // and the byte cap allow (at least one), read in chunks so only one
   // copy of each payload is held; more follow when a candidate is left.
-  #result(candidates: Candidate[], limit: number): QueryResult {
+  #result(
+    candidates: Candidate[],
+    limit: number,
+    withTypes = false,
+  ): QueryResult {
     let n = 0;
     let bytes = 0;
     for (; n < candidates.length && n < limit; n++) {
@@ -279,18 +287,24 @@ export class EventQueries {
     }
     const events: Event[] = [];
     const select = this.#statement(
-      `SELECT seq, ${EVENT_COLUMNS} FROM events
-       WHERE seq IN (SELECT value FROM json_each(?))`,
+      withTypes
+        ? `SELECT e.seq AS seq, ${prefixed("e", EVENT_COLUMNS)},
+             et.type AS type_text
+           FROM events e JOIN event_types et ON et.id = e.type_id
+           WHERE e.seq IN (SELECT value FROM json_each(?))`
+        : `SELECT seq, ${EVENT_COLUMNS} FROM events
+           WHERE seq IN (SELECT value FROM json_each(?))`,
     );
     for (let i = 0; i < n; i += FETCH_CHUNK) {
       const chunk = candidates.slice(i, Math.min(n, i + FETCH_CHUNK));
-      const rows = new Map<number, EventRow>();
+      const rows = new Map<number, FetchedRow>();
       const read = select.all(JSON.stringify(chunk.map((c) => c.seq)));
-      for (const row of read as unknown as (EventRow & { seq: number })[]) {
+      for (const row of read as unknown as FetchedRow[]) {
         rows.set(row.seq, row);
       }
       for (const c of chunk) {
-        events.push(eventFromRow(rows.get(c.seq)!, this.#types));
+        const row = rows.get(c.seq)!;
+        events.push(eventFromRow(row, this.#types, row.type_text));
       }
     }
     return { events, moreFollows: n < candidates.length };
@@ -327,6 +341,10 @@ function compareKeys(a: SortKey, b: SortKey): number {
   }
   return a.server - b.server || a.session - b.session ||
     a.instance - b.instance;
+}
+
+function prefixed(table: string, columns: string): string {
+  return columns.split(", ").map((c) => `${table}.${c}`).join(", ");
 }
 
 function prefixedSize(table: string): string {
