@@ -716,6 +716,7 @@ Deno.test("an id notified before a crash never names another event", async () =>
     await using c = await client(server);
     const lost = notified[0];
     const [next] = (await c.register([{ type: ["a"] }], true))!;
+    console.log(`notified ${keys([lost])}, lost; next ${keys([next])}`);
     assert.ok(
       next.id.session > lost.id.session,
       `${keys([next])} after ${keys([lost])}`,
