@@ -61,8 +61,6 @@ import {
   DEFAULT_EVENT_TYPE_CACHE_SIZE,
   EventTypeTable,
 } from "./_event_types.ts";
-
-export { DEFAULT_EVENT_TYPE_CACHE_SIZE };
 import { EventQueries } from "./_query.ts";
 import {
   checkPayloadSize,
@@ -71,6 +69,8 @@ import {
   type PayloadColumns,
   payloadColumns,
 } from "./_event_row.ts";
+
+export { DEFAULT_EVENT_TYPE_CACHE_SIZE };
 
 /**
  * Default cap on the events of one timeseries or server query result, as
@@ -524,9 +524,14 @@ export class SqliteStore implements EventStore {
     try {
       const error = this.#commit();
       if (error !== null) throw error;
-      // Give back the sessions reserved but not handed out.
+      // Give back the sessions reserved but not handed out. Should that
+      // fail, the next run skips them: nothing is lost.
       if (this.#reserved > this.#lastSession) {
-        this.#writeReserved(this.#lastSession);
+        try {
+          this.#writeReserved(this.#lastSession);
+        } catch {
+          // As said.
+        }
       }
     } finally {
       this.#db.close();
