@@ -109,6 +109,12 @@ export interface EventServerOptions extends ChatterOptions {
    */
   sessionBlock?: number;
   /**
+   * Event types kept in memory (default 16,384); the others are read from
+   * the database when needed, so memory does not grow with the number of
+   * stored types.
+   */
+  eventTypeCacheSize?: number;
+  /**
    * Clock giving registration timestamps (default: the system clock, with
    * microsecond resolution).
    */
@@ -166,6 +172,7 @@ export async function startEventServer(
       maxEventTypeSegments: options.maxEventTypeSegments,
       maxEventTypeBytes: options.maxEventTypeBytes,
       maxPayloadBytes: options.maxPayloadBytes,
+      eventTypeCacheSize: options.eventTypeCacheSize,
     });
   } catch (e) {
     throw new EventServerError(
