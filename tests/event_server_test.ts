@@ -350,9 +350,10 @@ Deno.test("non-persisted subscribers hear before the commit, persisted ones afte
 
 Deno.test("a commit reaches a persisted subscriber as one message, in id order", async () => {
   await withTempDir(async (dir) => {
-    // A send queue far smaller than the commit's requests.
+    // A send queue far smaller than the commit's requests, and time
+    // enough for all of them to share one commit.
     await using server = await start(dir, {
-      flushDelay: 200,
+      flushDelay: 500,
       sendQueueSize: 16,
     });
     const messages: Event[][] = [];
