@@ -413,23 +413,30 @@ Deno.test("bounded: out of file descriptors, the accept loop backs off instead o
     for (let i = 0; i < 100; i++) {
       peers.push(await Deno.connect({ hostname: "127.0.0.1", port }));
     }
-    const cpu = () => {
-      const stat = Deno.readTextFileSync(`/proc/${child.pid}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return Number(f[11]) + Number(f[12]); // utime + stime, in ticks
+    // CPU seconds used by the child, from ps (reading /proc needs more
+    // permissions than the test suite has).
+    const cpu = async () => {
+      const out = await new Deno.Command("ps", {
+        args: ["-o", "times=", "-p", String(child.pid)],
+      }).output();
+      return Number(new TextDecoder().decode(out.stdout).trim());
     };
     await delay(300);
-    const before = cpu();
+    const before = await cpu();
     const t = performance.now();
-    await delay(1000);
-    const used = (cpu() - before) / 100 / ((performance.now() - t) / 1000);
+    await delay(2000);
+    const used = (await cpu() - before) / ((performance.now() - t) / 1000);
     for (const p of peers) p.close();
     peers.length = 0;
     child.kill();
     await child.status;
-    const lines = (await stderr).split("\n").filter((l) => /accept/.test(l));
+    // One line a spell: the connections without an init are closed after
+    // initTimeout (2 s), which frees descriptors, and a new spell may begin.
+    const lines = (await stderr).split("\n").filter((l) =>
+      /accept failed/.test(l)
+    );
     assert.ok(used < 0.2, `the child used ${(used * 100).toFixed(0)} % CPU`);
-    assert.ok(lines.length <= 3, `${lines.length} accept log lines`);
+    assert.ok(lines.length <= 3, lines.join("\n"));
     assert.match(lines[0] ?? "", /too many open files|os error 24/i);
   } finally {
     for (const p of peers) p.close();
