@@ -11,6 +11,8 @@ import {
   QueuedIterator,
   Resource,
   SlotMap,
+  turnSpent,
+  yieldToEventLoop,
 } from "./common/async/mod.ts";
 import { log } from "./common/log.ts";
 import { type Reader, SbsError, type Writer } from "./common/sbs/mod.ts";
@@ -568,15 +570,20 @@ export class Client extends Resource {
           }
           if (n.ack) {
             try {
-              // Waits for room: with sendNow, a full send queue (a burst of
-              // registers) threw BackpressureError, which ended this loop
-              // silently and left every later notification undelivered.
-              await this.#conn.send(MsgType.EventsAck, null, { conv: n.ack });
+              // A reply: queued even past the send queue's bounds (a burst
+              // of registers must not hold back the server's notify).
+              this.#conn.sendNow(MsgType.EventsAck, null, {
+                conv: n.ack,
+                reserved: true,
+              });
             } catch (e) {
               if (e instanceof ConnectionError) return;
               throw e;
             }
           }
+          // Callbacks that return at once would keep this loop from the
+          // event loop for a whole batch.
+          if (turnSpent()) await yieldToEventLoop();
         }
       }
     } finally {
