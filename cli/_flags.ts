@@ -150,6 +150,59 @@ export function parseInteger(
   return n;
 }
 
+const UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+};
+
+/**
+ * A size in bytes: an integer, optionally followed by `B`, `KiB`, `MiB` or
+ * `GiB` (`16MiB`, `256 KiB`).
+ *
+ * @throws {UsageError} When `value` is not such a size in [min, max].
+ */
+export function parseBytes(
+  name: string,
+  value: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$/.exec(value);
+  const n = m ? Number(m[1]) * UNITS[m[2] ?? ""] : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `flag --${name} must be a size in bytes in [${min}, ${max}] ` +
+        `(e.g. 16MiB), got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * A number of seconds (decimals allowed).
+ *
+ * @throws {UsageError} When `value` is not a number in [min, max].
+ */
+export function parseSeconds(
+  name: string,
+  value: string,
+  min = 0,
+  max = 86_400,
+): number {
+  const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(
+      `flag --${name} must be seconds in [${min}, ${max}], got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return n;
+}
+
 /**
  * One of `choices` (keys), mapped to its value.
  *

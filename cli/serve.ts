@@ -13,9 +13,40 @@
  */
 
 import { type Logger, setLogger } from "../common/log.ts";
-import { parseChoice, parseFlags, parseInteger, UsageError } from "./_flags.ts";
+import {
+  parseBytes,
+  parseChoice,
+  parseFlags,
+  parseInteger,
+  parseSeconds,
+  UsageError,
+} from "./_flags.ts";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_PING_DELAY,
+  DEFAULT_PING_TIMEOUT,
+  DEFAULT_RECEIVE_QUEUE_SIZE,
+  DEFAULT_SEND_QUEUE_BYTES,
+  DEFAULT_SEND_QUEUE_SIZE,
+} from "../common/chatter/mod.ts";
 import { DEFAULT_PORT } from "../common/eventer/mod.ts";
 import {
+  DEFAULT_INIT_TIMEOUT,
+  DEFAULT_MAX_NOTIFY_BYTES,
+  DEFAULT_MAX_SUBSCRIPTIONS,
+  INIT_MAX_FRAME_SIZE,
+} from "../server.ts";
+import {
+  DEFAULT_EVENT_TYPE_CACHE_SIZE,
+  DEFAULT_MAX_EVENT_TYPE_BYTES,
+  DEFAULT_MAX_EVENT_TYPE_SEGMENTS,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_MAX_RESULTS,
+  DEFAULT_SESSION_BLOCK,
+} from "../store/mod.ts";
+import {
+  DEFAULT_MAX_CLIENT_NAME_BYTES,
   EventServerError,
   type EventServerOptions,
   startEventServer,
@@ -36,7 +67,39 @@ const FLAGS = {
   "flush-delay": "string",
   synchronous: "string",
   verbose: "boolean",
+  ...Object.fromEntries(
+    [
+      "max-frame-size",
+      "init-max-frame-size",
+      "init-timeout",
+      "ping-delay",
+      "ping-timeout",
+      "receive-queue-size",
+      "send-queue-size",
+      "send-queue-bytes",
+      "max-subscriptions",
+      "max-notify-bytes",
+      "max-results",
+      "max-result-bytes",
+      "max-client-name-bytes",
+      "max-event-type-segments",
+      "max-event-type-bytes",
+      "max-payload-bytes",
+      "session-block",
+      "event-type-cache-size",
+    ].map((name) => [name, "string" as const]),
+  ),
 } as const;
+
+const MIB = 1024 * 1024;
+// A size as --help prints it.
+function size(n: number): string {
+  return n % MIB === 0
+    ? `${n / MIB}MiB`
+    : n % 1024 === 0
+    ? `${n / 1024}KiB`
+    : String(n);
+}
 
 /**
  * Usage text of the Event Server.
@@ -64,6 +127,45 @@ Flags:
                      it survives a crash of this process, not of the machine
   --verbose          log clients connecting and disconnecting to stderr
   -h, --help         show this help
+
+Limits, per connection unless said (the defaults are safe for an untrusted
+network; sizes take B, KiB, MiB or GiB):
+  --max-frame-size SIZE         largest message accepted (default ${
+    size(DEFAULT_MAX_FRAME_SIZE)
+  })
+  --init-max-frame-size SIZE    largest message before a client's init
+                                succeeded (default ${size(INIT_MAX_FRAME_SIZE)})
+  --init-timeout S              seconds a client has to send its init
+                                (default ${DEFAULT_INIT_TIMEOUT})
+  --ping-delay S                seconds without data before a Ping (default ${DEFAULT_PING_DELAY};
+                                0: never)
+  --ping-timeout S              seconds to wait for data after a Ping
+                                (default ${DEFAULT_PING_TIMEOUT})
+  --receive-queue-size N        requests read ahead before reading pauses
+                                (default ${DEFAULT_RECEIVE_QUEUE_SIZE})
+  --send-queue-size N           messages queued for a client before it is
+                                cut as a slow consumer (default ${DEFAULT_SEND_QUEUE_SIZE})
+  --send-queue-bytes SIZE       bytes queued for a client before the same
+                                (default ${size(DEFAULT_SEND_QUEUE_BYTES)})
+  --max-subscriptions N         query types in a subscription (default ${DEFAULT_MAX_SUBSCRIPTIONS})
+  --max-notify-bytes SIZE       notifications larger go as several messages
+                                (default ${size(DEFAULT_MAX_NOTIFY_BYTES)})
+  --max-results N               events in a query result (default ${DEFAULT_MAX_RESULTS})
+  --max-result-bytes SIZE       bytes of a query result (default ${
+    size(DEFAULT_MAX_RESULT_BYTES)
+  })
+  --max-client-name-bytes N     bytes of a client's name (default ${DEFAULT_MAX_CLIENT_NAME_BYTES})
+  --max-event-type-segments N   segments of a registered event type
+                                (default ${DEFAULT_MAX_EVENT_TYPE_SEGMENTS})
+  --max-event-type-bytes SIZE   bytes of a registered event type
+                                (default ${size(DEFAULT_MAX_EVENT_TYPE_BYTES)})
+  --max-payload-bytes SIZE      bytes of a registered payload (default ${
+    size(DEFAULT_MAX_PAYLOAD_BYTES)
+  })
+  --session-block N             sessions reserved on disk at a time: ids a
+                                crash may skip (default ${DEFAULT_SESSION_BLOCK})
+  --event-type-cache-size N     event types kept in memory; the others are
+                                read from the database (default ${DEFAULT_EVENT_TYPE_CACHE_SIZE})
 
 Prints one line once ready: "event server <id> listening on <host>:<port> ...".
 Stops gracefully on SIGINT or SIGTERM (a second one quits at once).`;
@@ -110,6 +212,7 @@ export async function parseServeArgs(
       } as const,
     ),
     verbose: flags.verbose ?? false,
+    ...limits(flags),
   };
   if (options.db === "") throw new UsageError("flag --db needs a path");
   if (options.requireToken && options.serverToken === null) {
@@ -182,6 +285,45 @@ export async function serveMain(
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }
   return 0;
+}
+
+// The limits given on the command line; the others keep their defaults.
+function limits(flags: Record<string, unknown>): Partial<EventServerOptions> {
+  const o: Partial<EventServerOptions> = {};
+  const int = (name: string, min: number) =>
+    typeof flags[name] === "string"
+      ? parseInteger(name, flags[name] as string, min)
+      : undefined;
+  const bytes = (name: string, min: number) =>
+    typeof flags[name] === "string"
+      ? parseBytes(name, flags[name] as string, min)
+      : undefined;
+  const seconds = (name: string, min: number) =>
+    typeof flags[name] === "string"
+      ? parseSeconds(name, flags[name] as string, min)
+      : undefined;
+  o.maxFrameSize = bytes("max-frame-size", 1024);
+  o.initMaxFrameSize = bytes("init-max-frame-size", 1024);
+  o.initTimeout = seconds("init-timeout", 0.001);
+  o.pingDelay = seconds("ping-delay", 0);
+  o.pingTimeout = seconds("ping-timeout", 0.001);
+  o.receiveQueueSize = int("receive-queue-size", 1);
+  o.sendQueueSize = int("send-queue-size", 1);
+  o.sendQueueBytes = bytes("send-queue-bytes", 1024);
+  o.maxSubscriptions = int("max-subscriptions", 0);
+  o.maxNotifyBytes = bytes("max-notify-bytes", 1024);
+  o.maxResults = int("max-results", 1);
+  o.maxResultBytes = bytes("max-result-bytes", 1024);
+  o.maxClientNameBytes = int("max-client-name-bytes", 1);
+  o.maxEventTypeSegments = int("max-event-type-segments", 1);
+  o.maxEventTypeBytes = bytes("max-event-type-bytes", 1);
+  o.maxPayloadBytes = bytes("max-payload-bytes", 0);
+  o.sessionBlock = int("session-block", 1);
+  o.eventTypeCacheSize = int("event-type-cache-size", 1);
+  for (const key of Object.keys(o) as (keyof EventServerOptions)[]) {
+    if (o[key] === undefined) delete o[key];
+  }
+  return o;
 }
 
 async function readText(flag: string, path: string): Promise<string> {

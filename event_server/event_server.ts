@@ -25,7 +25,12 @@ import type {
   Timestamp,
 } from "../common/event/mod.ts";
 import { DEFAULT_PORT } from "../common/eventer/mod.ts";
-import { type ConnectionInfo, listen, type Server } from "../server.ts";
+import {
+  type ConnectionInfo,
+  listen,
+  type ListenOptions,
+  type Server,
+} from "../server.ts";
 import {
   DatabaseInUseError,
   DEFAULT_MAX_RESULT_BYTES,
@@ -43,7 +48,12 @@ const RESULT_ENVELOPE = 64 * 1024;
 export const DEFAULT_MAX_CLIENT_NAME_BYTES = 256;
 
 /** Options of {@linkcode startEventServer}. */
-export interface EventServerOptions extends ChatterOptions {
+export interface EventServerOptions extends
+  ChatterOptions,
+  Pick<
+    ListenOptions,
+    "initTimeout" | "initMaxFrameSize" | "maxSubscriptions" | "maxNotifyBytes"
+  > {
   /**
    * Database file (created if missing), or `":memory:"`. The file itself
    * is locked while the server runs: another server on it, through any
@@ -263,7 +273,12 @@ export class EventServer extends Resource {
       pingTimeout: o.pingTimeout,
       receiveQueueSize: o.receiveQueueSize,
       sendQueueSize: o.sendQueueSize,
+      sendQueueBytes: o.sendQueueBytes,
       maxFrameSize: o.maxFrameSize,
+      initTimeout: o.initTimeout,
+      initMaxFrameSize: o.initMaxFrameSize,
+      maxSubscriptions: o.maxSubscriptions,
+      maxNotifyBytes: o.maxNotifyBytes,
       tls: o.tls,
       status: "starting",
       connectedCb: (info) => this.#connected(info),

@@ -426,6 +426,102 @@ Deno.test("serve runs the Event Server, here over TLS", async () => {
   }
 });
 
+Deno.test("serve takes every limit as a flag, and applies it", async () => {
+  const help = await cli(["serve", "--help"]);
+  assert.equal(help.code, 0);
+  for (
+    const flag of [
+      "max-frame-size",
+      "init-max-frame-size",
+      "init-timeout",
+      "ping-delay",
+      "ping-timeout",
+      "receive-queue-size",
+      "send-queue-size",
+      "send-queue-bytes",
+      "max-subscriptions",
+      "max-notify-bytes",
+      "max-results",
+      "max-result-bytes",
+      "max-client-name-bytes",
+      "max-event-type-segments",
+      "max-event-type-bytes",
+      "max-payload-bytes",
+      "session-block",
+      "event-type-cache-size",
+    ]
+  ) assert.match(help.stdout, new RegExp(`--${flag} `), flag);
+  assertError(
+    await cli(["serve", "--send-queue-bytes", "lots"]),
+    2,
+    /flag --send-queue-bytes must be a size in bytes/,
+  );
+  assertError(
+    await cli(["serve", "--init-timeout", "-1"]),
+    2,
+    /flag --init-timeout must be seconds/,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      CLI,
+      "serve",
+      "--port",
+      "0",
+      "--db",
+      ":memory:",
+      "--init-timeout",
+      "0.2",
+      "--max-client-name-bytes",
+      "8",
+      "--max-payload-bytes",
+      "1KiB",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = child.stdout.getReader();
+  try {
+    const { value } = await stdout.read();
+    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(
+      new TextDecoder().decode(value),
+    )?.[1];
+    assert.ok(port);
+    // A connection without an init is closed after --init-timeout.
+    using silent = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: Number(port),
+    });
+    const start = performance.now();
+    assert.equal(await silent.read(new Uint8Array(16)), null);
+    assert.ok(performance.now() - start < 1500);
+    // A longer name than --max-client-name-bytes is refused.
+    assertError(
+      await cli(["query", "latest", "--port", port, "--name", "123456789"]),
+      1,
+      /refused the client: client name longer than 8 bytes/,
+    );
+    // A payload over --max-payload-bytes fails the request.
+    const big = await cli([
+      "register",
+      "--port",
+      port,
+      "--type",
+      "t",
+      "--json",
+      JSON.stringify("x".repeat(2000)),
+    ]);
+    assert.equal(big.code, 1, big.stderr);
+  } finally {
+    child.kill("SIGINT");
+    await child.status;
+    await stdout.cancel();
+    await child.stderr.cancel();
+  }
+});
+
 Deno.test("every error is one line and a non-zero exit", async () => {
   using closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const freePort = String((closed.addr as Deno.NetAddr).port);
