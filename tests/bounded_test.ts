@@ -16,11 +16,9 @@ import {
   decode,
   delay,
   frame,
-  gate,
   initReq,
   LOCAL,
   RawPeer,
-  releasing,
   until,
 } from "./_net.ts";
 
