@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import {
+  jsonShapes,
   jsonText,
   parseJsonText,
   readJsonText,
@@ -616,4 +617,101 @@ Deno.test(`JSON byte parser: string values remembered in a hot shape, and string
     if (rng.chance(0.05)) agree(hot(rng.pick(["1", "null", "[]", '{"a": 1}'])));
     if (rng.chance(0.05)) agree(hot(s).slice(0, 20 + rng.int(20)));
   }
+});
+
+// Keys that would end a string or a comment, or start a template
+// substitution, in code built from them: plain ASCII without quotes or
+// backslashes, as the shape tree takes keys.
+const CODE_KEYS = [
+  "}); globalThis.pwned = 1; ({",
+  "'+(globalThis.pwned=1)+'",
+  "${globalThis.pwned=1}",
+  "*/globalThis.pwned=1/*",
+  "]=globalThis.pwned=1;[",
+  "a\\u2028b",
+];
+
+Deno.test(`JSON byte parser: makes no code from keys it reads (seed ${SEED})`, () => {
+  // The Function constructor and eval, watched while objects of repeated
+  // shapes (so that each gets its builder and is matched whole) with
+  // hostile and random keys are parsed; the results are checked after.
+  const rng = new Rng(SEED);
+  const alphabet = [..."abcXYZ019_ $(){}[];:'`+-*/=.,!?<>|&%#@~"];
+  const values = ['"good"', "true", "null", "[1, 2]", '{"a": 1}'];
+  // Runs of 6 objects of one shape, 8 shapes to a group (the root of the
+  // shape tree has room for 8 first keys; it is cleared between groups).
+  const groups: string[][] = [];
+  for (let g = 0; g < 50; g++) {
+    const texts: string[] = [];
+    for (let s = 0; s < 8; s++) {
+      const keys = new Set<string>();
+      for (let n = 1 + rng.int(10); n > 0; n--) {
+        let key = "";
+        for (let c = 1 + rng.int(20); c > 0; c--) key += rng.pick(alphabet);
+        keys.add(rng.chance(0.3) ? rng.pick(CODE_KEYS) : key);
+      }
+      for (let i = 0; i < 6; i++) {
+        const fields = [...keys].map((k) =>
+          `"${k}": ${rng.chance(0.5) ? rng.int(4000) / 8 : rng.pick(values)}`
+        );
+        texts.push(`{${fields.join(", ")}}`);
+      }
+    }
+    groups.push(texts);
+  }
+  const made: string[] = [];
+  const real = { Function: globalThis.Function, eval: globalThis.eval };
+  const watch = <T extends object>(name: string, target: T): T =>
+    new Proxy(target, {
+      apply: (f, self, args) => {
+        made.push(`${name}(${args.join(", ")})`);
+        return Reflect.apply(f as (...a: unknown[]) => unknown, self, args);
+      },
+      construct: (f, args) => {
+        made.push(`new ${name}(${args.join(", ")})`);
+        return Reflect.construct(f as new (...a: unknown[]) => object, args);
+      },
+    });
+  const results: unknown[] = [];
+  let built = 0;
+  Reflect.set(globalThis, "Function", watch("Function", real.Function));
+  Reflect.set(globalThis, "eval", watch("eval", real.eval));
+  try {
+    for (const texts of groups) {
+      jsonShapes.clear();
+      for (const text of texts) results.push(outcome(() => viaBytes(text)));
+      built += jsonShapes.built;
+    }
+  } finally {
+    Reflect.set(globalThis, "Function", real.Function);
+    Reflect.set(globalThis, "eval", real.eval);
+  }
+  assert.deepStrictEqual(made, []);
+  assert.ok(built > 200, `${built} shapes built`);
+  assert.equal(Reflect.get(globalThis, "pwned"), undefined);
+  groups.flat().forEach((text, i) => {
+    assert.deepStrictEqual(results[i], outcome(() => parseJsonText(text)));
+    const value = (results[i] as { value?: JsonValue }).value;
+    if (value !== undefined) {
+      assert.equal(jsonText(value), jsonText(parseJsonText(text)), text);
+    }
+  });
+});
+
+Deno.test("JSON payload code has no Function constructor or eval", async () => {
+  const dir = new URL("../common/json/", import.meta.url);
+  const banned =
+    /\bnew\s+Function\b|\bFunction\s*\(|\beval\s*\(|\.constructor\s*\(|\b(Async|Generator)Function\b/;
+  let files = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const lines = (await Deno.readTextFile(new URL(entry.name, dir)))
+      .split("\n");
+    lines.forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, "");
+      assert.ok(!banned.test(code), `${entry.name}:${i + 1}: ${line}`);
+    });
+    files++;
+  }
+  assert.ok(files >= 5);
 });

@@ -13,11 +13,11 @@ export type JsonObject = { [key: string]: JsonValue };
 // Object shapes: the key sequences of objects parsed before, as a tree.
 // Payloads of one kind repeat their keys in the same order, so an object
 // whose keys follow a known path is matched byte by byte (no hashing or
-// interning) and built by one object literal, several times cheaper than
-// a keyed store per property. Where one shape repeats at a nesting depth
-// (a batch of payloads of one kind), the next object there is matched
-// against it whole first: its separators and keys compared as one run of
-// bytes per value, with no lookup per key.
+// interning) and built by the shape's builder (`make`), several times
+// cheaper than the general path's store per property. Where one shape
+// repeats at a nesting depth (a batch of payloads of one kind), the next
+// object there is matched against it whole first: its separators and keys
+// compared as one run of bytes per value, with no lookup per key.
 export interface Shape {
   /** The last key of this path ("" at the root). */
   readonly key: string;
@@ -29,7 +29,7 @@ export interface Shape {
   readonly next: Shape[];
   /** Objects of exactly these keys parsed before `make` was decided. */
   seen: number;
-  /** The literal building such objects: undefined until built, null if it cannot be. */
+  /** The builder of such objects: undefined until made, null if there is none. */
   make: ((values: JsonValue[], base: number) => JsonObject) | null | undefined;
   /**
    * With `make`: the bytes before each value as json.dumps writes them,
@@ -62,14 +62,14 @@ export const VALUE_BYTES = 32;
 export const VALUE_WORDS = VALUE_BYTES / 4;
 /** Misses in a row after which a key's string values are not remembered. */
 export const VALUE_MISSES = 4;
-// Built after this many objects of the shape: one-off shapes never compile.
+// Built after this many objects of the shape: one-off shapes get no builder.
 const SHAPE_BUILD_AFTER = 4;
 
 const MAX_SHAPES = 1024;
 const MAX_SHAPE_KEYS = 32;
 const MAX_SHAPE_NEXT = 8;
 let shapeCount = 0;
-let compiledCount = 0;
+let builtCount = 0;
 
 /** The empty path. */
 export const ROOT_SHAPE: Shape = newShape("", [], new Uint8Array([0x22]));
@@ -100,9 +100,9 @@ export const jsonShapes = {
   get count(): number {
     return shapeCount;
   },
-  /** Shapes compiled into an object literal. */
-  get compiled(): number {
-    return compiledCount;
+  /** Shapes given a builder (objects of those keys are built by it). */
+  get built(): number {
+    return builtCount;
   },
   /** Forget every shape (and the counts). */
   clear(): void {
@@ -110,7 +110,7 @@ export const jsonShapes = {
     hotShapes.length = 0;
     lastShapes.length = 0;
     shapeCount = 0;
-    compiledCount = 0;
+    builtCount = 0;
   },
 };
 
@@ -124,21 +124,22 @@ export function nextShape(shape: Shape, key: string): Shape | null {
   const quoted = new Uint8Array(key.length + 1);
   for (let i = 0; i < key.length; i++) quoted[i] = key.charCodeAt(i);
   quoted[key.length] = 0x22;
-  const next = newShape(key, [...shape.keys, key], quoted);
+  const k = propertyKey(key);
+  const next = newShape(k, [...shape.keys, k], quoted);
   shape.next.push(next);
   return next;
 }
 
 /**
  * An object of exactly `shape`'s keys was built by the general path:
- * after a few, the shape gets its literal (`make`) and what matching a
+ * after a few, the shape gets its builder (`make`) and what matching a
  * whole object needs.
  */
 export function shapeSeen(shape: Shape): void {
   if (shape.make !== undefined || ++shape.seen < SHAPE_BUILD_AFTER) return;
-  shape.make = buildShape(shape.keys);
+  shape.make = buildMake(shape.keys);
   if (!shape.make) return;
-  compiledCount++;
+  builtCount++;
   shape.seps = buildSeps(shape.keys);
   shape.sepWords = buildSepWords(shape.seps);
   shape.valueStrings = shape.keys.map(() => null);
@@ -168,23 +169,109 @@ function newShape(
   };
 }
 
-// `{"k0": v[b], "k1": v[b + 1], ...}`. Keys here are printable ASCII
-// without quotes or backslashes (interned by fastString), so
-// JSON.stringify quotes them as JS string literals. "__proto__" in a
-// literal would set the prototype, and a repeated key is left to the
-// general path for clarity: neither gets a literal.
-function buildShape(keys: readonly string[]): Shape["make"] {
+// Objects of a shape are built by assigning its keys in order to a fresh
+// `{}`: V8 takes them through the same chain of hidden classes, so they
+// share one map, as objects of one literal would, with no code made from
+// peer data. One closure per key count up to 8: each position is then its
+// own store site, which stays monomorphic while one shape of that count is
+// in use (a loop's one site sees every key and is several times slower).
+// "__proto__" is left to the general path, which defines it as JSON.parse
+// does, and so is a repeated key, for clarity.
+function buildMake(keys: readonly string[]): Shape["make"] {
   if (new Set(keys).size !== keys.length || keys.includes("__proto__")) {
     return null;
   }
-  const fields = keys.map((k, i) => `${JSON.stringify(k)}: v[b + ${i}]`);
-  try {
-    return new Function("v", "b", `return {${fields.join(", ")}};`) as Shape[
-      "make"
-    ];
-  } catch {
-    return null; // code generation disallowed: the general path serves
+  const [k0, k1, k2, k3, k4, k5, k6, k7] = keys;
+  switch (keys.length) {
+    case 1:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        return o;
+      };
+    case 2:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        return o;
+      };
+    case 3:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        o[k2] = v[b + 2];
+        return o;
+      };
+    case 4:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        o[k2] = v[b + 2];
+        o[k3] = v[b + 3];
+        return o;
+      };
+    case 5:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        o[k2] = v[b + 2];
+        o[k3] = v[b + 3];
+        o[k4] = v[b + 4];
+        return o;
+      };
+    case 6:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        o[k2] = v[b + 2];
+        o[k3] = v[b + 3];
+        o[k4] = v[b + 4];
+        o[k5] = v[b + 5];
+        return o;
+      };
+    case 7:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        o[k2] = v[b + 2];
+        o[k3] = v[b + 3];
+        o[k4] = v[b + 4];
+        o[k5] = v[b + 5];
+        o[k6] = v[b + 6];
+        return o;
+      };
+    case 8:
+      return (v, b) => {
+        const o: JsonObject = {};
+        o[k0] = v[b];
+        o[k1] = v[b + 1];
+        o[k2] = v[b + 2];
+        o[k3] = v[b + 3];
+        o[k4] = v[b + 4];
+        o[k5] = v[b + 5];
+        o[k6] = v[b + 6];
+        o[k7] = v[b + 7];
+        return o;
+      };
   }
+  return (v, b) => {
+    const o: JsonObject = {};
+    for (let i = 0; i < keys.length; i++) o[keys[i]] = v[b + i];
+    return o;
+  };
+}
+
+// `key` as V8's property keys are (an internalized string): a store with a
+// key that is not one looks it up in the string table each time, and a
+// store site that saw one key compares the next with it by identity.
+function propertyKey(key: string): string {
+  return Object.keys({ [key]: 0 })[0];
 }
 
 function buildSeps(keys: readonly string[]): Uint8Array[] {

@@ -156,11 +156,11 @@ function fastLiteral(a: number, b: number, c: number, d: number): void {
 // Object shapes: the key sequences of objects parsed before, as a tree.
 // Payloads of one kind repeat their keys in the same order, so an object
 // whose keys follow a known path is matched byte by byte (no hashing or
-// interning) and built by one object literal, several times cheaper than
-// a keyed store per property. Where one shape repeats at a nesting depth
-// (a batch of payloads of one kind), the next object there is matched
-// against it whole first: its separators and keys compared as one run of
-// bytes per value, with no lookup per key.
+// interning) and built by the shape's builder, several times cheaper than
+// the general path's store per property. Where one shape repeats at a
+// nesting depth (a batch of payloads of one kind), the next object there
+// is matched against it whole first: its separators and keys compared as
+// one run of bytes per value, with no lookup per key.
 // Keys and values of the objects being parsed (nested ones stacked above
 // their parents'); cleared as each object is built.
 const keyStack: string[] = [];
