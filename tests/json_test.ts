@@ -715,3 +715,69 @@ Deno.test("JSON payload code has no Function constructor or eval", async () => {
   }
   assert.ok(files >= 5);
 });
+
+Deno.test(`JSON shape tree: a flood of new key sets leaves later payloads their shapes (seed ${SEED})`, () => {
+  // 100,000 objects of 1 to 4 random keys (a peer sending key sets at
+  // random) fill the shape tree over and over; payloads of one kind
+  // afterwards must get their shape back within a bounded number of
+  // objects, and keep it.
+  const rng = new Rng(SEED);
+  const letters = [..."abcdefghijklmnopqrstuvwxyz0123456789_"];
+  jsonShapes.clear();
+  for (let i = 0; i < 100_000; i++) {
+    const fields: string[] = [];
+    for (let n = 1 + rng.int(4); n > 0; n--) {
+      let key = "";
+      for (let c = 1 + rng.int(12); c > 0; c--) key += rng.pick(letters);
+      fields.push(`"${key}": ${i}`);
+    }
+    const text = `{${fields.join(", ")}}`;
+    const value = viaBytes(text);
+    if (i % 997 === 0) {
+      assert.deepStrictEqual(value, parseJsonText(text), text);
+      assert.ok(jsonShapes.count <= jsonShapes.maxShapes);
+    }
+  }
+  assert.ok(jsonShapes.resets > 0, "the tree was never emptied");
+  const hot = '{"value": 1.5, "quality": "good", "valid": true}';
+  const limit = jsonShapes.missWindow + 6;
+  let first = -1;
+  for (let i = 0; i < limit + 100; i++) {
+    const before = jsonShapes.served;
+    assert.deepStrictEqual(viaBytes(hot), parseJsonText(hot));
+    if (jsonShapes.served > before) {
+      if (first < 0) first = i;
+    } else {
+      assert.equal(first, -1, `object ${i} not built by its shape`);
+    }
+  }
+  assert.ok(
+    first >= 0 && first <= limit,
+    `built by its shape from object ${first} on`,
+  );
+});
+
+Deno.test(`JSON shape tree: payloads in use keep their shapes through a flood (seed ${SEED})`, () => {
+  // Payloads of a few kinds, learned, then interleaved with as many
+  // objects of random keys: the tree, serving most objects, is not
+  // emptied, and every payload of those kinds is built by its shape.
+  const rng = new Rng(SEED);
+  const kinds = [
+    '{"value": 1.5, "quality": "good", "valid": true}',
+    '{"value": 2, "quality": "bad"}',
+    '{"id": [1, 2], "value": {"x": 1, "y": 2}}',
+  ];
+  jsonShapes.clear();
+  for (let i = 0; i < 10; i++) for (const text of kinds) viaBytes(text);
+  const resets = jsonShapes.resets;
+  for (let i = 0; i < 20_000; i++) {
+    const text = kinds[i % kinds.length];
+    const before = jsonShapes.served;
+    assert.deepStrictEqual(viaBytes(text), parseJsonText(text));
+    assert.ok(jsonShapes.served > before, `${text}: not built by its shape`);
+    const key = rng.u32().toString(36);
+    viaBytes(`{"${key}": ${i}, "${key}x": ${i}}`);
+  }
+  assert.equal(jsonShapes.resets, resets);
+  assert.ok(jsonShapes.missed > 0);
+});

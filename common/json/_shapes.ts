@@ -68,8 +68,28 @@ const SHAPE_BUILD_AFTER = 4;
 const MAX_SHAPES = 1024;
 const MAX_SHAPE_KEYS = 32;
 const MAX_SHAPE_NEXT = 8;
+// Objects finding no room in the tree after which it is weighed (noRoom).
+const MISS_WINDOW = 256;
+/** Nesting depths that have a hot shape: deeper objects the parser leaves to JSON.parse. */
+export const SHAPE_DEPTHS = 64;
+
+// This generation's tree: its shapes, and those of them with a builder.
 let shapeCount = 0;
 let builtCount = 0;
+// Since the process started (or clear()).
+let madeCount = 0;
+let missedCount = 0;
+let resetCount = 0;
+// Objects that found no room, and served[0] then, since the tree was last
+// weighed.
+let windowMissed = 0;
+let windowServed = 0;
+
+/**
+ * Objects built by a shape's builder, counted by the parser (read.ts) as
+ * it builds them: what the tree is weighed by.
+ */
+export const served: Float64Array = new Float64Array(1);
 
 /** The empty path. */
 export const ROOT_SHAPE: Shape = newShape("", [], new Uint8Array([0x22]));
@@ -79,15 +99,31 @@ export const ROOT_SHAPE: Shape = newShape("", [], new Uint8Array([0x22]));
  * when it was the same both times: the next object at that depth is first
  * matched against it whole.
  */
-export const hotShapes: (Shape | null)[] = [];
+export const hotShapes: (Shape | null)[] = new Array(SHAPE_DEPTHS).fill(null);
 /** Per nesting depth, the shape of the last object there. */
-export const lastShapes: (Shape | null)[] = [];
+export const lastShapes: (Shape | null)[] = new Array(SHAPE_DEPTHS).fill(null);
 
 /**
- * The shape tree of the JSON parser in this process: its bounds (what
- * does not fit takes the parser's general path), what it holds, and a
- * way to empty it. The tree is module state, as the other caches (see
- * `sbs/string_cache.ts` for why).
+ * The shape tree of the JSON parser in this process: its bounds, what it
+ * holds and has done, and a way to empty it. The tree is module state, as
+ * the other caches (see `sbs/string_cache.ts` for why).
+ *
+ * Bounds: at most {@linkcode maxShapes} shapes (key paths) of at most
+ * {@linkcode maxKeys} keys of up to 32 bytes, at most
+ * {@linkcode maxNext} of them one key longer than any one shape, each
+ * keeping per key the bytes before its value and one remembered string
+ * value of up to 32 bytes. That is at most {@linkcode maxBytes} of heap,
+ * a few KiB for a handful of payload kinds. An object that does not fit
+ * takes the parser's general path: the same result, slower.
+ *
+ * Eviction: each time {@linkcode missWindow} objects found no room (a
+ * full tree, or a path with `maxNext` longer ones already), the tree is
+ * weighed against the objects its builders built meanwhile; if those are
+ * fewer, it holds what the traffic no longer sends (or never did: a peer
+ * sending key sets at random), and it starts over empty
+ * ({@linkcode resets}). Payload kinds in use are learned again within a
+ * few objects of each; after a flood of new key sets, the traffic that
+ * follows gets its shapes back within `missWindow` + 6 objects.
  */
 export const jsonShapes = {
   /** Shapes (key paths) kept at most. */
@@ -96,31 +132,65 @@ export const jsonShapes = {
   maxKeys: MAX_SHAPE_KEYS,
   /** Shapes one key longer than one shape at most. */
   maxNext: MAX_SHAPE_NEXT,
-  /** Shapes made. */
+  /** Heap the tree can hold at most (bytes, from a tree built to the bounds). */
+  maxBytes: 16 << 20,
+  /** Objects finding no room after which the tree is weighed. */
+  missWindow: MISS_WINDOW,
+  /** Shapes in the tree now. */
   get count(): number {
     return shapeCount;
   },
-  /** Shapes given a builder (objects of those keys are built by it). */
+  /** Shapes in the tree now with a builder (objects of those keys are built by it). */
   get built(): number {
     return builtCount;
   },
-  /** Forget every shape (and the counts). */
+  /** Shapes made. */
+  get made(): number {
+    return madeCount;
+  },
+  /** Objects built by a shape's builder. */
+  get served(): number {
+    return served[0];
+  },
+  /** Objects whose keys found no room in the tree. */
+  get missed(): number {
+    return missedCount;
+  },
+  /** Times the tree was emptied because it no longer served the traffic. */
+  get resets(): number {
+    return resetCount;
+  },
+  /** Forget every shape, and zero the counts. */
   clear(): void {
-    ROOT_SHAPE.next.length = 0;
-    hotShapes.length = 0;
-    lastShapes.length = 0;
-    shapeCount = 0;
-    builtCount = 0;
+    emptyTree();
+    madeCount = 0;
+    missedCount = 0;
+    resetCount = 0;
+    served[0] = 0;
+    windowMissed = 0;
+    windowServed = 0;
   },
 };
 
-/** The shape one key longer than `shape`, made; null past the limits. */
+function emptyTree(): void {
+  ROOT_SHAPE.next.length = 0;
+  hotShapes.fill(null);
+  lastShapes.fill(null);
+  shapeCount = 0;
+  builtCount = 0;
+}
+
+/**
+ * The shape one key longer than `shape`, made; null past the limits (and
+ * counted as no room, unless it is `maxKeys`: such objects never fit).
+ */
 export function nextShape(shape: Shape, key: string): Shape | null {
-  if (
-    shape.next.length >= MAX_SHAPE_NEXT || shapeCount >= MAX_SHAPES ||
-    shape.keys.length >= MAX_SHAPE_KEYS
-  ) return null;
+  if (shape.keys.length >= MAX_SHAPE_KEYS) return null;
+  if (shape.next.length >= MAX_SHAPE_NEXT || shapeCount >= MAX_SHAPES) {
+    return noRoom();
+  }
   shapeCount++;
+  madeCount++;
   const quoted = new Uint8Array(key.length + 1);
   for (let i = 0; i < key.length; i++) quoted[i] = key.charCodeAt(i);
   quoted[key.length] = 0x22;
@@ -128,6 +198,26 @@ export function nextShape(shape: Shape, key: string): Shape | null {
   const next = newShape(k, [...shape.keys, k], quoted);
   shape.next.push(next);
   return next;
+}
+
+// An object found no room. The tree never forgets a shape otherwise, so
+// once full, kinds of payload new to it would take the general path for
+// the life of the process: a peer sending key sets at random could do
+// that to every later client. Weighing it every MISS_WINDOW misses costs
+// nothing on the way of objects that fit, and empties it only when most
+// objects miss. Parsing continues on the old tree's shapes that parents
+// of the current object hold, detached: they are garbage once done.
+function noRoom(): null {
+  missedCount++;
+  if (++windowMissed >= MISS_WINDOW) {
+    if (served[0] - windowServed < windowMissed) {
+      emptyTree();
+      resetCount++;
+    }
+    windowMissed = 0;
+    windowServed = served[0];
+  }
+  return null;
 }
 
 /**

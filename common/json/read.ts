@@ -18,7 +18,9 @@ import {
   lastShapes,
   nextShape,
   ROOT_SHAPE,
+  served,
   type Shape,
+  SHAPE_DEPTHS,
   shapeSeen,
   storeWords,
   VALUE_BYTES,
@@ -50,7 +52,8 @@ var jBase = 0;
 // anything it leaves to JSON.parse: non-ASCII bytes, integers that may
 // need a bigint, 3-digit exponents, deep nesting, or invalid JSON.
 const BAIL = { bail: true };
-const MAX_FAST_DEPTH = 64;
+// The per-depth shapes (hotShapes) go this deep.
+const MAX_FAST_DEPTH = SHAPE_DEPTHS;
 
 // Exact powers of ten: with an integer mantissa below 2^53, one
 // multiplication or division by these rounds exactly once, as a correctly
@@ -232,6 +235,7 @@ function wholeObject(shape: Shape, depth: number): JsonObject | null {
   if (jPos >= jEnd || jBuf[jPos] !== 0x7d) return wholeMiss(start, base);
   jPos++;
   const obj = shape.make!(valueStack, base);
+  served[0]++;
   popValues(base);
   return obj;
 }
@@ -340,6 +344,7 @@ function fastObject(depth: number): JsonObject {
   let obj: JsonObject;
   if (shape !== null && shape.make) {
     obj = shape.make(valueStack, base);
+    served[0]++;
     if (lastShapes[depth] === shape) hotShapes[depth] = shape;
     else lastShapes[depth] = shape;
   } else {
