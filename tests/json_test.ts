@@ -781,3 +781,49 @@ Deno.test(`JSON shape tree: payloads in use keep their shapes through a flood (s
   assert.equal(jsonShapes.resets, resets);
   assert.ok(jsonShapes.missed > 0);
 });
+
+Deno.test("JSON byte parser: keys read off the wire leave the hidden classes of `{}` alone", async () => {
+  // V8 gives objects of one constructor a tree of hidden classes with at
+  // most ~1,536 branches (keys added) per class; past that, each object
+  // given a new key gets a class of its own. Objects of random keys built
+  // as `{}` would fill the tree that every `{}` in the process shares.
+  // Checked in a child process with V8's natives syntax (%HaveSameMap).
+  const script = `
+    import { readJsonText } from "${new URL(
+    "../common/json/mod.ts",
+    import.meta.url,
+  )}";
+    import { Reader, Writer } from "${new URL(
+    "../common/sbs/mod.ts",
+    import.meta.url,
+  )}";
+    const sameMap = (a, b) => eval("%HaveSameMap(a, b)");
+    const parse = (text) => {
+      const w = new Writer(64);
+      w.string(text);
+      return readJsonText(new Reader(w.bytes()));
+    };
+    const kept = [];
+    for (let i = 0; i < 5000; i++) {
+      // Key sets sent once (the general path) and 6 times (built by shapes).
+      const text = '{"k' + i + '": ' + i + ', "x": 1}';
+      for (let k = i % 2 ? 6 : 1; k > 0; k--) kept.push(parse(text));
+    }
+    const a = {}, b = {};
+    a.fresh = 1;
+    b.fresh = 2;
+    const p = parse('{"another": 1, "x": 2}'), q = parse('{"another": 3, "x": 4}');
+    console.log(JSON.stringify([sameMap(a, b), sameMap(p, q), kept.length]));
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--allow-natives-syntax", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, stderr);
+  assert.deepStrictEqual(
+    JSON.parse(new TextDecoder().decode(out.stdout)),
+    [true, true, 17500],
+  );
+});

@@ -91,6 +91,25 @@ let windowServed = 0;
  */
 export const served: Float64Array = new Float64Array(1);
 
+// Constructors of the objects the parser builds: plain objects (the
+// prototype and constructor of `{}`), but with hidden classes of their
+// own. V8 keeps the hidden classes that objects of one constructor pass
+// through as a tree, and a class with ~1,536 branches (keys added to it)
+// takes no more: objects given another key then get a class each, and
+// every access to them is slow, until a full GC drops the branches of
+// objects no longer alive. Keys read off the wire must not fill the tree
+// of `{}`, which the whole process shares; those of the parser's own
+// constructors are bounded by starting a new one: for builders, every
+// ROOT_SHAPES shapes built (each adds at most one branch to a class);
+// for the general path, with each new tree and every ROOT_OBJECTS objects
+// whose keys the tree does not hold.
+const ROOT_SHAPES = 1024;
+const ROOT_OBJECTS = 1024;
+let shapeRoot = newRoot();
+let shapeRootBuilt = 0;
+let generalRoot = newRoot();
+let generalRootObjects = 0;
+
 /** The empty path. */
 export const ROOT_SHAPE: Shape = newShape("", [], new Uint8Array([0x22]));
 
@@ -173,6 +192,8 @@ export const jsonShapes = {
 };
 
 function emptyTree(): void {
+  generalRoot = newRoot();
+  generalRootObjects = 0;
   ROOT_SHAPE.next.length = 0;
   hotShapes.fill(null);
   lastShapes.fill(null);
@@ -227,7 +248,11 @@ function noRoom(): null {
  */
 export function shapeSeen(shape: Shape): void {
   if (shape.make !== undefined || ++shape.seen < SHAPE_BUILD_AFTER) return;
-  shape.make = buildMake(shape.keys);
+  if (++shapeRootBuilt > ROOT_SHAPES) {
+    shapeRoot = newRoot();
+    shapeRootBuilt = 1;
+  }
+  shape.make = buildMake(shape.keys, shapeRoot);
   if (!shape.make) return;
   builtCount++;
   shape.seps = buildSeps(shape.keys);
@@ -260,14 +285,19 @@ function newShape(
 }
 
 // Objects of a shape are built by assigning its keys in order to a fresh
-// `{}`: V8 takes them through the same chain of hidden classes, so they
-// share one map, as objects of one literal would, with no code made from
-// peer data. One closure per key count up to 8: each position is then its
-// own store site, which stays monomorphic while one shape of that count is
-// in use (a loop's one site sees every key and is several times slower).
-// "__proto__" is left to the general path, which defines it as JSON.parse
-// does, and so is a repeated key, for clarity.
-function buildMake(keys: readonly string[]): Shape["make"] {
+// object of `root`: V8 takes them through the same chain of hidden
+// classes, so they share one, as objects of one literal would, with no
+// code made from peer data. One closure per key count up to 8: each
+// position is then its own store site, which stays monomorphic while one
+// shape of that count is in use (a loop's one site sees every key and is
+// several times slower). Shapes of one count with other keys make those
+// sites megamorphic: slower than a literal per shape, still faster than
+// the general path. "__proto__" is left to the general path, which
+// defines it as JSON.parse does, and so is a repeated key, for clarity.
+function buildMake(
+  keys: readonly string[],
+  root: ObjectRoot,
+): Shape["make"] {
   if (new Set(keys).size !== keys.length || keys.includes("__proto__")) {
     return null;
   }
@@ -275,20 +305,20 @@ function buildMake(keys: readonly string[]): Shape["make"] {
   switch (keys.length) {
     case 1:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         return o;
       };
     case 2:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         return o;
       };
     case 3:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         o[k2] = v[b + 2];
@@ -296,7 +326,7 @@ function buildMake(keys: readonly string[]): Shape["make"] {
       };
     case 4:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         o[k2] = v[b + 2];
@@ -305,7 +335,7 @@ function buildMake(keys: readonly string[]): Shape["make"] {
       };
     case 5:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         o[k2] = v[b + 2];
@@ -315,7 +345,7 @@ function buildMake(keys: readonly string[]): Shape["make"] {
       };
     case 6:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         o[k2] = v[b + 2];
@@ -326,7 +356,7 @@ function buildMake(keys: readonly string[]): Shape["make"] {
       };
     case 7:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         o[k2] = v[b + 2];
@@ -338,7 +368,7 @@ function buildMake(keys: readonly string[]): Shape["make"] {
       };
     case 8:
       return (v, b) => {
-        const o: JsonObject = {};
+        const o = new root();
         o[k0] = v[b];
         o[k1] = v[b + 1];
         o[k2] = v[b + 2];
@@ -351,17 +381,41 @@ function buildMake(keys: readonly string[]): Shape["make"] {
       };
   }
   return (v, b) => {
-    const o: JsonObject = {};
+    const o = new root();
     for (let i = 0; i < keys.length; i++) o[keys[i]] = v[b + i];
     return o;
   };
 }
 
+/**
+ * A fresh object for the parser's general path, which then assigns it
+ * `shape`'s keys (null: keys the tree has no shape for).
+ */
+export function generalObject(shape: Shape | null): JsonObject {
+  if (shape === null && ++generalRootObjects > ROOT_OBJECTS) {
+    generalRoot = newRoot();
+    generalRootObjects = 1;
+  }
+  return new generalRoot();
+}
+
+type ObjectRoot = new () => JsonObject;
+
+function newRoot(): ObjectRoot {
+  function JsonObject(): void {}
+  JsonObject.prototype = Object.prototype;
+  return JsonObject as unknown as ObjectRoot;
+}
+
 // `key` as V8's property keys are (an internalized string): a store with a
 // key that is not one looks it up in the string table each time, and a
 // store site that saw one key compares the next with it by identity.
+// An object made with no prototype holds its keys in a dictionary, not in
+// hidden classes: this adds no branch to any (see newRoot).
 function propertyKey(key: string): string {
-  return Object.keys({ [key]: 0 })[0];
+  const dictionary = Object.create(null);
+  dictionary[key] = 0;
+  return Object.keys(dictionary)[0];
 }
 
 function buildSeps(keys: readonly string[]): Uint8Array[] {

@@ -13,6 +13,7 @@
 import type { Reader } from "../sbs/mod.ts";
 import { internAscii } from "../sbs/mod.ts";
 import {
+  generalObject,
   hotShapes,
   type JsonObject,
   lastShapes,
@@ -349,7 +350,7 @@ function fastObject(depth: number): JsonObject {
     else lastShapes[depth] = shape;
   } else {
     if (shape !== null) shapeSeen(shape);
-    obj = {};
+    obj = generalObject(shape);
     for (let i = base; i < stackTop; i++) {
       const key = keyStack[i];
       if (key === "__proto__") {
