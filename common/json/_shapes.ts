@@ -33,16 +33,15 @@ export interface Shape {
   make: ((values: JsonValue[], base: number) => JsonObject) | null | undefined;
   /**
    * With `make`: the bytes before each value as json.dumps writes them,
-   * `{"k0": ` and then `, "k1": ` and so on, for matching a whole object.
+   * `{"k0": ` and then `, "k1": ` and so on, for matching a whole object:
+   * their counts (5 to 38: `{"": ` to `, "` and a key of 32 bytes and
+   * `": `), and as words, as storeWords lays them out,
+   * {@linkcode SEP_WORDS} per key.
    */
-  seps: Uint8Array[] | null;
+  sepLengths: Uint8Array | null;
+  sepWords: Uint32Array | null;
   /**
-   * With `seps`: each one as words, as storeWords lays them out. Every
-   * separator is at least 5 bytes (`{"": `).
-   */
-  sepWords: Uint32Array[] | null;
-  /**
-   * With `seps`: per key, the string its value was the last time it was
+   * With `sepWords`: per key, the string its value was the last time it was
    * a string of 4 to {@linkcode VALUE_BYTES} bytes with its quotes
    * (else null), those bytes as words (`VALUE_WORDS` per key, as
    * `sepWords` lays them out) and their count. The same value comes back
@@ -56,6 +55,8 @@ export interface Shape {
   valueMisses: Uint8Array | null;
 }
 
+/** Words of a separator (see `sepWords`). */
+export const SEP_WORDS = 10;
 /** Most bytes of a shape's remembered string value (see `valueStrings`). */
 export const VALUE_BYTES = 32;
 /** Words of a remembered string value. */
@@ -127,22 +128,22 @@ export const lastShapes: (Shape | null)[] = new Array(SHAPE_DEPTHS).fill(null);
  * holds and has done, and a way to empty it. The tree is module state, as
  * the other caches (see `sbs/string_cache.ts` for why).
  *
- * Bounds: at most {@linkcode maxShapes} shapes (key paths) of at most
- * {@linkcode maxKeys} keys of up to 32 bytes, at most
- * {@linkcode maxNext} of them one key longer than any one shape, each
- * keeping per key the bytes before its value and one remembered string
- * value of up to 32 bytes. That is at most {@linkcode maxBytes} of heap,
- * a few KiB for a handful of payload kinds. An object that does not fit
- * takes the parser's general path: the same result, slower.
+ * Bounds: at most `maxShapes` shapes (key paths) of at most `maxKeys`
+ * keys of up to 32 bytes, at most `maxNext` of them one key longer than
+ * any one shape, each keeping per key the bytes before its value and one
+ * remembered string value of up to 32 bytes: at most `maxBytes` of heap
+ * (2.3 MiB measured for 1,024 shapes of ~31 keys of 32 bytes), a few KiB
+ * for a handful of payload kinds. An object that does not fit takes the
+ * parser's general path: the same result, slower.
  *
- * Eviction: each time {@linkcode missWindow} objects found no room (a
- * full tree, or a path with `maxNext` longer ones already), the tree is
- * weighed against the objects its builders built meanwhile; if those are
- * fewer, it holds what the traffic no longer sends (or never did: a peer
- * sending key sets at random), and it starts over empty
- * ({@linkcode resets}). Payload kinds in use are learned again within a
- * few objects of each; after a flood of new key sets, the traffic that
- * follows gets its shapes back within `missWindow` + 6 objects.
+ * Eviction: each time `missWindow` objects found no room (a full tree,
+ * or a path with `maxNext` longer ones already), the tree is weighed
+ * against the objects its builders built meanwhile; if those are fewer,
+ * it holds what the traffic no longer sends (or never did: a peer sending
+ * key sets at random), and it starts over empty (`resets`). Payload kinds
+ * in use are learned again within a few objects each; after a flood of
+ * new key sets, the traffic that follows gets its shapes back within
+ * `missWindow` + 6 objects.
  */
 export const jsonShapes = {
   /** Shapes (key paths) kept at most. */
@@ -152,7 +153,7 @@ export const jsonShapes = {
   /** Shapes one key longer than one shape at most. */
   maxNext: MAX_SHAPE_NEXT,
   /** Heap the tree can hold at most (bytes, from a tree built to the bounds). */
-  maxBytes: 16 << 20,
+  maxBytes: 4 << 20,
   /** Objects finding no room after which the tree is weighed. */
   missWindow: MISS_WINDOW,
   /** Shapes in the tree now. */
@@ -255,8 +256,7 @@ export function shapeSeen(shape: Shape): void {
   shape.make = buildMake(shape.keys, shapeRoot);
   if (!shape.make) return;
   builtCount++;
-  shape.seps = buildSeps(shape.keys);
-  shape.sepWords = buildSepWords(shape.seps);
+  buildSeps(shape);
   shape.valueStrings = shape.keys.map(() => null);
   shape.valueWords = new Uint32Array(shape.keys.length * VALUE_WORDS);
   shape.valueLengths = new Uint8Array(shape.keys.length);
@@ -275,7 +275,7 @@ function newShape(
     next: [],
     seen: 0,
     make: undefined,
-    seps: null,
+    sepLengths: null,
     sepWords: null,
     valueStrings: null,
     valueWords: null,
@@ -418,19 +418,23 @@ function propertyKey(key: string): string {
   return Object.keys(dictionary)[0];
 }
 
-function buildSeps(keys: readonly string[]): Uint8Array[] {
-  return keys.map((key, i) => {
+// Keys here are printable ASCII of up to 32 bytes without quotes or
+// backslashes (fastObject takes no others into shapes), so JSON.stringify
+// writes them as json.dumps does.
+function buildSeps(shape: Shape): void {
+  const keys = shape.keys;
+  const lengths = new Uint8Array(keys.length);
+  const words = new Uint32Array(keys.length * SEP_WORDS);
+  const bytes = new Uint8Array(SEP_WORDS * 4);
+  const view = new DataView(bytes.buffer);
+  keys.forEach((key, i) => {
     const text = (i === 0 ? "{" : ", ") + JSON.stringify(key) + ": ";
-    return Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+    for (let c = 0; c < text.length; c++) bytes[c] = text.charCodeAt(c);
+    storeWords(view, 0, text.length, words, i * SEP_WORDS);
+    lengths[i] = text.length;
   });
-}
-
-function buildSepWords(seps: readonly Uint8Array[]): Uint32Array[] {
-  return seps.map((sep) => {
-    const words = new Uint32Array(((sep.length - 1) >> 2) + 1);
-    storeWords(new DataView(sep.buffer), sep.byteOffset, sep.length, words, 0);
-    return words;
-  });
+  shape.sepLengths = lengths;
+  shape.sepWords = words;
 }
 
 // Bytes of `n` >= 4 as little-endian 32-bit words: those at offsets 0, 4,

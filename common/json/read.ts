@@ -19,6 +19,7 @@ import {
   lastShapes,
   nextShape,
   ROOT_SHAPE,
+  SEP_WORDS,
   served,
   type Shape,
   SHAPE_DEPTHS,
@@ -191,16 +192,15 @@ function matchKey(quoted: Uint8Array): boolean {
 // separator by separator with no per-key lookup; null (and nothing
 // consumed) when the input differs from it anywhere.
 function wholeObject(shape: Shape, depth: number): JsonObject | null {
-  const seps = shape.seps!;
+  const sepLengths = shape.sepLengths!;
   const sepWords = shape.sepWords!;
   const start = jPos;
   const base = stackTop;
-  for (let i = 0; i < seps.length; i++) {
-    const n = seps[i].length;
-    const words = sepWords[i];
+  for (let i = 0; i < sepLengths.length; i++) {
+    const n = sepLengths[i];
     const p = jPos;
     // The last word first: it holds the key's end and `": `.
-    if (p + n > jEnd || !wordsMatch(p, n, words, 0)) {
+    if (p + n > jEnd || !wordsMatch(p, n, sepWords, i * SEP_WORDS)) {
       return wholeMiss(start, base);
     }
     const q = p + n;
