@@ -782,27 +782,36 @@ Deno.test(`JSON shape tree: payloads in use keep their shapes through a flood (s
   assert.ok(jsonShapes.missed > 0);
 });
 
-Deno.test("JSON byte parser: keys read off the wire leave the hidden classes of `{}` alone", async () => {
-  // V8 gives objects of one constructor a tree of hidden classes with at
-  // most ~1,536 branches (keys added) per class; past that, each object
-  // given a new key gets a class of its own. Objects of random keys built
-  // as `{}` would fill the tree that every `{}` in the process shares.
-  // Checked in a child process with V8's natives syntax (%HaveSameMap).
+// Runs `body` in a fresh Deno process (its own shape tree, lanes and V8
+// state) with `parse(text)` defined, and returns what it prints, as JSON.
+async function inChild(body: string, v8Flags: string[] = []): Promise<unknown> {
+  const json = new URL("../common/json/mod.ts", import.meta.url);
+  const sbs = new URL("../common/sbs/mod.ts", import.meta.url);
   const script = `
-    import { readJsonText } from "${new URL(
-    "../common/json/mod.ts",
-    import.meta.url,
-  )}";
-    import { Reader, Writer } from "${new URL(
-    "../common/sbs/mod.ts",
-    import.meta.url,
-  )}";
-    const sameMap = (a, b) => eval("%HaveSameMap(a, b)");
+    import { jsonShapes, readJsonText } from "${json}";
+    import { Reader, Writer } from "${sbs}";
     const parse = (text) => {
       const w = new Writer(64);
       w.string(text);
       return readJsonText(new Reader(w.bytes()));
     };
+    ${body}
+  `;
+  const args = ["eval", ...v8Flags.map((f) => `--v8-flags=${f}`), script];
+  const out = await new Deno.Command(Deno.execPath(), { args }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("JSON byte parser: keys read off the wire leave the hidden classes of `{}` alone", async () => {
+  // V8 gives objects of one constructor a tree of hidden classes with at
+  // most ~1,536 branches (keys added) per class; past that, each object
+  // given a new key gets a class of its own. Objects of random keys built
+  // as `{}` would fill the tree that every `{}` in the process shares.
+  // Checked with V8's natives syntax (%HaveSameMap).
+  const result = await inChild(
+    `
+    const sameMap = (a, b) => eval("%HaveSameMap(a, b)");
     const kept = [];
     for (let i = 0; i < 5000; i++) {
       // Key sets sent once (the general path) and 6 times (built by shapes).
@@ -812,18 +821,46 @@ Deno.test("JSON byte parser: keys read off the wire leave the hidden classes of 
     const a = {}, b = {};
     a.fresh = 1;
     b.fresh = 2;
-    const p = parse('{"another": 1, "x": 2}'), q = parse('{"another": 3, "x": 4}');
+    const p = parse('{"another": 1, "x": 2}');
+    const q = parse('{"another": 3, "x": 4}');
     console.log(JSON.stringify([sameMap(a, b), sameMap(p, q), kept.length]));
-  `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--v8-flags=--allow-natives-syntax", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.ok(out.success, stderr);
-  assert.deepStrictEqual(
-    JSON.parse(new TextDecoder().decode(out.stdout)),
-    [true, true, 17500],
+    `,
+    ["--allow-natives-syntax"],
   );
+  assert.deepStrictEqual(result, [true, true, 17500]);
+});
+
+Deno.test("JSON byte parser: shapes of 1 to 32 keys built in lanes and shared, as JSON.parse builds them", async () => {
+  // In a fresh process the first shapes built take the lanes (a part of
+  // up to 8 keys each); the rest share one part. Objects of each, in
+  // runs (matched whole) and interleaved, with their keys in order.
+  const result = await inChild(`
+    const texts = [];
+    for (let n = 1; n <= 32; n++) {
+      const fields = [];
+      for (let i = 0; i < n; i++) fields.push('"k' + n + "_" + i + '": ' + i);
+      texts.push("{" + fields.join(", ") + "}");
+      texts.push('{"n": {' + fields.join(", ") + '}, "m": [' + n + "]}");
+    }
+    const wrong = [];
+    for (let round = 0; round < 8; round++) {
+      for (const text of texts) {
+        for (let k = round % 2 ? 3 : 1; k > 0; k--) {
+          const ours = JSON.stringify(parse(text));
+          if (ours !== JSON.stringify(JSON.parse(text))) wrong.push(ours);
+        }
+      }
+    }
+    const { lanes, lanesTaken, served } = jsonShapes;
+    console.log(JSON.stringify({ wrong, free: lanes - lanesTaken, served }));
+  `);
+  const { wrong, free, served } = result as {
+    wrong: string[];
+    free: number;
+    served: number;
+  };
+  assert.deepStrictEqual(wrong, []);
+  // A shape of n keys takes ceil(n / 8) lanes, or none if fewer are left.
+  assert.ok(free < 4, `${free} lanes left`);
+  assert.ok(served > 500, `${served} objects built by shapes`);
 });

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { buildMake, lanes, type Make, newRoot } from "./_builders.ts";
 import type { JsonValue } from "./value.ts";
 
 /** A JSON object as the parser builds it. */
@@ -30,7 +31,7 @@ export interface Shape {
   /** Objects of exactly these keys parsed before `make` was decided. */
   seen: number;
   /** The builder of such objects: undefined until made, null if there is none. */
-  make: ((values: JsonValue[], base: number) => JsonObject) | null | undefined;
+  make: Make | null | undefined;
   /**
    * With `make`: the bytes before each value as json.dumps writes them,
    * `{"k0": ` and then `, "k1": ` and so on, for matching a whole object:
@@ -92,18 +93,12 @@ let windowServed = 0;
  */
 export const served: Float64Array = new Float64Array(1);
 
-// Constructors of the objects the parser builds: plain objects (the
-// prototype and constructor of `{}`), but with hidden classes of their
-// own. V8 keeps the hidden classes that objects of one constructor pass
-// through as a tree, and a class with ~1,536 branches (keys added to it)
-// takes no more: objects given another key then get a class each, and
-// every access to them is slow, until a full GC drops the branches of
-// objects no longer alive. Keys read off the wire must not fill the tree
-// of `{}`, which the whole process shares; those of the parser's own
-// constructors are bounded by starting a new one: for builders, every
-// ROOT_SHAPES shapes built (each adds at most one branch to a class);
-// for the general path, with each new tree and every ROOT_OBJECTS objects
-// whose keys the tree does not hold.
+// Constructors of the objects the parser builds (see newRoot), each
+// replaced before the tree of hidden classes of its objects can fill: the
+// shared builders', every ROOT_SHAPES shapes built (each adds at most one
+// branch to a class); the general path's, with each new tree and every
+// ROOT_OBJECTS objects whose keys the tree does not hold. (A lane's holds
+// one chain.)
 const ROOT_SHAPES = 1024;
 const ROOT_OBJECTS = 1024;
 let shapeRoot = newRoot();
@@ -144,6 +139,14 @@ export const lastShapes: (Shape | null)[] = new Array(SHAPE_DEPTHS).fill(null);
  * in use are learned again within a few objects each; after a flood of
  * new key sets, the traffic that follows gets its shapes back within
  * `missWindow` + 6 objects.
+ *
+ * Builders: the objects of a shape are built by assigning its keys in
+ * order, with no code made from them, by parts of up to 8 keys. The
+ * parts of the first shapes built get a lane each (`lanes` of them),
+ * code of their own whose store sites V8 keeps monomorphic, for the life
+ * of the process (`clear` does not free them); the others share one part,
+ * whose sites see many keys: payloads of several kinds built by it parse
+ * ~23 % slower (measured).
  */
 export const jsonShapes = {
   /** Shapes (key paths) kept at most. */
@@ -156,6 +159,8 @@ export const jsonShapes = {
   maxBytes: 4 << 20,
   /** Objects finding no room after which the tree is weighed. */
   missWindow: MISS_WINDOW,
+  /** Lanes: code assigning up to 8 keys of one shape (see `lanesTaken`). */
+  lanes: lanes.count,
   /** Shapes in the tree now. */
   get count(): number {
     return shapeCount;
@@ -179,6 +184,10 @@ export const jsonShapes = {
   /** Times the tree was emptied because it no longer served the traffic. */
   get resets(): number {
     return resetCount;
+  },
+  /** Lanes taken, each by a key sequence for the life of the process. */
+  get lanesTaken(): number {
+    return lanes.taken;
   },
   /** Forget every shape, and zero the counts. */
   clear(): void {
@@ -284,109 +293,6 @@ function newShape(
   };
 }
 
-// Objects of a shape are built by assigning its keys in order to a fresh
-// object of `root`: V8 takes them through the same chain of hidden
-// classes, so they share one, as objects of one literal would, with no
-// code made from peer data. One closure per key count up to 8: each
-// position is then its own store site, which stays monomorphic while one
-// shape of that count is in use (a loop's one site sees every key and is
-// several times slower). Shapes of one count with other keys make those
-// sites megamorphic: slower than a literal per shape, still faster than
-// the general path. "__proto__" is left to the general path, which
-// defines it as JSON.parse does, and so is a repeated key, for clarity.
-function buildMake(
-  keys: readonly string[],
-  root: ObjectRoot,
-): Shape["make"] {
-  if (new Set(keys).size !== keys.length || keys.includes("__proto__")) {
-    return null;
-  }
-  const [k0, k1, k2, k3, k4, k5, k6, k7] = keys;
-  switch (keys.length) {
-    case 1:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        return o;
-      };
-    case 2:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        return o;
-      };
-    case 3:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        o[k2] = v[b + 2];
-        return o;
-      };
-    case 4:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        o[k2] = v[b + 2];
-        o[k3] = v[b + 3];
-        return o;
-      };
-    case 5:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        o[k2] = v[b + 2];
-        o[k3] = v[b + 3];
-        o[k4] = v[b + 4];
-        return o;
-      };
-    case 6:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        o[k2] = v[b + 2];
-        o[k3] = v[b + 3];
-        o[k4] = v[b + 4];
-        o[k5] = v[b + 5];
-        return o;
-      };
-    case 7:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        o[k2] = v[b + 2];
-        o[k3] = v[b + 3];
-        o[k4] = v[b + 4];
-        o[k5] = v[b + 5];
-        o[k6] = v[b + 6];
-        return o;
-      };
-    case 8:
-      return (v, b) => {
-        const o = new root();
-        o[k0] = v[b];
-        o[k1] = v[b + 1];
-        o[k2] = v[b + 2];
-        o[k3] = v[b + 3];
-        o[k4] = v[b + 4];
-        o[k5] = v[b + 5];
-        o[k6] = v[b + 6];
-        o[k7] = v[b + 7];
-        return o;
-      };
-  }
-  return (v, b) => {
-    const o = new root();
-    for (let i = 0; i < keys.length; i++) o[keys[i]] = v[b + i];
-    return o;
-  };
-}
-
 /**
  * A fresh object for the parser's general path, which then assigns it
  * `shape`'s keys (null: keys the tree has no shape for).
@@ -397,14 +303,6 @@ export function generalObject(shape: Shape | null): JsonObject {
     generalRootObjects = 1;
   }
   return new generalRoot();
-}
-
-type ObjectRoot = new () => JsonObject;
-
-function newRoot(): ObjectRoot {
-  function JsonObject(): void {}
-  JsonObject.prototype = Object.prototype;
-  return JsonObject as unknown as ObjectRoot;
 }
 
 // `key` as V8's property keys are (an internalized string): a store with a

@@ -235,7 +235,7 @@ function wholeObject(shape: Shape, depth: number): JsonObject | null {
   }
   if (jPos >= jEnd || jBuf[jPos] !== 0x7d) return wholeMiss(start, base);
   jPos++;
-  const obj = shape.make!(valueStack, base);
+  const obj = shape.make!(null, valueStack, base);
   served[0]++;
   popValues(base);
   return obj;
@@ -344,7 +344,7 @@ function fastObject(depth: number): JsonObject {
   }
   let obj: JsonObject;
   if (shape !== null && shape.make) {
-    obj = shape.make(valueStack, base);
+    obj = shape.make(null, valueStack, base);
     served[0]++;
     if (lastShapes[depth] === shape) hotShapes[depth] = shape;
     else lastShapes[depth] = shape;
