@@ -3,6 +3,7 @@
 // SyntaxError from both, for chosen edge cases and seeded random texts.
 
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import {
   jsonShapes,
   jsonText,
@@ -42,9 +43,109 @@ function outcome(f: () => unknown): { value?: unknown; error?: string } {
   }
 }
 
+// JSON text read by the grammar, with parseJsonText's rules on top
+// (integers beyond 2^53 - 1 as bigint, numbers beyond the float range
+// refused): the reference where V8's JSON.parse is wrong. Seen: after
+// some thousands of parses, a key of one lone surrogate escape, `"\ud83d"`
+// in `{"" : true, "\ud83d": []}`, read as `"\\"` (JSON_SEED=1753889247,
+// with a reviver too, and again on every later parse of that text).
+function referenceParse(text: string): JsonValue {
+  let i = 0;
+  const fail = (): never => {
+    throw new SyntaxError(`not JSON at ${i}`);
+  };
+  const space = () => {
+    while (" \t\n\r".includes(text[i] ?? "x")) i++;
+  };
+  const expect = (c: string) => {
+    space();
+    if (text[i++] !== c) fail();
+  };
+  const string = (): string => {
+    expect('"');
+    let s = "";
+    for (;;) {
+      const c = text[i++] ?? fail();
+      if (c === '"') return s;
+      if (c < " ") fail();
+      if (c !== "\\") {
+        s += c;
+      } else if (
+        text[i] === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))
+      ) {
+        s += String.fromCharCode(parseInt(text.slice(i + 1, i + 5), 16));
+        i += 5;
+      } else {
+        const e = '"\\/bfnrt'.indexOf(text[i++]);
+        if (e < 0) fail();
+        s += '"\\/\b\f\n\r\t'[e];
+      }
+    }
+  };
+  const value = (): JsonValue => {
+    space();
+    const c = text[i];
+    if (c === '"') return string();
+    if (c === "[" || c === "{") {
+      i++;
+      space();
+      const close = c === "[" ? "]" : "}";
+      const items: JsonValue[] = [];
+      const o: Record<string, JsonValue> = {};
+      if (text[i] === close) {
+        i++;
+      } else {
+        for (;;) {
+          if (c === "[") {
+            items.push(value());
+          } else {
+            const key = string();
+            expect(":");
+            // As JSON.parse: an own "__proto__", the last of repeated keys.
+            Object.defineProperty(o, key, {
+              value: value(),
+              writable: true,
+              enumerable: true,
+              configurable: true,
+            });
+          }
+          space();
+          const d = text[i++];
+          if (d === close) break;
+          if (d !== ",") fail();
+        }
+      }
+      return c === "[" ? items : o;
+    }
+    for (
+      const [word, v] of [["true", true], ["false", false], ["null", null]]
+    ) {
+      if (text.startsWith(word as string, i)) {
+        i += (word as string).length;
+        return v as JsonValue;
+      }
+    }
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i)) ??
+      fail();
+    i += m[0].length;
+    const n = Number(m[0]);
+    if (!m[2] && !m[3] && !Number.isSafeInteger(n)) return BigInt(m[0]);
+    return Number.isFinite(n) ? n : fail();
+  };
+  const v = value();
+  space();
+  return i === text.length ? v : fail();
+}
+
+// A lone surrogate escape: where V8's JSON.parse was seen wrong.
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
 function agree(text: string): void {
-  const expected = outcome(() => parseJsonText(text));
+  let expected = outcome(() => parseJsonText(text));
   const actual = outcome(() => viaBytes(text));
+  if (!isDeepStrictEqual(actual, expected) && SURROGATE_ESCAPE.test(text)) {
+    expected = outcome(() => referenceParse(text));
+  }
   // deepStrictEqual tells -0 from 0, checks prototypes and own keys.
   assert.deepStrictEqual(actual, expected, JSON.stringify(text));
   const padded = outcome(() => viaBytes(text, true));
@@ -151,6 +252,22 @@ const CASES = [
 
 Deno.test("JSON byte parser agrees with JSON.parse on edge cases", () => {
   for (const text of CASES) agree(text);
+});
+
+Deno.test(`The reference parser of these tests agrees with JSON.parse (seed ${SEED})`, () => {
+  const rng = new Rng(SEED);
+  const texts = [...CASES];
+  for (let i = 0; i < 1000; i++) {
+    const text = randomValue(rng, 0);
+    texts.push(text, mutate(rng, text));
+  }
+  for (const text of texts) {
+    assert.deepStrictEqual(
+      outcome(() => referenceParse(text)),
+      outcome(() => parseJsonText(text)),
+      JSON.stringify(text),
+    );
+  }
 });
 
 Deno.test("JSON byte parser keeps bigint and overflow rules", () => {
