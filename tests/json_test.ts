@@ -44,8 +44,8 @@ function outcome(f: () => unknown): { value?: unknown; error?: string } {
 }
 
 // JSON text read by the grammar, with parseJsonText's rules on top
-// (integers beyond 2^53 - 1 as bigint, numbers beyond the float range
-// refused): the reference where V8's JSON.parse is wrong. Seen: after
+// (integers beyond 2^53 - 1 as bigint, values with numbers beyond the
+// float range refused): the reference where V8's JSON.parse is wrong. Seen: after
 // some thousands of parses, a key of one lone surrogate escape, `"\ud83d"`
 // in `{"" : true, "\ud83d": []}`, read as `"\\"` (JSON_SEED=1753889247,
 // with a reviver too, and again on every later parse of that text).
@@ -129,12 +129,17 @@ function referenceParse(text: string): JsonValue {
       fail();
     i += m[0].length;
     const n = Number(m[0]);
-    if (!m[2] && !m[3] && !Number.isSafeInteger(n)) return BigInt(m[0]);
-    return Number.isFinite(n) ? n : fail();
+    return !m[2] && !m[3] && !Number.isSafeInteger(n) ? BigInt(m[0]) : n;
   };
+  // An overflowing number is refused if it is in the value (not if a
+  // repeated key replaced it), as by parseJsonText's reviver.
+  const finite = (v: JsonValue): boolean =>
+    typeof v === "number"
+      ? Number.isFinite(v)
+      : v === null || typeof v !== "object" || Object.values(v).every(finite);
   const v = value();
   space();
-  return i === text.length ? v : fail();
+  return i === text.length && finite(v) ? v : fail();
 }
 
 // A lone surrogate escape: where V8's JSON.parse was seen wrong.
@@ -262,11 +267,14 @@ Deno.test(`The reference parser of these tests agrees with JSON.parse (seed ${SE
     texts.push(text, mutate(rng, text));
   }
   for (const text of texts) {
-    assert.deepStrictEqual(
-      outcome(() => referenceParse(text)),
-      outcome(() => parseJsonText(text)),
-      JSON.stringify(text),
-    );
+    const reference = outcome(() => referenceParse(text));
+    const expected = outcome(() => parseJsonText(text));
+    // JSON.parse's bug (see referenceParse), if it shows here: then the
+    // byte parser must side with the reference.
+    const bug = SURROGATE_ESCAPE.test(text) &&
+      !isDeepStrictEqual(reference, expected) &&
+      isDeepStrictEqual(reference, outcome(() => viaBytes(text)));
+    if (!bug) assert.deepStrictEqual(reference, expected, JSON.stringify(text));
   }
 });
 
