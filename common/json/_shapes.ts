@@ -30,7 +30,7 @@ export interface Shape {
   readonly next: Shape[];
   /** Objects of exactly these keys parsed before `make` was decided. */
   seen: number;
-  /** The builder of such objects: undefined until made, null if there is none. */
+  /** Builds such objects: undefined until made, null if there is none. */
   make: Make | null | undefined;
   /**
    * With `make`: the bytes before each value as json.dumps writes them,
@@ -72,7 +72,7 @@ const MAX_SHAPE_KEYS = 32;
 const MAX_SHAPE_NEXT = 8;
 // Objects finding no room in the tree after which it is weighed (noRoom).
 const MISS_WINDOW = 256;
-/** Nesting depths that have a hot shape: deeper objects the parser leaves to JSON.parse. */
+/** Nesting depths with a hot shape (the byte parser bails deeper). */
 export const SHAPE_DEPTHS = 64;
 
 // This generation's tree: its shapes, and those of them with a builder.
@@ -127,7 +127,7 @@ export const lastShapes: (Shape | null)[] = new Array(SHAPE_DEPTHS).fill(null);
  * keys of up to 32 bytes, at most `maxNext` of them one key longer than
  * any one shape, each keeping per key the bytes before its value and one
  * remembered string value of up to 32 bytes: at most `maxBytes` of heap
- * (2.3 MiB measured for 1,024 shapes of ~31 keys of 32 bytes), a few KiB
+ * (3.1 MiB measured for 1,024 shapes of ~31 keys of 32 bytes), a few KiB
  * for a handful of payload kinds. An object that does not fit takes the
  * parser's general path: the same result, slower.
  *
@@ -155,7 +155,7 @@ export const jsonShapes = {
   maxKeys: MAX_SHAPE_KEYS,
   /** Shapes one key longer than one shape at most. */
   maxNext: MAX_SHAPE_NEXT,
-  /** Heap the tree can hold at most (bytes, from a tree built to the bounds). */
+  /** Heap the tree holds at most (bytes; see the bounds above). */
   maxBytes: 4 << 20,
   /** Objects finding no room after which the tree is weighed. */
   missWindow: MISS_WINDOW,
@@ -165,7 +165,7 @@ export const jsonShapes = {
   get count(): number {
     return shapeCount;
   },
-  /** Shapes in the tree now with a builder (objects of those keys are built by it). */
+  /** Shapes in the tree now with a builder. */
   get built(): number {
     return builtCount;
   },
