@@ -36,6 +36,9 @@ import type {
  */
 export const DEFAULT_RECONNECT_MAX_PENDING = 1024;
 
+const DEFAULT_MIN_DELAY = 100;
+const DEFAULT_MAX_DELAY = 10_000;
+
 /**
  * A request was refused at once: `maxPending` requests already wait for
  * a connection. A {@linkcode BackpressureError}, so code that backs off on
@@ -67,9 +70,12 @@ export interface ReconnectOptions extends ConnectOptions {
    * go to the connection and are bounded by its `sendQueueSize`.
    */
   maxPending?: number;
-  /** First delay before redialing, in seconds (default 0.1). */
+  /**
+   * Milliseconds before the first redial (default 100); each failed
+   * attempt doubles the delay, up to `maxDelay`.
+   */
   minDelay?: number;
-  /** Longest delay between attempts, in seconds (default 10). */
+  /** Longest delay between attempts, in milliseconds (default 10,000). */
   maxDelay?: number;
   /** Called with `true` on every new connection and `false` when it is lost. */
   connectionCb?: (connected: boolean) => void;
@@ -82,6 +88,8 @@ export interface ReconnectOptions extends ConnectOptions {
  * @param clientName Client name sent on every connection.
  * @param options Connect options plus backoff and a connection callback.
  * @returns The client, connecting.
+ * @throws {TypeError} When `minDelay` or `maxDelay` is not a finite
+ * non-negative number of milliseconds, or `minDelay` exceeds `maxDelay`.
  *
  * @example
  * ```ts ignore
@@ -107,6 +115,8 @@ export class ReconnectingClient extends Resource {
   readonly #iterators = new Set<QueuedIterator<Event[]>>();
   readonly #maxPending: number;
   readonly #maxBatches: number;
+  readonly #minDelay: number;
+  readonly #maxDelay: number;
   // Requests waiting for a connection.
   #waiting = 0;
   // The events callback's wait while an iterator is full, and what ends
@@ -123,6 +133,13 @@ export class ReconnectingClient extends Resource {
     super();
     this.#maxPending = options.maxPending ?? DEFAULT_RECONNECT_MAX_PENDING;
     this.#maxBatches = options.receiveQueueSize ?? 1024;
+    this.#minDelay = duration(options, "minDelay", DEFAULT_MIN_DELAY);
+    this.#maxDelay = duration(options, "maxDelay", DEFAULT_MAX_DELAY);
+    if (this.#minDelay > this.#maxDelay) {
+      throw new TypeError(
+        `minDelay (${this.#minDelay} ms) must not exceed maxDelay (${this.#maxDelay} ms)`,
+      );
+    }
     this.#connected.promise.catch(() => {});
     this.#group.signal.addEventListener("abort", () => {
       this.#connected.reject(new ConnectionError("client closed"));
@@ -157,9 +174,31 @@ export class ReconnectingClient extends Resource {
     return abortable(this.#connected.promise, signal);
   }
 
+  /** Register events and wait for the registered events (`null`: failure). */
+  register(
+    events: readonly RegisterEvent[],
+    withResponse: true,
+    options?: RequestOptions,
+  ): Promise<Event[] | null>;
+  /** Register events; resolves once the request is queued for sending. */
+  register(
+    events: readonly RegisterEvent[],
+    withResponse?: false,
+    options?: RequestOptions,
+  ): Promise<null>;
+  /** Register events, waiting for the registered events when asked. */
+  register(
+    events: readonly RegisterEvent[],
+    withResponse: boolean,
+    options?: RequestOptions,
+  ): Promise<Event[] | null>;
   /**
    * Register on the current connection, waiting for one if needed.
    *
+   * @param events Events to register.
+   * @param withResponse Wait for the registered events.
+   * @param options Abort signal.
+   * @returns The registered events, or `null` on failure or without response.
    * @throws {ReconnectingQueueFullError} At once, when `maxPending`
    * requests already wait for a connection.
    * @throws {ConnectionError} When the connection closes first.
@@ -253,8 +292,8 @@ export class ReconnectingClient extends Resource {
     options: ReconnectOptions,
     signal: AbortSignal,
   ): Promise<void> {
-    const minDelay = (options.minDelay ?? 0.1) * 1000;
-    const maxDelay = (options.maxDelay ?? 10) * 1000;
+    const minDelay = this.#minDelay;
+    const maxDelay = this.#maxDelay;
     let delay = minDelay;
     while (!signal.aborted) {
       let client: Client;
@@ -297,9 +336,29 @@ export class ReconnectingClient extends Resource {
   }
 }
 
+// An option in milliseconds: absent is the default; anything but a finite
+// non-negative number is refused, naming the option.
+function duration(
+  options: ReconnectOptions,
+  name: "minDelay" | "maxDelay",
+  fallback: number,
+): number {
+  const value: unknown = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(
+      `${name} must be a finite non-negative number of milliseconds, got ${
+        typeof value === "number" ? value : typeof value
+      }`,
+    );
+  }
+  return value;
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
+    // Past 2^31 - 1 ms, a timer would fire at once.
+    const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
     signal.addEventListener("abort", done, { once: true });
     function done() {
       clearTimeout(timer);

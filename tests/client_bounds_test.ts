@@ -201,8 +201,8 @@ Deno.test("reconnecting client: while disconnected it holds at most maxPending r
   const addr = freeAddress();
   const rc = connectReconnecting(addr, "rc", {
     maxPending: 3,
-    minDelay: 0.02,
-    maxDelay: 0.05,
+    minDelay: 20,
+    maxDelay: 50,
   });
   let server: Server | null = null;
   try {
@@ -263,8 +263,8 @@ Deno.test("reconnecting client: a full events() iterator stops the reading, so n
   const states: boolean[] = [];
   const rc = connectReconnecting(addr, "rc", {
     subscriptions: [["a", "*"]],
-    minDelay: 0.02,
-    maxDelay: 0.05,
+    minDelay: 20,
+    maxDelay: 50,
     connectionCb: (connected) => states.push(connected),
   });
   try {

@@ -130,8 +130,8 @@ Deno.test("the reconnecting client redials after a server restart and re-sends i
   const states: boolean[] = [];
   const rc = connectReconnecting(addr, "rc", {
     subscriptions: [["a", "?"]],
-    minDelay: 0.02,
-    maxDelay: 0.1,
+    minDelay: 20,
+    maxDelay: 100,
     connectionCb: (connected) => states.push(connected),
   });
   const batches = rc.events();
