@@ -41,6 +41,8 @@ export {
   ReconnectingClient,
   ReconnectingQueueFullError,
   type ReconnectOptions,
+  type ReconnectStatus,
+  type ReconnectStatusOptions,
 } from "./reconnecting_client.ts";
 export {
   type ConnectionCb,

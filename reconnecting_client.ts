@@ -1,7 +1,8 @@
 /**
- * A client that survives Event Server restarts: it redials with
- * exponential backoff, re-sends its subscriptions on every connection
- * and reports connection state.
+ * A client that survives Event Server restarts: it dials its addresses in
+ * turn, redials with jittered exponential backoff, re-sends its
+ * subscriptions on every connection, and reports each step as a status
+ * event.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import {
   type Client,
   connect,
   type ConnectOptions,
+  EventerInitError,
   type EventsOptions,
   type RequestOptions,
 } from "./client.ts";
@@ -19,8 +21,14 @@ import {
   QueuedIterator,
   Resource,
 } from "./common/async/mod.ts";
-import { BackpressureError, ConnectionError } from "./common/chatter/mod.ts";
+import {
+  BackpressureError,
+  ConnectionError,
+  ProtocolError,
+} from "./common/chatter/mod.ts";
 import { log } from "./common/log.ts";
+import { Backoff } from "./_reconnect_backoff.ts";
+import { LatestIterator } from "./_latest_iterator.ts";
 import type { Address } from "./common/chatter/mod.ts";
 import type {
   Event,
@@ -36,8 +44,7 @@ import type {
  */
 export const DEFAULT_RECONNECT_MAX_PENDING = 1024;
 
-const DEFAULT_MIN_DELAY = 100;
-const DEFAULT_MAX_DELAY = 10_000;
+const DEFAULT_STATUS_MAX_PENDING = 64;
 
 /**
  * A request was refused at once: `maxPending` requests already wait for
@@ -60,6 +67,67 @@ export class ReconnectingQueueFullError extends BackpressureError {
   }
 }
 
+/**
+ * What a {@linkcode ReconnectingClient} is doing, as
+ * {@linkcode ReconnectingClient.status} reports it. A client goes through
+ * `connecting` (once per address tried), then `connected`; a lost
+ * connection is `disconnected`, and each wait before the next round of
+ * addresses is `reconnecting`. `gaveUp` is the last: the client closed
+ * itself.
+ */
+export type ReconnectStatus =
+  | {
+    /** Dialing `address`: TCP, TLS, then init. */
+    type: "connecting";
+    /** The address dialed. */
+    address: Address;
+  }
+  | {
+    /** Connected: requests and notifications flow. */
+    type: "connected";
+    /** The address connected to. */
+    address: Address;
+  }
+  | {
+    /** The connection to `address` was lost. */
+    type: "disconnected";
+    /** The address that was connected. */
+    address: Address;
+    /** Why it was lost. */
+    reason: Error;
+  }
+  | {
+    /** Waiting `delay` ms before round `attempt` through the addresses. */
+    type: "reconnecting";
+    /** Rounds since the last connection, this one included (from 1). */
+    attempt: number;
+    /** Milliseconds waited before it, jitter included. */
+    delay: number;
+    /** Why the previous round failed or the connection was lost. */
+    reason: Error;
+  }
+  | {
+    /**
+     * The client gave up and closed: `maxReconnectAttempts` rounds failed,
+     * a server refused it (`EventerInitError`) or an option was refused.
+     */
+    type: "gaveUp";
+    /** The last failure; held requests and later ones reject with it. */
+    reason: Error;
+  };
+
+/** Options of {@linkcode ReconnectingClient.status}. */
+export interface ReconnectStatusOptions {
+  /** Ends the iterator, as `break` does (buffered events are dropped). */
+  signal?: AbortSignal;
+  /**
+   * Status events buffered for a consumer that has not taken them yet
+   * (default 64). Past it the oldest is dropped: a slow consumer loses
+   * history, never the latest state, and never holds up reconnecting.
+   */
+  maxPending?: number;
+}
+
 /** Options of {@linkcode connectReconnecting}. */
 export interface ReconnectOptions extends ConnectOptions {
   /**
@@ -71,52 +139,98 @@ export interface ReconnectOptions extends ConnectOptions {
    */
   maxPending?: number;
   /**
-   * Milliseconds before the first redial (default 100); each failed
-   * attempt doubles the delay, up to `maxDelay`.
+   * Milliseconds before the first round of redialing (default 100); each
+   * failed round doubles it, up to `maxDelay`. Before jitter.
    */
   minDelay?: number;
-  /** Longest delay between attempts, in milliseconds (default 10,000). */
+  /** Longest delay between rounds, in milliseconds (default 10,000). */
   maxDelay?: number;
-  /** Called with `true` on every new connection and `false` when it is lost. */
+  /**
+   * Fraction of each delay taken off at random, from 0 (none) to 1
+   * (default 0.5): the delay before round n is uniform between
+   * `(1 - jitter) * d` and `d`, with `d = min(maxDelay, minDelay * 2^(n-1))`,
+   * so clients cut off together do not redial together, and no delay
+   * exceeds `maxDelay`.
+   */
+  jitter?: number;
+  /**
+   * Failed rounds through the addresses, after the first one, before the
+   * client gives up and closes (status `gaveUp`); counted from the last
+   * connection. Default -1: never give up, as a Hat component waits for
+   * its Event Server (nats.js gives up after 10). 0: never redial (one
+   * round at the start, and giving up as soon as a connection is lost).
+   */
+  maxReconnectAttempts?: number;
+  /**
+   * Redial after a server refused the client (`EventerInitError`: a wrong
+   * token, too many subscriptions). Default false: give up at once, since
+   * redialing would be refused again.
+   */
+  retryOnInitError?: boolean;
+  /**
+   * Called with `true` on every new connection and
+   * `false` when it is lost.
+   *
+   * @deprecated Use {@linkcode ReconnectingClient.status}: its `connected`
+   * and `disconnected` events come at the same moments, with the address
+   * and the reason.
+   */
   connectionCb?: (connected: boolean) => void;
 }
 
 /**
- * Start a {@linkcode ReconnectingClient}; it connects in the background.
+ * Start a {@linkcode ReconnectingClient}; it connects in the background,
+ * trying each address in turn.
  *
- * @param addr Server address.
+ * @param addrs Server address, or several, tried in this order on every
+ * round (a primary first, then its backups).
  * @param clientName Client name sent on every connection.
- * @param options Connect options plus backoff and a connection callback.
+ * @param options Connect options plus backoff and limits.
  * @returns The client, connecting.
- * @throws {TypeError} When `minDelay` or `maxDelay` is not a finite
- * non-negative number of milliseconds, or `minDelay` exceeds `maxDelay`.
+ * @throws {TypeError} When `addrs` is empty, `minDelay` or `maxDelay` is
+ * not a finite non-negative number of milliseconds, `minDelay` exceeds
+ * `maxDelay`, `jitter` is not between 0 and 1, or `maxReconnectAttempts`
+ * is neither -1 nor a count.
  *
  * @example
  * ```ts ignore
  * import { connectReconnecting } from "@hat/eventer";
- * await using rc = connectReconnecting({ hostname: "127.0.0.1", port: 23012 },
- *   "gateway", { subscriptions: [["gateway", "*"]] });
+ * await using rc = connectReconnecting(
+ *   [{ hostname: "10.0.0.1", port: 23012 }, { hostname: "10.0.0.2", port: 23012 }],
+ *   "gateway",
+ *   {
+ *   { subscriptions: [["gateway", "*"]] },
+ * );
+ * (async () => {
+ *   for await (const s of rc.status()) console.log(s.type);
+ * })();
  * for await (const events of rc.events()) console.log(events);
  * ```
  */
 export function connectReconnecting(
-  addr: Address,
+  addrs: Address | readonly Address[],
   clientName: string,
   options: ReconnectOptions = {},
 ): ReconnectingClient {
-  return new ReconnectingClient(addr, clientName, options);
+  return new ReconnectingClient(addrs, clientName, options);
 }
 
 /** Client that redials. Create with {@linkcode connectReconnecting}. */
 export class ReconnectingClient extends Resource {
   readonly #group = new Group();
+  readonly #addresses: readonly Address[];
+  readonly #clientName: string;
+  readonly #options: ReconnectOptions;
+  readonly #backoff: Backoff;
   #client: Client | null = null;
   #connected: PromiseWithResolvers<Client> = Promise.withResolvers();
   readonly #iterators = new Set<QueuedIterator<Event[]>>();
+  readonly #statusIterators = new Set<LatestIterator<ReconnectStatus>>();
+  #lastStatus: ReconnectStatus | null = null;
+  // Why the client gave up, once it did.
+  #reason: Error | null = null;
   readonly #maxPending: number;
   readonly #maxBatches: number;
-  readonly #minDelay: number;
-  readonly #maxDelay: number;
   // Requests waiting for a connection.
   #waiting = 0;
   // The events callback's wait while an iterator is full, and what ends
@@ -129,23 +243,30 @@ export class ReconnectingClient extends Resource {
   };
 
   /** @internal Use {@linkcode connectReconnecting}. */
-  constructor(addr: Address, clientName: string, options: ReconnectOptions) {
+  constructor(
+    addrs: Address | readonly Address[],
+    clientName: string,
+    options: ReconnectOptions,
+  ) {
     super();
+    this.#addresses = Array.isArray(addrs)
+      ? [...addrs as readonly Address[]]
+      : [addrs as Address];
+    if (this.#addresses.length === 0) {
+      throw new TypeError("addresses must not be empty");
+    }
+    this.#backoff = new Backoff(options);
+    this.#clientName = clientName;
+    this.#options = options;
     this.#maxPending = options.maxPending ?? DEFAULT_RECONNECT_MAX_PENDING;
     this.#maxBatches = options.receiveQueueSize ?? 1024;
-    this.#minDelay = duration(options, "minDelay", DEFAULT_MIN_DELAY);
-    this.#maxDelay = duration(options, "maxDelay", DEFAULT_MAX_DELAY);
-    if (this.#minDelay > this.#maxDelay) {
-      throw new TypeError(
-        `minDelay (${this.#minDelay} ms) must not exceed maxDelay (${this.#maxDelay} ms)`,
-      );
-    }
     this.#connected.promise.catch(() => {});
     this.#group.signal.addEventListener("abort", () => {
-      this.#connected.reject(new ConnectionError("client closed"));
+      this.#connected.reject(this.#closedError());
       for (const it of [...this.#iterators]) it.end();
+      for (const it of [...this.#statusIterators]) it.end();
     }, { once: true });
-    this.#group.spawn((signal) => this.#run(addr, clientName, options, signal));
+    this.#group.spawn((signal) => this.#run(signal));
   }
 
   /** This client's group. */
@@ -159,16 +280,59 @@ export class ReconnectingClient extends Resource {
   }
 
   /** The server's status while connected, else `null`. */
-  get status(): Status | null {
+  get serverStatus(): Status | null {
     return this.#client?.status ?? null;
+  }
+
+  /**
+   * Status events as an async iterator, like nats.js's `nc.status()`: the
+   * latest event so far first (none before the first dial), then each one
+   * as it happens, until the client closes (after `gaveUp`, when it gave
+   * up). Each call gives an independent iterator.
+   *
+   * @param options Abort signal and bound: past `maxPending` (default 64)
+   * unread events the oldest is dropped, so a slow consumer neither grows
+   * the heap nor holds up reconnecting, and always gets the latest state.
+   * @returns The iterator.
+   * @throws {RangeError} When `maxPending` is below 1.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const s of rc.status()) {
+   *   if (s.type === "reconnecting") {
+   *     console.log(`attempt ${s.attempt} in ${s.delay} ms: ${s.reason.message}`);
+   *   }
+   * }
+   * ```
+   */
+  status(
+    options: ReconnectStatusOptions = {},
+  ): AsyncIterableIterator<ReconnectStatus> {
+    const maxPending = options.maxPending ?? DEFAULT_STATUS_MAX_PENDING;
+    if (!(maxPending >= 1)) {
+      throw new RangeError(`maxPending must be at least 1, got ${maxPending}`);
+    }
+    const it: LatestIterator<ReconnectStatus> = new LatestIterator(
+      maxPending,
+      () => this.#statusIterators.delete(it),
+      options.signal,
+    );
+    if (this.#lastStatus) it.push(this.#lastStatus);
+    if (!this.isOpen) it.end();
+    else if (!it.ended) this.#statusIterators.add(it);
+    return it;
   }
 
   /**
    * Wait for a connection.
    *
+   * @param signal Stops waiting.
+   * @returns The connection's client.
    * @throws {ConnectionError} When this client closes first.
+   * @throws {Error} The reason it gave up, when it did.
    */
   waitConnected(signal?: AbortSignal): Promise<Client> {
+    if (!this.isOpen) return Promise.reject(this.#closedError());
     const client = this.#client;
     if (client?.isOpen) return Promise.resolve(client);
     return abortable(this.#connected.promise, signal);
@@ -202,6 +366,7 @@ export class ReconnectingClient extends Resource {
    * @throws {ReconnectingQueueFullError} At once, when `maxPending`
    * requests already wait for a connection.
    * @throws {ConnectionError} When the connection closes first.
+   * @throws {Error} The reason it gave up, when it did.
    */
   async register(
     events: readonly RegisterEvent[],
@@ -217,9 +382,13 @@ export class ReconnectingClient extends Resource {
   /**
    * Query on the current connection, waiting for one if needed.
    *
+   * @param params Query parameters.
+   * @param options Abort signal.
+   * @returns The server's result.
    * @throws {ReconnectingQueueFullError} At once, when `maxPending`
    * requests already wait for a connection.
    * @throws {ConnectionError} When the connection closes first.
+   * @throws {Error} The reason it gave up, when it did.
    */
   async query(
     params: QueryParams,
@@ -238,6 +407,8 @@ export class ReconnectingClient extends Resource {
    * queued behind it, the connection stops reading its socket. Requests
    * of a `for await` body then wait for ever, as with `Client.events`.
    *
+   * @param options Abort signal and bound of this iterator.
+   * @returns The iterator.
    * @throws {RangeError} When `maxBatches` is below 1.
    */
   events(options: EventsOptions = {}): QueuedIterator<Event[]> {
@@ -252,6 +423,10 @@ export class ReconnectingClient extends Resource {
     if (!this.isOpen) it.end();
     else if (!it.ended) this.#iterators.add(it);
     return it;
+  }
+
+  #closedError(): Error {
+    return this.#reason ?? new ConnectionError("client closed");
   }
 
   // The connection for a request: the current one, or the next one,
@@ -286,73 +461,151 @@ export class ReconnectingClient extends Resource {
     return false;
   }
 
-  async #run(
-    addr: Address,
-    clientName: string,
-    options: ReconnectOptions,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const minDelay = this.#minDelay;
-    const maxDelay = this.#maxDelay;
-    let delay = minDelay;
-    while (!signal.aborted) {
-      let client: Client;
-      try {
-        client = await connect(addr, clientName, {
-          ...options,
-          signal,
-          eventsCb: async (c, events) => {
-            if (this.#iterators.size) await this.#push(c, events);
-            await options.eventsCb?.(c, events);
-          },
-        });
-      } catch (e) {
-        if (signal.aborted) return;
-        log.warn(
-          `reconnect to ${addr.hostname}:${addr.port} failed: ${
-            (e as Error).message
-          }`,
-        );
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, maxDelay);
-        continue;
-      }
-      delay = minDelay;
-      // A callback waiting for room in an iterator must not hold up the
-      // closing of its connection.
-      client.waitClosing().then(this.#wake);
-      this.#client = client;
-      this.#connected.resolve(client);
-      options.connectionCb?.(true);
-      await Promise.race([client.waitClosing(), this.#group.waitClosing()]);
-      this.#client = null;
-      await client.asyncClose();
-      if (signal.aborted) return;
-      this.#connected = Promise.withResolvers();
-      this.#connected.promise.catch(() => {});
-      options.connectionCb?.(false);
-      await sleep(delay, signal);
+  #emit(status: ReconnectStatus): void {
+    this.#lastStatus = status;
+    for (const it of this.#statusIterators) it.push(status);
+    const connectionCb = this.#options.connectionCb;
+    if (!connectionCb) return;
+    if (status.type !== "connected" && status.type !== "disconnected") return;
+    try {
+      connectionCb(status.type === "connected");
+    } catch (e) {
+      log.error("connection callback failed:", e);
     }
+  }
+
+  // Rounds through the addresses, a backoff delay before each one but
+  // the first, until this client closes or gives up.
+  async #run(signal: AbortSignal): Promise<void> {
+    // Failed rounds since the last connection, and why the last one
+    // failed (or the connection was lost).
+    let attempt = 0;
+    let reason: Error | null = null;
+    while (!signal.aborted) {
+      if (reason) {
+        if (!this.#backoff.allows(attempt + 1)) return this.#giveUp(reason);
+        attempt++;
+        const delay = this.#backoff.delay(attempt);
+        this.#emit({ type: "reconnecting", attempt, delay, reason });
+        await sleep(delay, signal);
+        if (signal.aborted) return;
+      }
+      const dialed = await this.#round(signal);
+      if (dialed.client) {
+        attempt = 0;
+        reason = await this.#serve(dialed.client, dialed.address, signal);
+      } else if (signal.aborted) {
+        return;
+      } else if (dialed.fatal) {
+        return this.#giveUp(dialed.error);
+      } else {
+        reason = dialed.error;
+      }
+    }
+  }
+
+  // Each address in turn, until one connects.
+  async #round(signal: AbortSignal): Promise<Dialed> {
+    let failed: Dialed | null = null;
+    for (const address of this.#addresses) {
+      if (signal.aborted) break;
+      this.#emit({ type: "connecting", address });
+      failed = await this.#dial(address, signal);
+      if (failed.client || failed.fatal) return failed;
+    }
+    return failed ?? { client: null, error: this.#closedError(), fatal: true };
+  }
+
+  // Connects, and makes the connection the current one.
+  async #dial(address: Address, signal: AbortSignal): Promise<Dialed> {
+    const options = this.#options;
+    let client: Client;
+    try {
+      client = await connect(address, this.#clientName, {
+        ...options,
+        signal,
+        eventsCb: async (c, events) => {
+          if (this.#iterators.size) await this.#push(c, events);
+          await options.eventsCb?.(c, events);
+        },
+      });
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      if (signal.aborted) return { client: null, error, fatal: true };
+      // Only what a connection can fail with is worth redialing for: a
+      // bad option (a TypeError) would fail the same way for ever.
+      const fatal = error instanceof EventerInitError
+        ? !options.retryOnInitError
+        : !(error instanceof ConnectionError ||
+          error instanceof ProtocolError);
+      if (!fatal) {
+        log.warn(`connecting to ${where(address)} failed: ${error.message}`);
+      }
+      return { client: null, error, fatal };
+    }
+    // A callback waiting for room in an iterator must not hold up the
+    // closing of its connection.
+    client.waitClosing().then(this.#wake);
+    if (signal.aborted) {
+      await client.asyncClose();
+      return { client: null, error: this.#closedError(), fatal: true };
+    }
+    this.#client = client;
+    this.#connected.resolve(client);
+    this.#emit({ type: "connected", address });
+    return { client, address, error: null, fatal: false };
+  }
+
+  // Until the connection is lost (returns why) or this client closes.
+  async #serve(
+    client: Client,
+    address: Address,
+    signal: AbortSignal,
+  ): Promise<Error | null> {
+    await untilClosing(client, signal);
+    this.#client = null;
+    await client.asyncClose();
+    if (signal.aborted) return null;
+    this.#connected = Promise.withResolvers();
+    this.#connected.promise.catch(() => {});
+    // The client does not tell why its connection closed.
+    const reason = new ConnectionError(`connection to ${where(address)} lost`);
+    this.#emit({ type: "disconnected", address, reason });
+    return reason;
+  }
+
+  #giveUp(reason: Error): void {
+    this.#reason = reason;
+    log.error(
+      `reconnecting client ${this.#clientName} gave up: ${reason.message}`,
+    );
+    this.#emit({ type: "gaveUp", reason });
+    this.#group.close();
   }
 }
 
-// An option in milliseconds: absent is the default; anything but a finite
-// non-negative number is refused, naming the option.
-function duration(
-  options: ReconnectOptions,
-  name: "minDelay" | "maxDelay",
-  fallback: number,
-): number {
-  const value: unknown = options[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(
-      `${name} must be a finite non-negative number of milliseconds, got ${
-        typeof value === "number" ? value : typeof value
-      }`,
-    );
-  }
-  return value;
+// What dialing an address, or a round of them, came to.
+type Dialed =
+  | { client: Client; address: Address; error: null; fatal: false }
+  | { client: null; error: Error; fatal: boolean };
+
+function where(address: Address): string {
+  return `${address.hostname}:${address.port}`;
+}
+
+// Resolves when `client` starts closing or `signal` aborts. Not a race
+// with the group's waitClosing(): that would leave a reaction on a
+// promise of the group for every connection ever made.
+function untilClosing(client: Client, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", done, { once: true });
+    client.waitClosing().then(done);
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -149,7 +149,7 @@ Deno.test("the reconnecting client redials after a server restart and re-sends i
     assert.deepEqual(got.map((b) => b?.[0].type), [["a", "1"], ["a", "2"]]);
     assert.deepEqual(seenSubscriptions, [[["a", "?"]], [["a", "?"]]]);
     assert.deepEqual(states, [true, false, true]);
-    assert.equal(rc.status, "operational");
+    assert.equal(rc.serverStatus, "operational");
   } finally {
     await rc.asyncClose();
     await server.asyncClose();
