@@ -1,8 +1,8 @@
 /**
  * A client that survives Event Server restarts: it dials its addresses in
  * turn, redials with jittered exponential backoff, re-sends its
- * subscriptions on every connection, and reports each step as a status
- * event.
+ * subscriptions on every connection, lets a hook resync before
+ * notifications resume, and reports each step as a status event.
  *
  * @module
  */
@@ -77,13 +77,13 @@ export class ReconnectingQueueFullError extends BackpressureError {
  */
 export type ReconnectStatus =
   | {
-    /** Dialing `address`: TCP, TLS, then init. */
+    /** Dialing `address`: TCP, TLS, init, then `onConnected`. */
     type: "connecting";
     /** The address dialed. */
     address: Address;
   }
   | {
-    /** Connected: requests and notifications flow. */
+    /** Connected and `onConnected` done: requests and notifications flow. */
     type: "connected";
     /** The address connected to. */
     address: Address;
@@ -168,7 +168,24 @@ export interface ReconnectOptions extends ConnectOptions {
    */
   retryOnInitError?: boolean;
   /**
-   * Called with `true` on every new connection and
+   * Awaited on every new connection, before it counts as connected:
+   * resync here (query the latest state with `client`). Meanwhile
+   * notifications are held, in order, and delivered to `eventsCb`,
+   * `statusCb` and `events()` once it returns; requests made through the
+   * reconnecting client wait until then too, so make the hook's requests
+   * with `client`. A hook that throws drops the connection: the client
+   * goes on to the next address, as for a failed dial. Held notifications
+   * are bounded as a slow `eventsCb` is: once `receiveQueueSize` of them
+   * wait, the connection stops reading, replies included, until the hook
+   * returns; a resync expecting that many should page its queries.
+   *
+   * The events of a notification held meanwhile may also be in the
+   * hook's query result: apply each event once by its id (events of one
+   * type come in id order).
+   */
+  onConnected?: (client: Client) => unknown;
+  /**
+   * Called with `true` on every new connection (after `onConnected`) and
    * `false` when it is lost.
    *
    * @deprecated Use {@linkcode ReconnectingClient.status}: its `connected`
@@ -185,7 +202,7 @@ export interface ReconnectOptions extends ConnectOptions {
  * @param addrs Server address, or several, tried in this order on every
  * round (a primary first, then its backups).
  * @param clientName Client name sent on every connection.
- * @param options Connect options plus backoff and limits.
+ * @param options Connect options plus backoff, a resync hook and limits.
  * @returns The client, connecting.
  * @throws {TypeError} When `addrs` is empty, `minDelay` or `maxDelay` is
  * not a finite non-negative number of milliseconds, `minDelay` exceeds
@@ -195,16 +212,24 @@ export interface ReconnectOptions extends ConnectOptions {
  * @example
  * ```ts ignore
  * import { connectReconnecting } from "@hat/eventer";
+ * const latest = new Map<string, unknown>();
  * await using rc = connectReconnecting(
  *   [{ hostname: "10.0.0.1", port: 23012 }, { hostname: "10.0.0.2", port: 23012 }],
  *   "gateway",
  *   {
- *   { subscriptions: [["gateway", "*"]] },
+ *     subscriptions: [["gateway", "*"]],
+ *     onConnected: async (client) => {
+ *       const result = await client.query({ kind: "latest", eventTypes: [["gateway", "*"]] });
+ *       for (const e of result.events) latest.set(e.type.join("/"), e.payload);
+ *     },
+ *   },
  * );
  * (async () => {
  *   for await (const s of rc.status()) console.log(s.type);
  * })();
- * for await (const events of rc.events()) console.log(events);
+ * for await (const events of rc.events()) {
+ *   for (const e of events) latest.set(e.type.join("/"), e.payload);
+ * }
  * ```
  */
 export function connectReconnecting(
@@ -274,7 +299,10 @@ export class ReconnectingClient extends Resource {
     return this.#group;
   }
 
-  /** The current connection's client, or `null` while disconnected. */
+  /**
+   * The current connection's client, or `null` while disconnected (and
+   * while `onConnected` runs: it is given the client).
+   */
   get client(): Client | null {
     return this.#client;
   }
@@ -324,7 +352,7 @@ export class ReconnectingClient extends Resource {
   }
 
   /**
-   * Wait for a connection.
+   * Wait for a connection (`onConnected` done).
    *
    * @param signal Stops waiting.
    * @returns The connection's client.
@@ -516,15 +544,23 @@ export class ReconnectingClient extends Resource {
     return failed ?? { client: null, error: this.#closedError(), fatal: true };
   }
 
-  // Connects, and makes the connection the current one.
+  // Connects and runs the hook; notifications are held until it returns.
   async #dial(address: Address, signal: AbortSignal): Promise<Dialed> {
     const options = this.#options;
+    const onConnected = options.onConnected;
+    let open = !onConnected;
+    const gate = Promise.withResolvers<boolean>();
     let client: Client;
     try {
       client = await connect(address, this.#clientName, {
         ...options,
         signal,
+        statusCb: async (c, status) => {
+          if (!open && !(await gate.promise)) return;
+          await options.statusCb?.(c, status);
+        },
         eventsCb: async (c, events) => {
+          if (!open && !(await gate.promise)) return;
           if (this.#iterators.size) await this.#push(c, events);
           await options.eventsCb?.(c, events);
         },
@@ -543,14 +579,27 @@ export class ReconnectingClient extends Resource {
       }
       return { client: null, error, fatal };
     }
-    // A callback waiting for room in an iterator must not hold up the
-    // closing of its connection.
-    client.waitClosing().then(this.#wake);
+    // A callback held by the gate or waiting for room in an iterator must
+    // not hold up the closing of its connection.
+    client.waitClosing().then(() => {
+      gate.resolve(false);
+      this.#wake();
+    });
+    if (onConnected && !signal.aborted) {
+      const error = await hook(onConnected, client, signal);
+      if (error && !signal.aborted) {
+        await client.asyncClose();
+        log.warn(`onConnected failed on ${where(address)}:`, error);
+        return { client: null, error, fatal: false };
+      }
+    }
     if (signal.aborted) {
       await client.asyncClose();
       return { client: null, error: this.#closedError(), fatal: true };
     }
     this.#client = client;
+    open = true;
+    gate.resolve(true);
     this.#connected.resolve(client);
     this.#emit({ type: "connected", address });
     return { client, address, error: null, fatal: false };
@@ -588,6 +637,25 @@ export class ReconnectingClient extends Resource {
 type Dialed =
   | { client: Client; address: Address; error: null; fatal: false }
   | { client: null; error: Error; fatal: boolean };
+
+// Runs the onConnected hook; resolves with its error, or with a
+// ConnectionError when the connection or this client closes first.
+async function hook(
+  onConnected: (client: Client) => unknown,
+  client: Client,
+  signal: AbortSignal,
+): Promise<Error | null> {
+  const closing = untilClosing(client, signal)
+    .then(() => new ConnectionError("connection closed during onConnected"));
+  try {
+    return await Promise.race([
+      Promise.resolve(onConnected(client)).then(() => null),
+      closing,
+    ]);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
 
 function where(address: Address): string {
   return `${address.hostname}:${address.port}`;

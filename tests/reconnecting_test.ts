@@ -1,8 +1,8 @@
 // The reconnecting client (issue 29): options in milliseconds, refused when
 // they are not durations; register overloads; status() events across
 // restarts; several addresses; jitter; maxReconnectAttempts and init errors
-// ending in gaveUp. Over loopback sockets, against our server started and
-// stopped.
+// ending in gaveUp; the onConnected hook, with notifications held while it
+// runs. Over loopback sockets, against our server started and stopped.
 
 import assert from "node:assert/strict";
 import { EventerInitError } from "../client.ts";
@@ -14,7 +14,7 @@ import {
   type ReconnectStatus,
 } from "../reconnecting_client.ts";
 import { listen, type Server } from "../server.ts";
-import { captureLog, deadline, ev, LOCAL, until } from "./_net.ts";
+import { captureLog, deadline, delay, ev, LOCAL, until } from "./_net.ts";
 
 // True when A and B are the same type (not merely assignable).
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends
@@ -365,4 +365,114 @@ Deno.test("reconnecting client: a status() consumer that does not read keeps the
   assert.equal(all.length, 1 + 2 * 20 + 1);
   assert.deepEqual(await collect(small), all.slice(-3));
   assert.throws(() => rc.status({ maxPending: 0 }), RangeError);
+});
+
+Deno.test("reconnecting client: onConnected runs on every connection before notifications resume; those arriving meanwhile come after it, in order, and held requests go after it too", async () => {
+  using _log = captureLog();
+  let server = await echo();
+  const addr = server.addresses[0];
+  const steps: string[] = [];
+  let connections = 0;
+  const rc = connectReconnecting(addr, "rc", {
+    subscriptions: [["a", "*"]],
+    minDelay: 5,
+    maxDelay: 10,
+    onConnected: async (client) => {
+      const n = ++connections;
+      steps.push(`hook ${n}`);
+      // Sent to this client now, while the hook runs: a notification, a
+      // status change, another notification.
+      server.notifyEvents([ev(["a", `${n}.1`], 1)], false);
+      void server.setStatus("standby");
+      server.notifyEvents([ev(["a", `${n}.2`], 2)], false);
+      // Its reply comes after them on the one connection: by then they
+      // have arrived, and wait.
+      await client.query({ kind: "latest" });
+      await delay(20);
+      assert.equal(client.status, "operational");
+      steps.push(`hook ${n} done`);
+    },
+    statusCb: (_client, status) => {
+      steps.push(`status ${status}`);
+    },
+    eventsCb: (_client, events) => {
+      steps.push(`events ${events[0].type[1]}`);
+    },
+  });
+  const batches = rc.events();
+  try {
+    const held = rc.query({ kind: "latest" }).then(() =>
+      steps.push("held query answered")
+    );
+    await deadline(held, 2000, "the held query");
+    await until(() => steps.length === 6, 2000, "first connection");
+    assert.deepEqual(steps.slice(0, 2), ["hook 1", "hook 1 done"]);
+    assert.deepEqual(
+      steps.filter((s) => !s.startsWith("held")).slice(2),
+      ["events 1.1", "status standby", "events 1.2"],
+    );
+    assert.equal(rc.serverStatus, "standby");
+
+    steps.length = 0;
+    await server.asyncClose();
+    server = await echo(addr);
+    await until(() => steps.length === 5, 3000, "second connection");
+    assert.deepEqual(steps, [
+      "hook 2",
+      "hook 2 done",
+      "events 2.1",
+      "status standby",
+      "events 2.2",
+    ]);
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      got.push((await batches.next()).value![0].type[1]);
+    }
+    assert.deepEqual(got, ["1.1", "1.2", "2.1", "2.2"]);
+  } finally {
+    await rc.asyncClose();
+    await server.asyncClose();
+  }
+});
+
+Deno.test("reconnecting client: an onConnected that throws drops the connection and its held notifications; the client redials as after a failed dial", async () => {
+  using log = captureLog();
+  await using server = await echo();
+  const addr = server.addresses[0];
+  const delivered: string[] = [];
+  let calls = 0;
+  const rc = connectReconnecting(addr, "rc", {
+    subscriptions: [["a", "*"]],
+    minDelay: 5,
+    maxDelay: 10,
+    onConnected: async (client) => {
+      calls++;
+      server.notifyEvents([ev(["a", String(calls)], 1)], false);
+      await client.query({ kind: "latest" });
+      if (calls === 1) throw new Error("resync failed");
+    },
+    eventsCb: (_client, events) => {
+      delivered.push(events[0].type[1]);
+    },
+  });
+  const { seen, done } = record(rc.status());
+  try {
+    await deadline(rc.waitConnected(), 2000, "connected");
+    await until(() => delivered.length === 1, 2000, "delivered");
+    assert.deepEqual(delivered, ["2"]);
+    assert.deepEqual(seen.map(brief), [
+      `connecting ${addr.port}`,
+      "reconnecting 1 Error",
+      `connecting ${addr.port}`,
+      `connected ${addr.port}`,
+    ]);
+    assert.equal(
+      (seen[1] as { reason: Error }).reason.message,
+      "resync failed",
+    );
+    assert.ok(log.records.some((r) => /onConnected failed/.test(r.text)));
+  } finally {
+    await rc.asyncClose();
+  }
+  await done;
 });
