@@ -534,14 +534,14 @@ export class ReconnectingClient extends Resource {
 
   // Each address in turn, until one connects.
   async #round(signal: AbortSignal): Promise<Dialed> {
-    let failed: Dialed | null = null;
+    let dialed: Dialed | null = null;
     for (const address of this.#addresses) {
       if (signal.aborted) break;
       this.#emit({ type: "connecting", address });
-      failed = await this.#dial(address, signal);
-      if (failed.client || failed.fatal) return failed;
+      dialed = await this.#dial(address, signal);
+      if (dialed.client || dialed.fatal) return dialed;
     }
-    return failed ?? { client: null, error: this.#closedError(), fatal: true };
+    return dialed ?? { client: null, error: this.#closedError(), fatal: true };
   }
 
   // Connects and runs the hook; notifications are held until it returns.
