@@ -57,16 +57,22 @@ export {
 
 // The event domain.
 export {
+  type BinaryEncoding,
   type BinaryPayload,
   compareEvents,
   type Event,
+  eventFromJson,
   type EventId,
   type EventPayload,
+  eventToJson,
+  type EventToJsonOptions,
   type EventType,
+  formatEventType,
   InvalidQueryTypeError,
   type JsonPayload,
   type Order,
   type OrderBy,
+  parseEventType,
   type QueryLatestParams,
   type QueryParams,
   type QueryResult,

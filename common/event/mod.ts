@@ -8,6 +8,13 @@
 
 export { compareEvents } from "./event_order.ts";
 export {
+  type BinaryEncoding,
+  eventFromJson,
+  eventToJson,
+  type EventToJsonOptions,
+} from "./event_json.ts";
+export { formatEventType, parseEventType } from "./event_type_text.ts";
+export {
   InvalidQueryTypeError,
   matchesQueryType,
   Subscription,
