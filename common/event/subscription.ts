@@ -5,7 +5,7 @@
  *
  * Normalisation, union, intersection and disjointness follow the reference
  * (`hat.event.common.subscription`) and `vectors/subscription.json`. Where
- * its two implementations disagree: `isdisjoint` is the Python one's (exact;
+ * its two implementations disagree: `isDisjoint` is the Python one's (exact;
  * the C one reports an overlap whenever one side ends where the other goes
  * on, and the vectors side with Python), and `intersection` the C one's
  * (it rebuilds every operand from its query types, so the result does not
@@ -216,7 +216,7 @@ export class Subscription {
    * Returns a subscription of the event types this has in common with all
    * others, computed as the reference does: a `*` against a type ending at
    * the same depth yields nothing (`[a, *]` ∩ `[a]` is empty), although
-   * {@linkcode Subscription.isdisjoint} says they overlap.
+   * {@linkcode Subscription.isDisjoint} says they overlap.
    *
    * @param others Subscriptions to intersect with.
    * @returns The intersection.
@@ -243,12 +243,24 @@ export class Subscription {
    * ```ts
    * import { Subscription } from "./subscription.ts";
    * import assert from "node:assert/strict";
-   * assert.ok(new Subscription([["a"]]).isdisjoint(new Subscription([["b"]])));
-   * assert.ok(!new Subscription([["?"]]).isdisjoint(new Subscription([["b"]])));
+   * assert.ok(new Subscription([["a"]]).isDisjoint(new Subscription([["b"]])));
+   * assert.ok(!new Subscription([["?"]]).isDisjoint(new Subscription([["b"]])));
    * ```
    */
-  isdisjoint(other: Subscription): boolean {
+  isDisjoint(other: Subscription): boolean {
     return disjointNodes(this.#root, other.#root);
+  }
+
+  /**
+   * The reference's (Python) name of {@linkcode Subscription.isDisjoint}.
+   *
+   * @deprecated Use {@linkcode Subscription.isDisjoint}; this alias goes
+   * in a later version.
+   * @param other The other subscription.
+   * @returns True when the subscriptions share no event type.
+   */
+  isdisjoint(other: Subscription): boolean {
+    return this.isDisjoint(other);
   }
 
   #compile(): MatchState {
