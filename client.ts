@@ -46,6 +46,7 @@ import {
   writeQueryParams,
   writeRegisterReq,
 } from "./common/eventer/mod.ts";
+import { queryAll } from "./_query_all.ts";
 
 /** Called when the server's status changes. */
 export type StatusCb = (client: Client, status: Status) => void | Promise<void>;
@@ -386,6 +387,49 @@ export class Client extends Resource {
     return (sent instanceof Promise
       ? sent.then((conv) => this.#wait(conv, options?.signal))
       : this.#wait(sent, options?.signal)) as Promise<QueryResult>;
+  }
+
+  /**
+   * Query every matching event, page after page: an async iterator over
+   * the events of each result in turn, sending the next request (the same
+   * parameters with `lastEventId` set to the page's last event) only when
+   * the consumer has taken the page and the server said `moreFollows`.
+   * The page size is the query's `maxResults`, or the server's own cap.
+   * A `latest` query has no cursor: its one result is the only page (ours
+   * says `moreFollows` when it left types out past its byte cap; query
+   * narrower types then).
+   *
+   * Nothing is sent before the first `next()`. Leaving the loop early
+   * (`break`) sends no further request.
+   *
+   * @param params Query parameters.
+   * @param options Abort signal, for the whole iteration: once it aborts,
+   *   no further request is sent and the iterator rejects with its reason
+   *   (like {@linkcode Client.query}), rather than ending as if complete.
+   * @returns The events, in the order the server answers them.
+   * @throws {RangeError} At once, when `maxResults` is below 1.
+   * @throws {ConnectionError} From the iterator, when the connection
+   *   closes first.
+   * @throws {ProtocolError} From the iterator, when a result says more
+   *   events follow but holds none to continue after.
+   *
+   * @example
+   * ```ts ignore
+   * for await (
+   *   const event of client.queryAll({
+   *     kind: "timeseries",
+   *     eventTypes: [["gateway", "*"]],
+   *     order: "ascending",
+   *     maxResults: 1000,
+   *   }, { signal: AbortSignal.timeout(60_000) })
+   * ) console.log(event.id);
+   * ```
+   */
+  queryAll(
+    params: QueryParams,
+    options?: RequestOptions,
+  ): AsyncGenerator<Event, void, undefined> {
+    return queryAll((p, o) => this.query(p, o), params, options?.signal);
   }
 
   // The conversation at once when the send queue has room (the usual
