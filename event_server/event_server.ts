@@ -129,6 +129,13 @@ export interface EventServerOptions extends
    * microsecond resolution).
    */
   now?: () => Timestamp;
+  /**
+   * Shuts the server down gracefully when it aborts, as `close()` does.
+   * Already aborted, `startEventServer` rejects with its reason without
+   * opening the database or binding; aborted while starting, it rejects
+   * with its reason once the server has stopped again.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -148,6 +155,8 @@ export interface EventServerOptions extends
  * @throws {EventServerError} When the database is in use by another
  *   server (through whatever path), cannot be opened, or the address
  *   cannot be bound.
+ * @throws The reason of `options.signal`, when it aborted before the
+ *   server was running.
  *
  * @example
  * ```ts ignore
@@ -160,6 +169,8 @@ export interface EventServerOptions extends
 export async function startEventServer(
   options: EventServerOptions,
 ): Promise<EventServer> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? DEFAULT_PORT;
   const serverId = options.serverId ?? 1;
@@ -198,6 +209,16 @@ export async function startEventServer(
   } catch (e) {
     await server._abort();
     throw e;
+  }
+  if (signal) {
+    if (signal.aborted) {
+      await server.asyncClose();
+      throw signal.reason;
+    }
+    signal.addEventListener("abort", () => server.close(), {
+      once: true,
+      signal: server.group.signal,
+    });
   }
   return server;
 }

@@ -120,7 +120,7 @@ export class ChatterServer extends Resource {
  *
  * @param handler Called with each accepted connection.
  * @param addr Address to bind (port 0 picks a free port).
- * @param options Chatter and TLS options.
+ * @param options Chatter and TLS options, and a signal closing the server.
  * @returns The listening server.
  */
 export function listen(
@@ -128,6 +128,8 @@ export function listen(
   addr: Address,
   options: ListenOptions = {},
 ): Promise<ChatterServer> {
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   const listener = options.tls
     ? Deno.listenTls({
       hostname: addr.hostname,
@@ -141,5 +143,11 @@ export function listen(
       port: addr.port,
       transport: "tcp",
     });
-  return Promise.resolve(new ChatterServer(listener, handler, options));
+  const server = new ChatterServer(listener, handler, options);
+  // Removed once the server closes: a long-lived signal keeps nothing.
+  signal?.addEventListener("abort", () => server.close(), {
+    once: true,
+    signal: server.group.signal,
+  });
+  return Promise.resolve(server);
 }

@@ -84,6 +84,11 @@ export interface ConnectOptions extends ChatterOptions {
 export interface ListenOptions extends ChatterOptions {
   /** Listen with TLS. */
   tls?: ListenTlsOptions;
+  /**
+   * Closes the server when it aborts, as `close()` does. Already aborted,
+   * `listen` rejects with its reason without binding.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of a single send. */
