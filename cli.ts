@@ -33,6 +33,7 @@ Commands:
   query       query events: latest, timeseries or server
   subscribe   print notified events as JSON lines until Ctrl-C
   serve       run an Event Server (same as deno task start)
+  help        show this help, or a command's: help <command>
 
 Run "${CLI} <command> --help" for a command's flags.
 Each event is printed as one JSON line:
@@ -48,16 +49,24 @@ Exit codes: 0 ok, 1 server or connection error, 2 bad command line or input.`;
  * @returns The process exit code.
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  let [command, ...rest] = argv;
   const commands: Record<string, (argv: string[]) => Promise<number>> = {
     register,
     query,
     subscribe,
   };
+  if (command === "help" && rest.length > 0) {
+    // `help query` is `query --help`.
+    [command, rest] = [rest[0], ["--help"]];
+    if (command === "help") rest = [];
+  }
   if (command === "serve") {
     return await serveMain(rest, `${CLI} serve`);
   }
-  if (command === undefined || command === "-h" || command === "--help") {
+  if (
+    command === undefined || command === "-h" || command === "--help" ||
+    command === "help"
+  ) {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
   }

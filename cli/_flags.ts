@@ -28,9 +28,13 @@ export type Flags<K extends FlagKinds> = {
  * Parse `args` against `kinds`. `--help` and `-h` are always accepted
  * (as `help`); `--` ends the flags.
  *
+ * Messages do not name the command: the caller's hint does (`see deno
+ * task start --help`), and only the caller knows how it was invoked (the
+ * same server flags are `deno task start` and `deno task cli serve`).
+ *
  * @param args Arguments after the command name.
  * @param kinds Accepted flags (without `--`).
- * @param command Command name for messages.
+ * @param _command Unused; kept for callers that still pass it.
  * @returns The flags and the positional arguments.
  * @throws {UsageError} For an unknown flag, a missing or unexpected value,
  *   or a non-repeatable flag given twice.
@@ -38,7 +42,7 @@ export type Flags<K extends FlagKinds> = {
 export function parseFlags<K extends FlagKinds>(
   args: readonly string[],
   kinds: K,
-  command: string,
+  _command?: string,
 ): { flags: Flags<K> & { help?: boolean }; positionals: string[] } {
   const flags: Record<string, string | string[] | boolean> = {};
   const positionals: string[] = [];
@@ -54,7 +58,7 @@ export function parseFlags<K extends FlagKinds>(
     }
     if (!arg.startsWith("--") || arg === "-") {
       if (arg.startsWith("-") && arg !== "-" && !/^-\d/.test(arg)) {
-        throw new UsageError(`unknown flag ${arg} for ${command}`);
+        throw new UsageError(`unknown flag ${arg}`);
       }
       positionals.push(arg);
       continue;
@@ -63,7 +67,7 @@ export function parseFlags<K extends FlagKinds>(
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const kind = Object.hasOwn(kinds, name) ? kinds[name] : undefined;
     if (kind === undefined) {
-      throw new UsageError(`unknown flag --${name} for ${command}`);
+      throw new UsageError(`unknown flag --${name}`);
     }
     if (kind === "boolean") {
       if (eq >= 0) {
@@ -101,7 +105,6 @@ export function parseFlags<K extends FlagKinds>(
  *
  * @param args Arguments after the command name.
  * @param kinds Accepted flags (without `--`).
- * @param command Command name for messages.
  * @param usage The command's help text.
  * @param maxPositionals How many positional arguments it takes.
  * @returns The flags and the positional arguments, or `null` for `--help`.
@@ -110,11 +113,10 @@ export function parseFlags<K extends FlagKinds>(
 export function parseCommand<K extends FlagKinds>(
   args: readonly string[],
   kinds: K,
-  command: string,
   usage: string,
   maxPositionals = 0,
 ): { flags: Flags<K>; positionals: string[] } | null {
-  const { flags, positionals } = parseFlags(args, kinds, command);
+  const { flags, positionals } = parseFlags(args, kinds);
   if (flags.help) {
     console.log(usage);
     return null;

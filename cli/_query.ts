@@ -58,8 +58,9 @@ const QUERY_KIND_FLAGS: Record<QueryParams["kind"], string[]> = {
 
 const QUERY_USAGE = `Usage: ${CLI} query latest|timeseries|server [flags]
 
-Print the matching events, one JSON line each. When the server has more
-than one result holds, a note on stderr tells how to continue.
+Print the matching events, one JSON line each. When more events match
+than one result of the server holds, a note on stderr tells how to
+continue (or give --all).
 
   latest       the latest event of each matching type
     --types Q            query type (repeatable; ? one segment, final *
@@ -91,21 +92,20 @@ ${CONNECTION_HELP}`;
  * @returns The exit code.
  */
 export async function query(argv: string[]): Promise<number> {
-  const parsed = parseCommand(argv, QUERY_FLAGS, "query", QUERY_USAGE, 1);
+  const parsed = parseCommand(argv, QUERY_FLAGS, QUERY_USAGE, 1);
   if (parsed === null) return 0;
   const { flags, positionals: [kindText] } = parsed;
   if (kindText === undefined) {
     throw new UsageError("query needs a kind: latest, timeseries or server");
   }
-  const kind = parseChoice(
-    "kind",
-    kindText,
-    {
-      latest: "latest",
-      timeseries: "timeseries",
-      server: "server",
-    } as const,
-  );
+  if (!Object.hasOwn(QUERY_KIND_FLAGS, kindText)) {
+    throw new UsageError(
+      `unknown query kind ${
+        JSON.stringify(kindText)
+      }: latest, timeseries or server`,
+    );
+  }
+  const kind = kindText as QueryParams["kind"];
   for (const name of Object.keys(flags)) {
     if (name in CONNECTION_FLAGS || QUERY_KIND_FLAGS[kind].includes(name)) {
       continue;

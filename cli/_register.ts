@@ -53,7 +53,7 @@ ${CONNECTION_HELP}`;
  * @returns The exit code.
  */
 export async function register(argv: string[]): Promise<number> {
-  const parsed = parseCommand(argv, REGISTER_FLAGS, "register", REGISTER_USAGE);
+  const parsed = parseCommand(argv, REGISTER_FLAGS, REGISTER_USAGE);
   if (parsed === null) return 0;
   const { flags } = parsed;
   if (flags.type === undefined) throw new UsageError("flag --type is required");

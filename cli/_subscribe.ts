@@ -44,12 +44,7 @@ ${CONNECTION_HELP}`;
  * @returns The exit code.
  */
 export async function subscribe(argv: string[]): Promise<number> {
-  const parsed = parseCommand(
-    argv,
-    SUBSCRIBE_FLAGS,
-    "subscribe",
-    SUBSCRIBE_USAGE,
-  );
+  const parsed = parseCommand(argv, SUBSCRIBE_FLAGS, SUBSCRIBE_USAGE);
   if (parsed === null) return 0;
   const { flags } = parsed;
   const subscriptions: EventType[] = parseQueryTypes(flags.types ?? ["*"]);

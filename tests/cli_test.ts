@@ -571,7 +571,7 @@ Deno.test("every error is one line and a non-zero exit", async () => {
     [
       ["register", "--type", "a", "--bogus"],
       2,
-      /unknown flag --bogus for register/,
+      /^error: unknown flag --bogus \(see deno task cli register --help\)\n$/,
     ],
     [["register", "--type"], 2, /flag --type needs a value/],
     [["register", "--type", "a", "--type", "b"], 2, /given twice/],
@@ -588,7 +588,7 @@ Deno.test("every error is one line and a non-zero exit", async () => {
     [
       ["query", "newest"],
       2,
-      /--kind must be one of latest, timeseries, server/,
+      /^error: unknown query kind "newest": latest, timeseries or server \(see deno task cli query --help\)\n$/,
     ],
     [["query", "latest", "--types", "*/a"], 2, /invalid query type "\*\/a"/],
     [
@@ -660,6 +660,60 @@ Deno.test("server refusals and silence are errors too", async () => {
   } finally {
     stuck.resolve({ events: [], moreFollows: false });
   }
+});
+
+Deno.test("help is a command: help, help <command>", async () => {
+  const help = await cli(["help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: deno task cli <command>/);
+  assert.match(help.stdout, /\n {2}help +show this help/);
+  for (const command of ["query", "register", "subscribe", "serve"]) {
+    const run = await cli(["help", command]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`^Usage: deno task cli ${command} `));
+  }
+  assertError(
+    await cli(["help", "frobnicate"]),
+    2,
+    /unknown command frobnicate/,
+  );
+});
+
+Deno.test("query --help reads", async () => {
+  const help = await cli(["query", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(
+    help.stdout,
+    /When more events match\nthan one result of the server holds, a note on stderr tells how to\ncontinue \(or give --all\)\./,
+  );
+  assert.doesNotMatch(help.stdout, /more\nthan one result holds/);
+});
+
+Deno.test("query with an unknown kind names no --kind flag", async () => {
+  const run = await cli(["query", "foo"]);
+  assertError(
+    run,
+    2,
+    /^error: unknown query kind "foo": latest, timeseries or server \(see deno task cli query --help\)\n$/,
+  );
+  assert.doesNotMatch(run.stderr, /--kind/);
+});
+
+Deno.test("the server's flag errors name the command it was started as", async () => {
+  const start = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${ROOT}cli/serve.ts`, "--bogus"],
+    stdin: "null",
+  }).output();
+  assert.equal(start.code, 2);
+  assert.equal(
+    new TextDecoder().decode(start.stderr),
+    "error: unknown flag --bogus (see deno task start --help)\n",
+  );
+  assertError(
+    await cli(["serve", "--bogus"]),
+    2,
+    /^error: unknown flag --bogus \(see deno task cli serve --help\)\n$/,
+  );
 });
 
 async function hasReference(): Promise<boolean> {
