@@ -87,10 +87,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [message, code] = describeError(e);
     const hint = e instanceof UsageError
       ? ` (see ${CLI} ${command} --help)`
+      : e instanceof EventerInitError && e.message === "invalid client token"
+      ? tokenHint(rest)
       : "";
     console.error(`error: ${message.replaceAll(/\s*\n\s*/g, " ")}${hint}`);
     return code;
   }
+}
+
+// Servers (ours as the reference) answer "invalid client token" both to
+// a token other than theirs, which includes any token at all when they
+// were started without one, and to no token when they require one.
+function tokenHint(argv: readonly string[]): string {
+  const sent = argv.some((a) => a === "--token" || a.startsWith("--token="));
+  return sent
+    ? " (a server started without a server token refuses every client" +
+      " token: leave --token out, or give the server's own)"
+    : " (this server requires a client token: give --token)";
 }
 
 function describeError(e: unknown): [string, number] {

@@ -55,7 +55,7 @@ function assertError(run: Run, code: number, pattern: RegExp): void {
 
 async function withServer(
   fn: (port: string, server: EventServer) => Promise<void>,
-  options: { serverToken?: string } = {},
+  options: { serverToken?: string; requireToken?: boolean } = {},
 ): Promise<void> {
   await using server = await startEventServer({
     db: ":memory:",
@@ -635,7 +635,7 @@ Deno.test("server refusals and silence are errors too", async () => {
     assertError(
       await cli(["query", "latest", "--port", port, "--token", "wrong"]),
       1,
-      /^error: the server refused the client: invalid client token\n$/,
+      /^error: the server refused the client: invalid client token \(a server started without a server token refuses every client token: leave --token out, or give the server's own\)\n$/,
     );
   }, { serverToken: "right" });
 
@@ -714,6 +714,25 @@ Deno.test("the server's flag errors name the command it was started as", async (
     2,
     /^error: unknown flag --bogus \(see deno task cli serve --help\)\n$/,
   );
+});
+
+Deno.test("an invalid client token refusal says why", async () => {
+  // A server started without a token refuses any client token (as the
+  // reference does).
+  await withServer(async (port) => {
+    assertError(
+      await cli(["query", "latest", "--port", port, "--token", "t"]),
+      1,
+      /^error: the server refused the client: invalid client token \(a server started without a server token refuses every client token: leave --token out, or give the server's own\)\n$/,
+    );
+  });
+  await withServer(async (port) => {
+    assertError(
+      await cli(["query", "latest", "--port", port]),
+      1,
+      /^error: the server refused the client: invalid client token \(this server requires a client token: give --token\)\n$/,
+    );
+  }, { serverToken: "right", requireToken: true });
 });
 
 async function hasReference(): Promise<boolean> {
@@ -805,7 +824,7 @@ Deno.test({
       assertError(
         await cli(["query", "latest", "--port", String(port), "--token", "x"]),
         1,
-        /^error: the server refused the client: invalid client token\n$/,
+        /^error: the server refused the client: invalid client token \(a server started without a server token refuses every client token: leave --token out, or give the server's own\)\n$/,
       );
     } finally {
       reference.kill("SIGINT");
