@@ -11,6 +11,7 @@ import {
   InvalidQueryTypeError,
   normalizeSeconds,
   now,
+  parseEventType,
   Subscription,
   timestampFromFloat,
 } from "../common/event/mod.ts";
@@ -23,23 +24,17 @@ import type {
 import { parseInteger, UsageError } from "./_flags.ts";
 
 /**
- * An event or query type: segments separated by `/` (`a/b/c`), or a JSON
- * array of strings for segments holding a `/` (`["a", "b/c"]`).
+ * An event or query type, as the library's {@linkcode parseEventType}
+ * reads it: segments separated by `/` (`a/b/c`, `\/` for a `/` inside a
+ * segment), `""` for the empty type, or a JSON array of strings.
  */
-function parseType(text: string, what: string): string[] {
-  if (!text.startsWith("[")) return text.split("/");
-  let value: unknown;
+function parseType(text: string, what: string): EventType {
   try {
-    value = JSON.parse(text);
-  } catch {
-    value = null;
+    return parseEventType(text);
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new UsageError(e.message.replace("event type", what));
   }
-  if (!Array.isArray(value) || !value.every((s) => typeof s === "string")) {
-    throw new UsageError(
-      `invalid ${what} ${text}: a JSON type must be an array of strings`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -47,7 +42,7 @@ function parseType(text: string, what: string): string[] {
  *
  * @throws {UsageError} For a wildcard segment or malformed JSON.
  */
-export function parseEventType(text: string): EventType {
+export function parseRegisterType(text: string): EventType {
   const type = parseType(text, "event type");
   const wildcard = type.find((s) => s === "?" || s === "*");
   if (wildcard !== undefined) {

@@ -63,8 +63,9 @@ than one result of the server holds, a note on stderr tells how to
 continue (or give --all).
 
   latest       the latest event of each matching type
-    --types Q            query type (repeatable; ? one segment, final *
-                         any number); default all
+    --types Q            query type, written as register's --type
+                         (repeatable; ? one segment, final * any
+                         number); default all
   timeseries   events in a time range
     --types Q            as above
     --from TS --to TS    timestamp bounds, inclusive (formats as in register)

@@ -15,7 +15,7 @@ import {
   request,
 } from "./_connection.ts";
 import { type FlagKinds, parseCommand, UsageError } from "./_flags.ts";
-import { parseEventType, parseTimestamp, readPayload } from "./_parse.ts";
+import { parseRegisterType, parseTimestamp, readPayload } from "./_parse.ts";
 
 const REGISTER_FLAGS = {
   ...CONNECTION_FLAGS,
@@ -34,8 +34,9 @@ Register one event and print it as registered (id, timestamp) once the
 server answered; the server answers once the event is stored.
 
 Flags:
-  --type T               event type: segments separated by /, or a JSON
-                         array of strings (no ? or * segments)
+  --type T               event type: segments separated by / (\\/ for a /
+                         inside a segment, '' for the empty type), or a
+                         JSON array of strings; no ? or * segments
   --source-timestamp TS  ISO-8601 date (UTC unless a zone is given) or
                          seconds since 1970 (e.g. 1704164645.5), or now
   --json TEXT            JSON payload (- reads it from stdin)
@@ -57,7 +58,7 @@ export async function register(argv: string[]): Promise<number> {
   if (parsed === null) return 0;
   const { flags } = parsed;
   if (flags.type === undefined) throw new UsageError("flag --type is required");
-  const type = parseEventType(flags.type);
+  const type = parseRegisterType(flags.type);
   const sourceTimestamp = flags["source-timestamp"] === undefined
     ? null
     : parseTimestamp("source-timestamp", flags["source-timestamp"]);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { EventType } from "../common/event/mod.ts";
+import { type EventType, formatEventType } from "../common/event/mod.ts";
 import {
   CLI,
   CommandError,
@@ -30,8 +30,8 @@ Print every notified event as a JSON line until Ctrl-C (SIGINT). Status
 changes and "subscribed" go to stderr.
 
 Flags:
-  --types Q          query type (repeatable; ? one segment, final * any
-                     number); default *
+  --types Q          query type, written as register's --type (repeatable;
+                     ? one segment, final * any number); default *
   --server-id N      only events registered by this server
   --persisted        only notify events once committed
 
@@ -67,7 +67,7 @@ export async function subscribe(argv: string[]): Promise<number> {
     const { hostname, port } = args.addr;
     console.error(
       `subscribed to ${
-        subscriptions.map((t) => t.join("/")).join(", ")
+        subscriptions.map((t) => formatEventType(t) || "''").join(", ")
       } at ${hostname}:${port} (status: ${client.status})`,
     );
     const closed = client.waitClosing().then(() => "closed" as const);

@@ -716,6 +716,35 @@ Deno.test("the server's flag errors name the command it was started as", async (
   );
 });
 
+Deno.test("--type '' is the empty type, \\/ a / inside a segment", async () => {
+  await withServer(async (port) => {
+    const p = ["--port", port];
+    const empty = await cli(["register", ...p, "--type", "", "--json", "1"]);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.deepEqual(empty.lines[0].type, []);
+    const latest = await cli(["query", "latest", ...p, "--types", ""]);
+    assert.deepEqual(latest.lines, empty.lines);
+
+    const escaped = await cli(
+      ["register", ...p, "--type", "unit/m\\/s", "--json", "2"],
+    );
+    assert.equal(escaped.code, 0, escaped.stderr);
+    assert.deepEqual(escaped.lines[0].type, ["unit", "m/s"]);
+    const unit = await cli(["query", "latest", ...p, "--types", "unit/m\\/s"]);
+    assert.deepEqual(unit.lines, escaped.lines);
+  });
+  assertError(
+    await cli(["register", "--type", "a\\b"]),
+    2,
+    /invalid escape "\\\\b" in event type "a\\\\b"/,
+  );
+  assertError(
+    await cli(["query", "latest", "--types", "[1]"]),
+    2,
+    /invalid query type "\[1\]": a type starting with \[ must be a JSON array of strings/,
+  );
+});
+
 Deno.test("an invalid client token refusal says why", async () => {
   // A server started without a token refuses any client token (as the
   // reference does).
