@@ -7,10 +7,12 @@
 
 import {
   abortable,
+  checkDuration,
   type Group,
   QueuedIterator,
   Resource,
   SlotMap,
+  timerDelay,
   turnSpent,
   yieldToEventLoop,
 } from "./common/async/mod.ts";
@@ -71,17 +73,18 @@ export class EventerInitError extends Error {
 }
 
 /**
- * Seconds {@linkcode connect} waits, by default, for the TCP connection,
- * the TLS handshake and the init reply together (nats.js waits 20 s too).
+ * Milliseconds {@linkcode connect} waits, by default, for the TCP
+ * connection, the TLS handshake and the init reply together (20 s, as
+ * nats.js).
  */
-export const DEFAULT_CONNECT_TIMEOUT = 20;
+export const DEFAULT_CONNECT_TIMEOUT = 20_000;
 
-/** Options of {@linkcode connect}. */
+/** Options of {@linkcode connect}. Every duration is in milliseconds. */
 export interface ConnectOptions extends chatter.ConnectOptions {
   /**
-   * Seconds to wait for the TCP connection, the TLS handshake and the
-   * init reply together, then fail with a `ConnectionError` (default 20;
-   * 0, null or Infinity: no timeout). Applies with a `signal` too, whichever
+   * Milliseconds to wait for the TCP connection, the TLS handshake and the
+   * init reply together, then fail with a `ConnectionError` (default
+   * 20000; 0 or null: no timeout). Applies with a `signal` too, whichever
    * comes first: a signal that ends a lifetime (a group's) is no deadline
    * for one attempt against a server that accepts and never answers.
    */
@@ -135,6 +138,8 @@ type Notification =
  * @throws {ConnectionError} When the connection fails or closes, or
  * `connectTimeout` (default 20 s) passes first.
  * @throws {ProtocolError} When the server answers something else.
+ * @throws {TypeError} For a duration that is not a finite number of
+ * milliseconds >= 0.
  *
  * @example
  * ```ts ignore
@@ -149,6 +154,7 @@ export async function connect(
   clientName: string,
   options: ConnectOptions = {},
 ): Promise<Client> {
+  checkDuration("connectTimeout", options.connectTimeout, true);
   const subscriptions = [
     ...new Subscription(options.subscriptions ?? []).getQueryTypes(),
   ];
@@ -158,14 +164,14 @@ export async function connect(
     : options.connectTimeout ?? 0;
   let signal = options.signal;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  if (timeout > 0 && Number.isFinite(timeout)) {
+  if (timeout > 0) {
     const expired = new AbortController();
     timer = setTimeout(() =>
       expired.abort(
         new ConnectionError(
-          `connecting to ${addr.hostname}:${addr.port} timed out after ${timeout} s`,
+          `connecting to ${addr.hostname}:${addr.port} timed out after ${timeout} ms`,
         ),
-      ), Math.min(timeout * 1000, 2 ** 31 - 1));
+      ), timerDelay(timeout));
     signal = signal
       ? AbortSignal.any([signal, expired.signal])
       : expired.signal;

@@ -6,7 +6,13 @@
  */
 
 import type { Group } from "./common/async/mod.ts";
-import { Resource, SerialQueue, SlotMap } from "./common/async/mod.ts";
+import {
+  checkDuration,
+  Resource,
+  SerialQueue,
+  SlotMap,
+  timerDelay,
+} from "./common/async/mod.ts";
 import { log } from "./common/log.ts";
 import { SbsError, Writer } from "./common/sbs/mod.ts";
 import * as chatter from "./common/chatter/mod.ts";
@@ -82,7 +88,7 @@ export type QueryCb = (
   params: QueryParams,
 ) => QueryResult | Promise<QueryResult>;
 
-/** Options of {@linkcode listen}. */
+/** Options of {@linkcode listen}. Every duration is in milliseconds. */
 export interface ListenOptions extends chatter.ListenOptions {
   /** Initial status (default `"standby"`). */
   status?: Status;
@@ -94,12 +100,12 @@ export interface ListenOptions extends chatter.ListenOptions {
   registerCb?: RegisterCb;
   /** Handles queries (default: empty result). */
   queryCb?: QueryCb;
-  /** Seconds to wait for a refused client to close (default 0.5). */
+  /** Milliseconds to wait for a refused client to close (default 500). */
   closeTimeout?: number;
   /**
-   * Seconds a new connection has to send its MsgInitReq (default 2, as
-   * nats-server's `auth_timeout`); a connection without one by then is
-   * closed.
+   * Milliseconds a new connection has to send its MsgInitReq (default
+   * 2000, as nats-server's `auth_timeout`); a connection without one by
+   * then is closed.
    */
   initTimeout?: number;
   /**
@@ -124,8 +130,10 @@ export interface ListenOptions extends chatter.ListenOptions {
 
 /** Largest frame accepted before a client's init succeeded, by default (256 KiB). */
 export const INIT_MAX_FRAME_SIZE = 256 * 1024;
-/** Seconds a new connection has to send its MsgInitReq, by default. */
-export const DEFAULT_INIT_TIMEOUT = 2;
+/** Milliseconds a new connection has to send its MsgInitReq, by default. */
+export const DEFAULT_INIT_TIMEOUT = 2000;
+/** Milliseconds to wait for a refused client to close, by default. */
+export const DEFAULT_CLOSE_TIMEOUT = 500;
 /** Most query types in one client's subscription, by default. */
 export const DEFAULT_MAX_SUBSCRIPTIONS = 10_000;
 /** Bytes of events in one notification message, by default (16 MiB). */
@@ -157,6 +165,8 @@ interface Established {
  * @param addr Address to bind (port 0 picks a free port; Hat's default is 23012).
  * @param options Callbacks, initial status and Chatter options.
  * @returns The listening server.
+ * @throws {TypeError} For a duration that is not a finite number of
+ * milliseconds >= 0, naming it.
  *
  * @example
  * ```ts ignore
@@ -172,6 +182,8 @@ export async function listen(
   addr: Address,
   options: ListenOptions = {},
 ): Promise<Server> {
+  checkDuration("closeTimeout", options.closeTimeout);
+  checkDuration("initTimeout", options.initTimeout);
   const server = new Server(options);
   await server._listen(addr, options);
   return server;
@@ -420,7 +432,10 @@ export class Server extends Resource {
     conn.maxFrameSize = maxFrameSize;
     if (!established) {
       await conn.drain();
-      await closedOrTimeout(conn, options.closeTimeout ?? 0.5);
+      await closedOrTimeout(
+        conn,
+        options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      );
     }
     return established;
   }
@@ -592,19 +607,16 @@ function subscriptionKey(
   return JSON.stringify([serverId, types]);
 }
 
-// The first message, within `seconds`.
+// The first message, within `ms`.
 async function initReq(
   conn: chatter.Connection,
-  seconds: number,
+  ms: number,
 ): Promise<Msg> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () =>
-        reject(
-          new ProtocolError(`no MsgInitReq within ${seconds} s`),
-        ),
-      seconds * 1000,
+      () => reject(new ProtocolError(`no MsgInitReq within ${ms} ms`)),
+      timerDelay(ms),
     );
   });
   try {
@@ -658,12 +670,12 @@ function trySend(
 
 async function closedOrTimeout(
   conn: chatter.Connection,
-  seconds: number,
+  ms: number,
 ): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     conn.waitClosing(),
-    new Promise<void>((resolve) => timer = setTimeout(resolve, seconds * 1000)),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, timerDelay(ms))),
   ]);
   clearTimeout(timer);
 }

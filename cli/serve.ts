@@ -136,11 +136,13 @@ network; sizes take B, KiB, MiB or GiB):
   --init-max-frame-size SIZE    largest message before a client's init
                                 succeeded (default ${size(INIT_MAX_FRAME_SIZE)})
   --init-timeout S              seconds a client has to send its init
-                                (default ${DEFAULT_INIT_TIMEOUT})
-  --ping-delay S                seconds without data before a Ping (default ${DEFAULT_PING_DELAY};
+                                (default ${DEFAULT_INIT_TIMEOUT / 1000})
+  --ping-delay S                seconds without data before a Ping (default ${
+    DEFAULT_PING_DELAY / 1000
+  };
                                 0: never)
   --ping-timeout S              seconds to wait for data after a Ping
-                                (default ${DEFAULT_PING_TIMEOUT})
+                                (default ${DEFAULT_PING_TIMEOUT / 1000})
   --receive-queue-size N        requests read ahead before reading pauses
                                 (default ${DEFAULT_RECEIVE_QUEUE_SIZE})
   --send-queue-size N           messages queued for a client before it is
@@ -298,9 +300,10 @@ function limits(flags: Record<string, unknown>): Partial<EventServerOptions> {
     typeof flags[name] === "string"
       ? parseBytes(name, flags[name] as string, min)
       : undefined;
+  // Seconds on the command line, milliseconds in the options.
   const seconds = (name: string, min: number) =>
     typeof flags[name] === "string"
-      ? parseSeconds(name, flags[name] as string, min)
+      ? parseSeconds(name, flags[name] as string, min) * 1000
       : undefined;
   o.maxFrameSize = bytes("max-frame-size", 1024);
   o.initMaxFrameSize = bytes("init-max-frame-size", 1024);

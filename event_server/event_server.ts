@@ -11,10 +11,16 @@ import { clearImmediate, setImmediate } from "node:timers";
 import {
   type Address,
   type ChatterOptions,
+  checkChatterOptions,
   DEFAULT_MAX_FRAME_SIZE,
   type ListenTlsOptions,
 } from "../common/chatter/mod.ts";
-import { Group, Resource } from "../common/async/mod.ts";
+import {
+  checkDuration,
+  Group,
+  Resource,
+  timerDelay,
+} from "../common/async/mod.ts";
 import { log } from "../common/log.ts";
 import type {
   Event,
@@ -47,7 +53,10 @@ const RESULT_ENVELOPE = 64 * 1024;
 /** Default of {@linkcode EventServerOptions.maxClientNameBytes}. */
 export const DEFAULT_MAX_CLIENT_NAME_BYTES = 256;
 
-/** Options of {@linkcode startEventServer}. */
+/**
+ * Options of {@linkcode startEventServer}. Every duration (`flushDelay`,
+ * `initTimeout`, `pingDelay`, `pingTimeout`) is in milliseconds.
+ */
 export interface EventServerOptions extends
   ChatterOptions,
   Pick<
@@ -155,6 +164,8 @@ export interface EventServerOptions extends
  * @throws {EventServerError} When the database is in use by another
  *   server (through whatever path), cannot be opened, or the address
  *   cannot be bound.
+ * @throws {TypeError} For a duration that is not a finite number of
+ *   milliseconds >= 0, naming it (before anything is opened).
  * @throws The reason of `options.signal`, when it aborted before the
  *   server was running.
  *
@@ -169,6 +180,9 @@ export interface EventServerOptions extends
 export async function startEventServer(
   options: EventServerOptions,
 ): Promise<EventServer> {
+  checkDuration("flushDelay", options.flushDelay);
+  checkDuration("initTimeout", options.initTimeout);
+  checkChatterOptions(options);
   const signal = options.signal;
   signal?.throwIfAborted();
   const hostname = options.hostname ?? "127.0.0.1";
@@ -452,7 +466,7 @@ export class EventServer extends Resource {
     if (this.#cancelFlush !== null || this.#store.closed) return;
     const delay = this.#options.flushDelay ?? 0;
     if (delay > 0) {
-      const timer = setTimeout(() => this.#flush(), delay);
+      const timer = setTimeout(() => this.#flush(), timerDelay(delay));
       this.#cancelFlush = () => clearTimeout(timer);
     } else {
       const immediate = setImmediate(() => this.#flush());

@@ -95,8 +95,8 @@ Deno.test("bounded: a busy producer whose send queue stays full is not closed by
     },
   });
   await using client = await connect(server.addresses[0], "producer", {
-    pingDelay: 0.05,
-    pingTimeout: 0.1,
+    pingDelay: 50,
+    pingTimeout: 100,
     sendQueueSize: 4,
   });
   // Registers without response as fast as the queue takes them: it is
@@ -197,7 +197,7 @@ Deno.test("bounded: a subscriber that does not read is cut by bytes as a slow co
 
 Deno.test("bounded: a connection without a MsgInitReq is closed at initTimeout", async () => {
   using log = captureLog();
-  await using server = await listen(LOCAL, { initTimeout: 0.3 });
+  await using server = await listen(LOCAL, { initTimeout: 300 });
   const peers: RawPeer[] = [];
   try {
     for (let i = 0; i < 50; i++) {
@@ -211,7 +211,7 @@ Deno.test("bounded: a connection without a MsgInitReq is closed at initTimeout",
     const took = performance.now() - start;
     assert.ok(took < 1500, `closed after ${took.toFixed(0)} ms`);
     assert.ok(
-      log.records.some((r) => /no MsgInitReq within 0.3 s/.test(r.text)),
+      log.records.some((r) => /no MsgInitReq within 300 ms/.test(r.text)),
     );
   } finally {
     for (const p of peers) p.close();

@@ -222,8 +222,8 @@ Deno.test("chatter: Ping after pingDelay of silence, close after pingTimeout wit
   using raw = new RawListener();
   const start = performance.now();
   await using ours = await chatter.connect(raw.addr, {
-    pingDelay: 0.1,
-    pingTimeout: 0.1,
+    pingDelay: 100,
+    pingTimeout: 100,
   });
   using peer = await raw.accept();
   const ping = await peer.expect();
@@ -248,8 +248,8 @@ Deno.test("chatter: Ping after pingDelay of silence, close after pingTimeout wit
 Deno.test("chatter: any incoming message postpones Ping; a Pong keeps the connection", async () => {
   using raw = new RawListener();
   await using ours = await chatter.connect(raw.addr, {
-    pingDelay: 0.15,
-    pingTimeout: 0.1,
+    pingDelay: 150,
+    pingTimeout: 100,
   });
   using peer = await raw.accept();
   const start = performance.now();
@@ -290,8 +290,8 @@ Deno.test("chatter: a Ping goes out pingDelay after the last incoming data, at m
   using raw = new RawListener();
   const delayMs = 300;
   await using ours = await chatter.connect(raw.addr, {
-    pingDelay: delayMs / 1000,
-    pingTimeout: 5,
+    pingDelay: delayMs,
+    pingTimeout: 5000,
   });
   using peer = await raw.accept();
   // One message a third into the first pingDelay, in the middle of a
@@ -312,7 +312,7 @@ Deno.test("chatter: pingDelay 0 never pings", async () => {
   using raw = new RawListener();
   const ours = await chatter.connect(raw.addr, {
     pingDelay: 0,
-    pingTimeout: 0.01,
+    pingTimeout: 10,
   });
   using peer = await raw.accept();
   await delay(250);

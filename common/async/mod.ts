@@ -4,6 +4,7 @@
  * - {@linkcode Group} and {@linkcode Resource}: AbortSignal-driven groups
  *   of tasks, and the shape of everything that can be closed.
  * - {@linkcode abortable}: waiting on a promise until a signal says stop.
+ * - {@linkcode checkDuration}: options' durations, in milliseconds.
  * - {@linkcode QueuedIterator}: pushed values as a `for await` stream.
  * - {@linkcode SharedTimer}: one Deno timer for many deadlines.
  * - {@linkcode SerialQueue}: work handled one item at a time, in order,
@@ -16,6 +17,7 @@
  */
 
 export { abortable } from "./abortable.ts";
+export { checkDuration, MAX_TIMER_DELAY, timerDelay } from "./duration.ts";
 export {
   type ExceptionCb,
   Group,

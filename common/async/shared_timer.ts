@@ -6,6 +6,8 @@
  * @module
  */
 
+import { timerDelay } from "./duration.ts";
+
 /** Something with a deadline in a {@linkcode SharedTimer}. */
 export interface Deadline {
   /** When it is due, in `performance.now()` milliseconds. */
@@ -109,7 +111,10 @@ export class SharedTimer {
     if (at >= this.#timerAt) return;
     clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#fire, Math.max(0, at - performance.now()));
+    this.#timer = setTimeout(
+      this.#fire,
+      timerDelay(Math.max(0, at - performance.now())),
+    );
   }
 
   #fire = (): void => {

@@ -8,7 +8,7 @@ import { abortable } from "../async/mod.ts";
 import type { Address } from "./address.ts";
 import { Connection } from "./connection.ts";
 import { ConnectionError } from "./errors.ts";
-import type { ConnectOptions } from "./options.ts";
+import { checkChatterOptions, type ConnectOptions } from "./options.ts";
 
 /**
  * Connect to a Chatter server.
@@ -17,11 +17,14 @@ import type { ConnectOptions } from "./options.ts";
  * @param options Chatter, TLS and abort options.
  * @returns The open connection.
  * @throws {ConnectionError} When the connection cannot be made.
+ * @throws {TypeError} For a duration that is not a finite number of
+ * milliseconds >= 0.
  */
 export async function connect(
   addr: Address,
   options: ConnectOptions = {},
 ): Promise<Connection> {
+  checkChatterOptions(options);
   const signal = options.signal;
   signal?.throwIfAborted();
   const connecting = options.tls

@@ -95,8 +95,8 @@ export class Connection extends Resource {
       : options.pingDelay ?? 0;
     this.#keepalive = new Keepalive(
       this,
-      pingDelay * 1000,
-      (options.pingTimeout ?? DEFAULT_PING_TIMEOUT) * 1000,
+      pingDelay,
+      options.pingTimeout ?? DEFAULT_PING_TIMEOUT,
     );
     this.#group.run(() => this.#readLoop());
   }

@@ -9,7 +9,11 @@ import { log } from "../log.ts";
 import { type Address, toAddress } from "./address.ts";
 import { setNoDelay } from "./connect.ts";
 import { Connection } from "./connection.ts";
-import type { ChatterOptions, ListenOptions } from "./options.ts";
+import {
+  type ChatterOptions,
+  checkChatterOptions,
+  type ListenOptions,
+} from "./options.ts";
 
 // Backoff of the accept loop while the process is out of file descriptors.
 const MIN_BACKOFF_MS = 5;
@@ -122,12 +126,15 @@ export class ChatterServer extends Resource {
  * @param addr Address to bind (port 0 picks a free port).
  * @param options Chatter and TLS options, and a signal closing the server.
  * @returns The listening server.
+ * @throws {TypeError} For a duration that is not a finite number of
+ * milliseconds >= 0.
  */
 export function listen(
   handler: ConnectionHandler,
   addr: Address,
   options: ListenOptions = {},
 ): Promise<ChatterServer> {
+  checkChatterOptions(options);
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const listener = options.tls

@@ -28,6 +28,7 @@ export { ChatterServer, type ConnectionHandler, listen } from "./listen.ts";
 export { type Conversation, convKey, Msg } from "./msg.ts";
 export {
   type ChatterOptions,
+  checkChatterOptions,
   type ConnectOptions,
   type ConnectTlsOptions,
   DEFAULT_MAX_FRAME_SIZE,

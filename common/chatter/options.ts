@@ -5,12 +5,16 @@
  * @module
  */
 
+import { checkDuration } from "../async/mod.ts";
 import type { Conversation } from "./msg.ts";
 
-/** Seconds without incoming data before a Ping, by default (SPEC §2). */
-export const DEFAULT_PING_DELAY = 20;
-/** Seconds to wait for data after a Ping, by default (SPEC §2). */
-export const DEFAULT_PING_TIMEOUT = 20;
+/**
+ * Milliseconds without incoming data before a Ping, by default (20 s,
+ * SPEC §2).
+ */
+export const DEFAULT_PING_DELAY = 20_000;
+/** Milliseconds to wait for data after a Ping, by default (20 s, SPEC §2). */
+export const DEFAULT_PING_TIMEOUT = 20_000;
 /** Received messages buffered before reading pauses, by default. */
 export const DEFAULT_RECEIVE_QUEUE_SIZE = 1024;
 /** Messages queued for the socket before senders wait, by default. */
@@ -30,12 +34,16 @@ export const DEFAULT_MAX_FRAME_SIZE = 32 * 1024 * 1024;
 /** Options of a Chatter connection. */
 export interface ChatterOptions {
   /**
-   * Seconds without incoming data before sending a Ping (default 20; 0 or
-   * null: never). Incoming data is noticed by a check every eighth of this
-   * delay, so a Ping goes out up to about a sixth of it later.
+   * Milliseconds without incoming data before sending a Ping (default
+   * 20000; 0 or null: never). Incoming data is noticed by a check every
+   * eighth of this delay, so a Ping goes out up to about a sixth of it
+   * later.
    */
   pingDelay?: number | null;
-  /** Seconds to wait for any data after a Ping before closing (default 20). */
+  /**
+   * Milliseconds to wait for any data after a Ping before closing (default
+   * 20000).
+   */
   pingTimeout?: number;
   /** Received messages buffered before reading pauses (default 1024). */
   receiveQueueSize?: number;
@@ -104,4 +112,16 @@ export interface SendOptions {
    * acks and keepalive, whose number the peer bounds by what it sends.
    */
   reserved?: boolean;
+}
+
+/**
+ * Checks the durations of Chatter options (`pingDelay`, `pingTimeout`).
+ *
+ * @param options The options.
+ * @throws {TypeError} Naming the option, for a duration that is not a
+ * finite number of milliseconds >= 0.
+ */
+export function checkChatterOptions(options: ChatterOptions): void {
+  checkDuration("pingDelay", options.pingDelay, true);
+  checkDuration("pingTimeout", options.pingTimeout);
 }

@@ -839,7 +839,7 @@ Deno.test("client ping: our client pings (0.1 s), the reference (pingDelay 0) po
   await using deaf = startTap(addr(server), {
     drop: (f) => f.type === "HatChatter.Pong",
   });
-  const opts = { pingDelay: 0.1, pingTimeout: 0.2 };
+  const opts = { pingDelay: 100, pingTimeout: 200 };
   await using client = await connect(addr(tap), "pings", opts);
   const control = await connect(addr(deaf), "deaf", opts);
   await using _control = control;

@@ -798,7 +798,7 @@ Deno.test("server JSON payloads of every JSON kind both ways", async () => {
 });
 
 Deno.test("server ping: we ping (0.1 s), the reference client (pingDelay 0) pongs", async () => {
-  const ours = await ourServer({ pingDelay: 0.1, pingTimeout: 0.2 });
+  const ours = await ourServer({ pingDelay: 100, pingTimeout: 200 });
   await using server = ours.server;
   await using tap = startTap(ours.server.addresses[0]);
   await using deaf = startTap(ours.server.addresses[0], {

@@ -1,0 +1,160 @@
+// Version 0.2 of the API (issue 29): every duration in milliseconds, and
+// checked.
+
+import assert from "node:assert/strict";
+import { connect, listen } from "../mod.ts";
+import { startEventServer } from "../event_server/mod.ts";
+import {
+  MsgType,
+  readInitRes,
+  writeInitReq,
+  writeInitRes,
+} from "../common/eventer/mod.ts";
+import {
+  captureLog,
+  decode,
+  initReq,
+  LOCAL,
+  RawListener,
+  RawPeer,
+} from "./_net.ts";
+
+const PING = "HatChatter.Ping";
+
+/** `promise` rejects with an instance of `cls` whose message matches. */
+async function rejectsWith(
+  promise: Promise<unknown>,
+  cls: new (...args: never[]) => Error,
+  message: RegExp,
+): Promise<void> {
+  const outcome = await promise.then(
+    async (value) => {
+      // A client or server made by mistake is closed, not leaked.
+      await (value as { asyncClose?: () => Promise<void> })?.asyncClose?.();
+      return value;
+    },
+    (e: unknown) => e,
+  );
+  assert.ok(
+    outcome instanceof cls && message.test(outcome.message),
+    `expected ${cls.name} ${message}, got ${String(outcome)}`,
+  );
+}
+
+// -------------------------------------------------------------- durations
+
+Deno.test("api durations: pingDelay is milliseconds, on the client and on the server", async () => {
+  // The client: a Ping 100 ms after the init reply, not 100 s.
+  using raw = new RawListener();
+  const connecting = connect(raw.addr, "pinger", {
+    pingDelay: 100,
+    pingTimeout: 5000,
+  });
+  using peer = await raw.accept();
+  const init = await peer.expect();
+  await peer.send({
+    type: MsgType.InitRes,
+    first: init.first,
+    owner: false,
+    data: (w) => writeInitRes(w, { type: "success", status: "operational" }),
+  });
+  await using _client = await connecting;
+  const start = performance.now();
+  const ping = await peer.expect(1000);
+  assert.equal(ping.type, PING);
+  const after = performance.now() - start;
+  assert.ok(after >= 80 && after < 400, `client ping after ${after} ms`);
+
+  // The server: the same, to a client that sent its init.
+  await using server = await listen(LOCAL, {
+    status: "operational",
+    pingDelay: 100,
+  });
+  using client = await RawPeer.connect(server.addresses[0]);
+  await client.send({
+    type: MsgType.InitReq,
+    last: false,
+    data: (w) => writeInitReq(w, initReq()),
+  });
+  assert.equal(decode(await client.expect(), readInitRes).type, "success");
+  const sentAt = performance.now();
+  assert.equal((await client.expect(1000)).type, PING);
+  const waited = performance.now() - sentAt;
+  assert.ok(waited >= 80 && waited < 400, `server ping after ${waited} ms`);
+});
+
+Deno.test("api durations: initTimeout and closeTimeout are milliseconds", async () => {
+  using _log = captureLog();
+  await using server = await listen(LOCAL, {
+    initTimeout: 200,
+    closeTimeout: 100,
+    connectedCb: (info) => {
+      if (info.clientName === "refused") throw new Error("no");
+    },
+  });
+  // No init: closed after 200 ms.
+  using silent = await RawPeer.connect(server.addresses[0]);
+  let start = performance.now();
+  await silent.eof(1500);
+  let waited = performance.now() - start;
+  assert.ok(waited >= 150 && waited < 1000, `closed after ${waited} ms`);
+  // Refused and staying: closed 100 ms after the answer.
+  using refused = await RawPeer.connect(server.addresses[0]);
+  await refused.send({
+    type: MsgType.InitReq,
+    last: false,
+    data: (w) => writeInitReq(w, initReq({ clientName: "refused" })),
+  });
+  assert.equal(decode(await refused.expect(), readInitRes).type, "error");
+  start = performance.now();
+  await refused.eof(1500);
+  waited = performance.now() - start;
+  assert.ok(waited >= 50 && waited < 1000, `closed after ${waited} ms`);
+});
+
+Deno.test("api durations: a duration that is not a finite number >= 0 is a TypeError naming the option", async () => {
+  await using server = await listen(LOCAL, { status: "operational" });
+  const addr = server.addresses[0];
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [
+      { pingDelay: -1 },
+      /^pingDelay must be a finite number of milliseconds >= 0 or null, got -1$/,
+    ],
+    [{ pingDelay: "5000" }, /^pingDelay .* got "5000"$/],
+    [{ pingTimeout: NaN }, /^pingTimeout .* got NaN$/],
+    [{ pingTimeout: null }, /^pingTimeout must be .* >= 0, got null$/],
+    [{ connectTimeout: Infinity }, /^connectTimeout .* got Infinity$/],
+    [{ connectTimeout: -5 }, /^connectTimeout .* got -5$/],
+  ];
+  for (const [options, message] of bad) {
+    await rejectsWith(connect(addr, "bad", options), TypeError, message);
+  }
+  for (
+    const [options, message] of [
+      ...bad.slice(0, 4),
+      [{ closeTimeout: -0.5 }, /^closeTimeout .* got -0.5$/],
+      [{ initTimeout: Infinity }, /^initTimeout .* got Infinity$/],
+    ] as [Record<string, unknown>, RegExp][]
+  ) {
+    await rejectsWith(listen(LOCAL, options), TypeError, message);
+  }
+  for (
+    const [options, message] of [
+      [{ flushDelay: -1 }, /^flushDelay .* got -1$/],
+      [{ pingDelay: NaN }, /^pingDelay .* got NaN$/],
+      [{ initTimeout: -1 }, /^initTimeout .* got -1$/],
+    ] as [Record<string, unknown>, RegExp][]
+  ) {
+    await rejectsWith(
+      startEventServer({ db: ":memory:", port: 0, ...options }),
+      TypeError,
+      message,
+    );
+  }
+  // null keeps its meaning where it has one: never ping, no timeout.
+  await using client = await connect(addr, "nulls", {
+    pingDelay: null,
+    connectTimeout: null,
+  });
+  assert.equal(client.status, "operational");
+});
