@@ -112,7 +112,7 @@ function describeError(e: unknown): [string, number] {
     return [`the server refused the client: ${e.message}`, 1];
   }
   if (e instanceof DOMException && e.name === "TimeoutError") {
-    return ["no answer from the server in time (see --timeout)", 1];
+    return ["no answer from the server in time (see --timeout-ms)", 1];
   }
   if (e instanceof ConnectionError || e instanceof CommandError) {
     return [e.message, 1];

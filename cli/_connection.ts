@@ -12,6 +12,7 @@ import {
   type FlagKinds,
   parseChoice,
   parseInteger,
+  parseMilliseconds,
   UsageError,
 } from "./_flags.ts";
 import { type BinaryEncoding, renderEvent } from "./_render.ts";
@@ -27,7 +28,7 @@ export const CONNECTION_FLAGS = {
   token: "string",
   tls: "boolean",
   "ca-cert": "string",
-  timeout: "string",
+  "timeout-ms": "string",
   "binary-encoding": "string",
 } as const satisfies FlagKinds;
 
@@ -39,7 +40,7 @@ export const CONNECTION_HELP = `Connection and output flags:
   --token T          client token
   --tls              connect over TLS
   --ca-cert PEM      trust this CA certificate file (with --tls)
-  --timeout S        seconds to wait for the server (default 10)
+  --timeout-ms MS    milliseconds to wait for the server (default 10000)
   --binary-encoding base64|hex
                      how binary payloads are printed (default base64)
   -h, --help         show help`;
@@ -58,6 +59,7 @@ export interface ConnectionArgs {
   addr: { hostname: string; port: number };
   name: string;
   options: ConnectOptions;
+  /** Milliseconds to wait for the server, per step. */
   timeout: number;
   binary: BinaryEncoding;
 }
@@ -74,16 +76,9 @@ export async function connectionArgs(
   if (caCert !== undefined && !flags.tls) {
     throw new UsageError("flag --ca-cert needs --tls");
   }
-  const timeout = flags.timeout === undefined
-    ? 10
-    : Number(flags.timeout as string);
-  if (!(timeout > 0 && timeout <= 86400)) {
-    throw new UsageError(
-      `flag --timeout must be seconds > 0, got ${
-        JSON.stringify(flags.timeout)
-      }`,
-    );
-  }
+  const timeout = flags["timeout-ms"] === undefined
+    ? 10_000
+    : parseMilliseconds("timeout-ms", flags["timeout-ms"] as string, 1);
   const args: ConnectionArgs = {
     addr: {
       hostname: (flags.host as string | undefined) ?? "127.0.0.1",
@@ -126,13 +121,13 @@ export async function open(
   return await connect(args.addr, args.name, {
     ...args.options,
     ...extra,
-    signal: AbortSignal.timeout(args.timeout * 1000),
+    signal: AbortSignal.timeout(args.timeout),
   });
 }
 
 /** Request options: the timeout. */
 export function request(args: ConnectionArgs): { signal: AbortSignal } {
-  return { signal: AbortSignal.timeout(args.timeout * 1000) };
+  return { signal: AbortSignal.timeout(args.timeout) };
 }
 
 /** Print events as JSON lines. */

@@ -14,6 +14,16 @@ export class UsageError extends Error {
   }
 }
 
+// Flags of durations that were seconds (or had no unit in their name)
+// before version 0.2: named in the error for the old name.
+const RENAMED: Record<string, string> = {
+  "timeout": "timeout-ms",
+  "init-timeout": "init-timeout-ms",
+  "ping-delay": "ping-delay-ms",
+  "ping-timeout": "ping-timeout-ms",
+  "flush-delay": "flush-delay-ms",
+};
+
 /** How each flag is given: with one value, repeatable, or alone. */
 export type FlagKinds = Record<string, "string" | "list" | "boolean">;
 
@@ -67,7 +77,12 @@ export function parseFlags<K extends FlagKinds>(
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const kind = Object.hasOwn(kinds, name) ? kinds[name] : undefined;
     if (kind === undefined) {
-      throw new UsageError(`unknown flag --${name}`);
+      const renamed = Object.hasOwn(RENAMED, name) ? RENAMED[name] : undefined;
+      throw new UsageError(
+        renamed !== undefined && Object.hasOwn(kinds, renamed)
+          ? `unknown flag --${name}: it is --${renamed} now, in milliseconds`
+          : `unknown flag --${name}`,
+      );
     }
     if (kind === "boolean") {
       if (eq >= 0) {
@@ -184,20 +199,20 @@ export function parseBytes(
 }
 
 /**
- * A number of seconds (decimals allowed).
+ * A duration in whole milliseconds (the flags of durations end in `-ms`).
  *
- * @throws {UsageError} When `value` is not a number in [min, max].
+ * @throws {UsageError} When `value` is not an integer in [min, max].
  */
-export function parseSeconds(
+export function parseMilliseconds(
   name: string,
   value: string,
   min = 0,
-  max = 86_400,
+  max = 86_400_000,
 ): number {
-  const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) {
     throw new UsageError(
-      `flag --${name} must be seconds in [${min}, ${max}], got ${
+      `flag --${name} must be milliseconds, an integer in [${min}, ${max}], got ${
         JSON.stringify(value)
       }`,
     );

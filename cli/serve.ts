@@ -18,7 +18,7 @@ import {
   parseChoice,
   parseFlags,
   parseInteger,
-  parseSeconds,
+  parseMilliseconds,
   UsageError,
 } from "./_flags.ts";
 import {
@@ -64,16 +64,16 @@ const FLAGS = {
   db: "string",
   cert: "string",
   key: "string",
-  "flush-delay": "string",
+  "flush-delay-ms": "string",
   synchronous: "string",
   verbose: "boolean",
   ...Object.fromEntries(
     [
       "max-frame-size",
       "init-max-frame-size",
-      "init-timeout",
-      "ping-delay",
-      "ping-timeout",
+      "init-timeout-ms",
+      "ping-delay-ms",
+      "ping-timeout-ms",
       "receive-queue-size",
       "send-queue-size",
       "send-queue-bytes",
@@ -120,7 +120,8 @@ Flags:
   --db PATH          database file (default ./${DEFAULT_DB}; :memory: for none)
   --cert PEM --key PEM
                      listen with TLS (certificate chain and private key files)
-  --flush-delay MS   commit at most every MS milliseconds (default 0: every
+  --flush-delay-ms MS
+                     commit at most every MS milliseconds (default 0: every
                      event-loop turn); responses wait for the commit
   --synchronous full|normal
                      full (default): a commit survives power loss; normal:
@@ -135,14 +136,12 @@ network; sizes take B, KiB, MiB or GiB):
   })
   --init-max-frame-size SIZE    largest message before a client's init
                                 succeeded (default ${size(INIT_MAX_FRAME_SIZE)})
-  --init-timeout S              seconds a client has to send its init
-                                (default ${DEFAULT_INIT_TIMEOUT / 1000})
-  --ping-delay S                seconds without data before a Ping (default ${
-    DEFAULT_PING_DELAY / 1000
-  };
-                                0: never)
-  --ping-timeout S              seconds to wait for data after a Ping
-                                (default ${DEFAULT_PING_TIMEOUT / 1000})
+  --init-timeout-ms MS          milliseconds a client has to send its init
+                                (default ${DEFAULT_INIT_TIMEOUT})
+  --ping-delay-ms MS            milliseconds without data before a Ping
+                                (default ${DEFAULT_PING_DELAY}; 0: never)
+  --ping-timeout-ms MS          milliseconds to wait for data after a Ping
+                                (default ${DEFAULT_PING_TIMEOUT})
   --receive-queue-size N        requests read ahead before reading pauses
                                 (default ${DEFAULT_RECEIVE_QUEUE_SIZE})
   --send-queue-size N           messages queued for a client before it is
@@ -202,9 +201,9 @@ export async function parseServeArgs(
       : parseInteger("server-id", flags["server-id"]),
     serverToken: flags["server-token"] ?? null,
     requireToken: flags["require-token"] ?? false,
-    flushDelay: flags["flush-delay"] === undefined
+    flushDelay: flags["flush-delay-ms"] === undefined
       ? 0
-      : parseInteger("flush-delay", flags["flush-delay"], 0, 60_000),
+      : parseMilliseconds("flush-delay-ms", flags["flush-delay-ms"], 0, 60_000),
     synchronous: flags.synchronous === undefined ? "full" : parseChoice(
       "synchronous",
       flags.synchronous,
@@ -300,16 +299,15 @@ function limits(flags: Record<string, unknown>): Partial<EventServerOptions> {
     typeof flags[name] === "string"
       ? parseBytes(name, flags[name] as string, min)
       : undefined;
-  // Seconds on the command line, milliseconds in the options.
-  const seconds = (name: string, min: number) =>
+  const ms = (name: string, min: number) =>
     typeof flags[name] === "string"
-      ? parseSeconds(name, flags[name] as string, min) * 1000
+      ? parseMilliseconds(name, flags[name] as string, min)
       : undefined;
   o.maxFrameSize = bytes("max-frame-size", 1024);
   o.initMaxFrameSize = bytes("init-max-frame-size", 1024);
-  o.initTimeout = seconds("init-timeout", 0.001);
-  o.pingDelay = seconds("ping-delay", 0);
-  o.pingTimeout = seconds("ping-timeout", 0.001);
+  o.initTimeout = ms("init-timeout-ms", 1);
+  o.pingDelay = ms("ping-delay-ms", 0);
+  o.pingTimeout = ms("ping-timeout-ms", 1);
   o.receiveQueueSize = int("receive-queue-size", 1);
   o.sendQueueSize = int("send-queue-size", 1);
   o.sendQueueBytes = bytes("send-queue-bytes", 1024);

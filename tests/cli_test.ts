@@ -433,9 +433,9 @@ Deno.test("serve takes every limit as a flag, and applies it", async () => {
     const flag of [
       "max-frame-size",
       "init-max-frame-size",
-      "init-timeout",
-      "ping-delay",
-      "ping-timeout",
+      "init-timeout-ms",
+      "ping-delay-ms",
+      "ping-timeout-ms",
       "receive-queue-size",
       "send-queue-size",
       "send-queue-bytes",
@@ -457,9 +457,15 @@ Deno.test("serve takes every limit as a flag, and applies it", async () => {
     /flag --send-queue-bytes must be a size in bytes/,
   );
   assertError(
-    await cli(["serve", "--init-timeout", "-1"]),
+    await cli(["serve", "--init-timeout-ms", "-1"]),
     2,
-    /flag --init-timeout must be seconds/,
+    /flag --init-timeout-ms must be milliseconds/,
+  );
+  // The flags of durations before 0.2 are named in the error.
+  assertError(
+    await cli(["serve", "--ping-delay", "5"]),
+    2,
+    /unknown flag --ping-delay: it is --ping-delay-ms now/,
   );
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -471,8 +477,8 @@ Deno.test("serve takes every limit as a flag, and applies it", async () => {
       "0",
       "--db",
       ":memory:",
-      "--init-timeout",
-      "0.2",
+      "--init-timeout-ms",
+      "200",
       "--max-client-name-bytes",
       "8",
       "--max-payload-bytes",
@@ -489,7 +495,7 @@ Deno.test("serve takes every limit as a flag, and applies it", async () => {
       new TextDecoder().decode(value),
     )?.[1];
     assert.ok(port);
-    // A connection without an init is closed after --init-timeout.
+    // A connection without an init is closed after --init-timeout-ms.
     using silent = await Deno.connect({
       hostname: "127.0.0.1",
       port: Number(port),
@@ -653,7 +659,7 @@ Deno.test("server refusals and silence are errors too", async () => {
       /the server refused to register the event/,
     );
     assertError(
-      await cli(["query", "latest", "--port", port, "--timeout", "0.2"]),
+      await cli(["query", "latest", "--port", port, "--timeout-ms", "200"]),
       1,
       /no answer from the server in time/,
     );

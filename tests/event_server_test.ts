@@ -694,7 +694,7 @@ Deno.test("an id notified before a crash never names another event", async () =>
       "0",
       "--db",
       db,
-      "--flush-delay",
+      "--flush-delay-ms",
       "10000",
     ]);
     const addr = { hostname: "127.0.0.1", port: await first.ready };
