@@ -50,14 +50,18 @@ import {
 } from "./common/eventer/mod.ts";
 import { queryAll } from "./_query_all.ts";
 
-/** Called when the server's status changes. */
-export type StatusCb = (client: Client, status: Status) => void | Promise<void>;
+/**
+ * Called when the server's status changes. What it returns is ignored,
+ * except that a promise is awaited before the next notification.
+ */
+export type StatusCb = (client: Client, status: Status) => unknown;
 
-/** Called with each batch of notified events. */
-export type EventsCb = (
-  client: Client,
-  events: Event[],
-) => void | Promise<void>;
+/**
+ * Called with each batch of notified events. What it returns is ignored,
+ * except that a promise is awaited before the next notification (and
+ * before the batch is acked).
+ */
+export type EventsCb = (client: Client, events: Event[]) => unknown;
 
 /** The server refused the connection; `message` is the server's text. */
 export class EventerInitError extends Error {
@@ -329,25 +333,40 @@ export class Client extends Resource {
     return it;
   }
 
-  /** Register events and wait for the registered events (`null`: failure). */
+  /**
+   * Register events and wait for the server's answer: the registered
+   * events, or `null` when the server answers failure (it refused them,
+   * or could not store them).
+   */
   register(
     events: readonly RegisterEvent[],
     withResponse: true,
     options?: RequestOptions,
   ): Promise<Event[] | null>;
-  /** Register events; resolves once the request is queued for sending. */
+  /**
+   * Register events without a response (also what `register(events)`
+   * does); resolves to `null` once the request is queued for sending.
+   */
   register(
     events: readonly RegisterEvent[],
     withResponse?: false,
     options?: RequestOptions,
   ): Promise<null>;
+  /** Register events, with a response when `withResponse` is true. */
+  register(
+    events: readonly RegisterEvent[],
+    withResponse: boolean,
+    options?: RequestOptions,
+  ): Promise<Event[] | null>;
   /**
    * Register events, optionally waiting for the server's response.
    *
    * @param events Events to register.
-   * @param withResponse Wait for the registered events.
+   * @param withResponse Wait for the registered events (default false, as
+   * the reference: the request goes without a response).
    * @param options Abort signal.
-   * @returns The registered events, or `null` on failure or without response.
+   * @returns The registered events; `null` when the server answered
+   * failure, and always without response.
    * @throws {ConnectionError} When the connection closes first.
    */
   register(

@@ -29,7 +29,6 @@ import {
   type Event,
   type EventType,
   type QueryParams,
-  type QueryResult,
   type RegisterEvent,
   type Status,
   Subscription,
@@ -68,8 +67,12 @@ export interface ConnectionInfo {
   persisted: boolean;
 }
 
-/** Called when a client connects (throw to refuse it) or disconnects. */
-export type ConnectionCb = (info: ConnectionInfo) => void | Promise<void>;
+/**
+ * Called when a client connects (throw, or reject, to refuse it) or
+ * disconnects. What it returns is ignored, except that a promise is
+ * awaited.
+ */
+export type ConnectionCb = (info: ConnectionInfo) => unknown;
 
 /**
  * Registers events; returns the registered events or `null` for failure.
@@ -80,13 +83,21 @@ export type RegisterCb = (
   info: ConnectionInfo,
   events: RegisterEvent[],
   withResponse: boolean,
-) => Event[] | null | undefined | Promise<Event[] | null | undefined>;
+) =>
+  | readonly Event[]
+  | null
+  | undefined
+  | PromiseLike<readonly Event[] | null | undefined>;
 
-/** Answers a query. */
+/**
+ * Answers a query: a `QueryResult`, whose events may be a readonly array.
+ */
 export type QueryCb = (
   info: ConnectionInfo,
   params: QueryParams,
-) => QueryResult | Promise<QueryResult>;
+) =>
+  | { events: readonly Event[]; moreFollows: boolean }
+  | PromiseLike<{ events: readonly Event[]; moreFollows: boolean }>;
 
 /** Options of {@linkcode listen}. Every duration is in milliseconds. */
 export interface ListenOptions extends chatter.ListenOptions {
@@ -527,7 +538,7 @@ export class Server extends Resource {
 function replyRegisterRes(
   e: Established,
   msg: Msg,
-  result: Event[] | null | undefined,
+  result: readonly Event[] | null | undefined,
 ): void {
   if (msg.last) return;
   const events = result ?? null;
@@ -538,7 +549,11 @@ function replyRegisterRes(
   );
 }
 
-function replyQueryRes(e: Established, msg: Msg, result: QueryResult): void {
+function replyQueryRes(
+  e: Established,
+  msg: Msg,
+  result: { events: readonly Event[]; moreFollows: boolean },
+): void {
   e.conn.sendNow(
     MsgType.QueryRes,
     (w) => writeQueryResult(w, result),

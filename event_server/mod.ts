@@ -15,8 +15,9 @@
  *
  * await using server = await startEventServer({ db: ":memory:", port: 0 });
  * await using client = await connect(server.addresses[0], "example");
- * const [event] = (await client.register([{ type: ["a", "b"] }], true))!;
- * console.log(event.id); // { server: 1, session: 2, instance: 1 }
+ * const events = await client.register([{ type: ["a", "b"] }], true);
+ * if (events === null) throw new Error("the server refused the events");
+ * console.log(events[0].id); // { server: 1, session: 2, instance: 1 }
  * ```
  *
  * @module

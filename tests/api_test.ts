@@ -1,8 +1,19 @@
-// Version 0.2 of the API (issue 29): every duration in milliseconds, and
-// checked.
+// Version 0.2 of the API (issue 29): every duration in milliseconds and
+// checked; types that accept what TypeScript users write (this file is
+// type-checked by `deno test`: the first test is compile-time as much as
+// run-time).
 
 import assert from "node:assert/strict";
-import { connect, listen } from "../mod.ts";
+import {
+  type Client,
+  connect,
+  type ConnectionInfo,
+  type Event,
+  listen,
+  type RegisterEvent,
+  type Server,
+  type Status,
+} from "../mod.ts";
 import { startEventServer } from "../event_server/mod.ts";
 import {
   MsgType,
@@ -17,9 +28,20 @@ import {
   LOCAL,
   RawListener,
   RawPeer,
+  until,
 } from "./_net.ts";
 
 const PING = "HatChatter.Ping";
+
+function toEvents(events: readonly RegisterEvent[], session: number): Event[] {
+  return events.map((e, i) => ({
+    id: { server: 1, session, instance: i + 1 },
+    type: e.type,
+    timestamp: { s: 1700000000, us: 0 },
+    sourceTimestamp: e.sourceTimestamp ?? null,
+    payload: e.payload ?? null,
+  }));
+}
 
 /** `promise` rejects with an instance of `cls` whose message matches. */
 async function rejectsWith(
@@ -157,4 +179,69 @@ Deno.test("api durations: a duration that is not a finite number >= 0 is a TypeE
     connectTimeout: null,
   });
   assert.equal(client.status, "operational");
+});
+
+// ------------------------------------------------------------------ types
+
+Deno.test("api types: callbacks may return a value, inputs may be readonly, register takes a boolean", async () => {
+  const statuses: Status[] = [];
+  const seen: Event[] = [];
+  const infos: ConnectionInfo[] = [];
+  const stored: readonly Event[] = Object.freeze(
+    toEvents([{ type: ["a", "stored"] }], 1),
+  );
+  let session = 0;
+  let server: Server | null = null;
+  server = await listen(LOCAL, {
+    status: "operational",
+    // Each callback returns a number (Array.prototype.push).
+    connectedCb: (info) => infos.push(info),
+    disconnectedCb: (info) => infos.push(info),
+    // A readonly array, and a PromiseLike rather than a Promise.
+    registerCb: (_info, events): PromiseLike<readonly Event[]> => {
+      const out: readonly Event[] = Object.freeze(toEvents(events, ++session));
+      void server?.notifyEvents(out, false);
+      return { then: (ok, fail) => Promise.resolve(out).then(ok, fail) };
+    },
+    queryCb: () => ({ events: stored, moreFollows: false }),
+  });
+  await using _server = server;
+  const subscriptions = [["a", "*"]] as const;
+  const client: Client = await connect(server.addresses[0], "types", {
+    subscriptions,
+    statusCb: (_client, status) => statuses.push(status),
+    eventsCb: (_client, events) => seen.push(...events),
+  });
+  await using _client = client;
+
+  const events = [{ type: ["a", "b"] }] as const;
+  const withResponse: boolean = Math.random() < 2;
+  const registered: Event[] | null = await client.register(
+    events,
+    withResponse,
+  );
+  assert.deepEqual(registered?.map((e) => e.type), [["a", "b"]]);
+  const withoutResponse: null = await client.register(events);
+  assert.equal(withoutResponse, null);
+  // A register with response is `Event[] | null`: the server may answer
+  // failure, so the type says so and the caller handles it.
+  const answer = await client.register(events, true);
+  if (answer === null) throw new Error("the server refused the events");
+  assert.equal(answer.length, 1);
+
+  const types = [["a", "*"], ["b", "?"]] as const;
+  const latest = await client.query({ kind: "latest", eventTypes: types });
+  assert.deepEqual(latest.events, stored);
+  const params = {
+    kind: "timeseries",
+    eventTypes: [["a", "*"]],
+    order: "ascending",
+    maxResults: 10,
+    lastEventId: { server: 1, session: 1, instance: 1 },
+  } as const;
+  await client.query(params);
+
+  await until(() => seen.length >= 2, 2000, "notifications");
+  assert.deepEqual(statuses, []);
+  assert.equal(infos.length, 1);
 });

@@ -118,7 +118,7 @@ export interface QueryLatestParams {
   /** Discriminator. */
   kind: "latest";
   /** Query types to match (absent: all). */
-  eventTypes?: EventType[] | null;
+  eventTypes?: readonly EventType[] | null;
 }
 
 /** Query over a time range. */
@@ -126,7 +126,7 @@ export interface QueryTimeseriesParams {
   /** Discriminator. */
   kind: "timeseries";
   /** Query types to match (absent: all). */
-  eventTypes?: EventType[] | null;
+  eventTypes?: readonly EventType[] | null;
   /** Lower bound of `timestamp`, inclusive. */
   tFrom?: Timestamp | null;
   /** Upper bound of `timestamp`, inclusive. */

@@ -335,7 +335,10 @@ export function readQueryParams(r: Reader): QueryParams {
 // ----------------------------------------------------------- MsgQueryRes
 
 /** Write MsgQueryRes: QueryResult. */
-export function writeQueryResult(w: Writer, res: QueryResult): void {
+export function writeQueryResult(
+  w: Writer,
+  res: { readonly events: readonly Event[]; readonly moreFollows: boolean },
+): void {
   writeEvents(w, res.events);
   w.bool(res.moreFollows);
 }
