@@ -1,7 +1,7 @@
 // Version 0.2 of the API (issue 29): every duration in milliseconds and
 // checked; types that accept what TypeScript users write (this file is
 // type-checked by `deno test`: the first test is compile-time as much as
-// run-time).
+// run-time), timestamps of any exact integer.
 
 import assert from "node:assert/strict";
 import {
@@ -10,6 +10,8 @@ import {
   type ConnectionInfo,
   type Event,
   listen,
+  MIN_TIMESTAMP,
+  type QueryParams,
   type RegisterEvent,
   type Server,
   type Status,
@@ -41,6 +43,28 @@ function toEvents(events: readonly RegisterEvent[], session: number): Event[] {
     sourceTimestamp: e.sourceTimestamp ?? null,
     payload: e.payload ?? null,
   }));
+}
+
+/** A server that records what reaches it. */
+async function recorder(): Promise<{
+  server: Server;
+  registered: RegisterEvent[][];
+  queries: QueryParams[];
+}> {
+  const registered: RegisterEvent[][] = [];
+  const queries: QueryParams[] = [];
+  const server = await listen(LOCAL, {
+    status: "operational",
+    registerCb: (_info, events) => {
+      registered.push(events);
+      return toEvents(events, registered.length);
+    },
+    queryCb: (_info, params) => {
+      queries.push(params);
+      return { events: [], moreFollows: false };
+    },
+  });
+  return { server, registered, queries };
 }
 
 /** `promise` rejects with an instance of `cls` whose message matches. */
@@ -244,4 +268,36 @@ Deno.test("api types: callbacks may return a value, inputs may be readonly, regi
   await until(() => seen.length >= 2, 2000, "notifications");
   assert.deepEqual(statuses, []);
   assert.equal(infos.length, 1);
+});
+
+Deno.test("api timestamps: Timestamp.s takes any exact integer number or bigint in range", async () => {
+  const { server, registered, queries } = await recorder();
+  await using _server = server;
+  await using client = await connect(server.addresses[0], "timestamps");
+  // The reference's -2^63 sentinel as a number (a power of two), a number
+  // beyond 2^53, or a bigint.
+  const bounded = await client.register([
+    { type: ["a", "min"], sourceTimestamp: { s: -(2 ** 63), us: 0 } },
+    { type: ["a", "big"], sourceTimestamp: { s: 2 ** 60, us: 999999 } },
+    { type: ["a", "max"], sourceTimestamp: { s: 2n ** 63n - 1n, us: 5 } },
+  ], true);
+  assert.deepEqual(bounded?.map((e) => e.sourceTimestamp), [
+    MIN_TIMESTAMP,
+    { s: 2n ** 60n, us: 999999 },
+    { s: 2n ** 63n - 1n, us: 5 },
+  ]);
+  await client.query({
+    kind: "timeseries",
+    tFrom: { s: -(2 ** 63), us: 0 },
+    sourceTTo: { s: 2n ** 63n - 1n, us: 999999 },
+  });
+
+  assert.deepEqual(registered[0].map((e) => e.sourceTimestamp), [
+    MIN_TIMESTAMP,
+    { s: 2n ** 60n, us: 999999 },
+    { s: 2n ** 63n - 1n, us: 5 },
+  ]);
+  assert.deepEqual(queries.map((q) => q.kind === "timeseries" && q.tFrom), [
+    MIN_TIMESTAMP,
+  ]);
 });

@@ -58,7 +58,12 @@ export type Seconds = number | bigint;
 
 /** Point in time: seconds since 1970-01-01 UTC plus microseconds. */
 export interface Timestamp {
-  /** Whole seconds since the epoch (may be negative). */
+  /**
+   * Whole seconds since the epoch (may be negative), in [-2^63, 2^63 - 1]:
+   * as input, any `number` whose value is an integer in that range (e.g.
+   * `-(2 ** 63)`, exact as a power of two; `2 ** 63 - 1` is no such number,
+   * write `2n ** 63n - 1n`), or any `bigint`.
+   */
   s: Seconds;
   /** Microseconds in [0, 1e6). */
   us: number;

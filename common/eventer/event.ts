@@ -26,7 +26,7 @@ import { readEventType, writeEventType } from "./event_type.ts";
 
 // ------------------------------------------------------------- Timestamp
 
-/** Write a Timestamp. */
+/** Write a Timestamp (`s` an integer, `us` an integer in [0, 1e6)). */
 export function writeTimestamp(w: Writer, t: Timestamp): void {
   const s = t.s;
   const us = t.us;
@@ -48,7 +48,9 @@ export function writeTimestamp(w: Writer, t: Timestamp): void {
     }
     w.pos = putInt32(buf, p, us);
   } else {
-    w.int(s);
+    // A number beyond 2^53 is still exact when it is an integer (the
+    // reference's -2^63 sentinel is one): written through a bigint.
+    w.int(typeof s === "number" && !Number.isSafeInteger(s) ? BigInt(s) : s);
     w.int(us);
   }
 }
