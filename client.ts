@@ -29,6 +29,10 @@ import {
   ProtocolError,
 } from "./common/chatter/mod.ts";
 import {
+  checkId,
+  checkQueryParams,
+  checkQueryTypes,
+  checkRegisterEvents,
   type Event,
   type EventType,
   type QueryParams,
@@ -123,7 +127,11 @@ export interface EventsOptions {
 
 /** Options of a single request. */
 export interface RequestOptions {
-  /** Stop waiting for the reply; the connection stays usable. */
+  /**
+   * Stop waiting for the reply; the connection stays usable. A signal
+   * already aborted sends nothing, and so does one that aborts while the
+   * request waits for room in the send queue.
+   */
   signal?: AbortSignal;
 }
 
@@ -143,7 +151,10 @@ type Notification =
  * `connectTimeout` (default 20 s) passes first.
  * @throws {ProtocolError} When the server answers something else.
  * @throws {TypeError} For a duration that is not a finite number of
- * milliseconds >= 0.
+ * milliseconds >= 0, or a subscription or server id of the wrong type.
+ * @throws {RangeError} For a server id that is not a safe integer.
+ * @throws {InvalidQueryTypeError} For a subscribed query type with a `*`
+ * before its last segment.
  *
  * @example
  * ```ts ignore
@@ -159,9 +170,10 @@ export async function connect(
   options: ConnectOptions = {},
 ): Promise<Client> {
   checkDuration("connectTimeout", options.connectTimeout, true);
-  const subscriptions = [
-    ...new Subscription(options.subscriptions ?? []).getQueryTypes(),
-  ];
+  if (options.serverId != null) checkId(options.serverId, "serverId");
+  const given = [...(options.subscriptions ?? [])];
+  checkQueryTypes(given, "subscriptions");
+  const subscriptions = [...new Subscription(given).getQueryTypes()];
   // Absent means the default; null or 0 means none.
   const timeout = options.connectTimeout === undefined
     ? DEFAULT_CONNECT_TIMEOUT
@@ -361,6 +373,9 @@ export class Client extends Resource {
   /**
    * Register events, optionally waiting for the server's response.
    *
+   * Every event is checked first: a request with an invalid one is
+   * refused whole, nothing of it is sent, and the connection stays usable.
+   *
    * @param events Events to register.
    * @param withResponse Wait for the registered events (default false, as
    * the reference: the request goes without a response).
@@ -368,50 +383,83 @@ export class Client extends Resource {
    * @returns The registered events; `null` when the server answered
    * failure, and always without response.
    * @throws {ConnectionError} When the connection closes first.
+   * @throws {TypeError} For an event or a part of one of the wrong type,
+   * naming it (`events[2].type`).
+   * @throws {RangeError} For a source timestamp out of range, naming it
+   * (`events[3].sourceTimestamp.us`).
+   * @throws The signal's reason, when it aborted before the request was
+   * queued (nothing is sent) or before the response.
    */
   register(
     events: readonly RegisterEvent[],
     withResponse = false,
     options?: RequestOptions,
   ): Promise<Event[] | null> {
+    const signal = options?.signal;
+    try {
+      signal?.throwIfAborted();
+      checkRegisterEvents(events);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     // Not async: a round trip costs a few microseconds, and every extra
     // await on this path is a measurable share of it.
     const sent = this.#send(
       MsgType.RegisterReq,
       (w) => writeRegisterReq(w, events),
       !withResponse,
+      signal,
     );
     if (sent instanceof Promise) {
       return sent.then((conv) =>
         withResponse
-          ? this.#wait(conv, options?.signal) as Promise<Event[] | null>
+          ? this.#wait(conv, signal) as Promise<Event[] | null>
           : null
       );
     }
     if (!withResponse) return Promise.resolve(null);
-    return this.#wait(sent, options?.signal) as Promise<Event[] | null>;
+    return this.#wait(sent, signal) as Promise<Event[] | null>;
   }
 
   /**
    * Query events from the server.
    *
+   * The parameters are checked first: invalid ones are refused, nothing
+   * is sent, and the connection stays usable.
+   *
    * @param params Query parameters.
    * @param options Abort signal.
    * @returns The server's result.
    * @throws {ConnectionError} When the connection closes first.
+   * @throws {TypeError} For a parameter of the wrong type, naming it
+   * (`params.order`).
+   * @throws {RangeError} For a timestamp, `maxResults` (an integer >= 1)
+   * or id out of range, naming it (`params.maxResults`).
+   * @throws {InvalidQueryTypeError} For a query type with a `*` before its
+   * last segment (`params.eventTypes[1]`).
+   * @throws The signal's reason, when it aborted before the request was
+   * queued (nothing is sent) or before the result.
    */
   query(
     params: QueryParams,
     options?: RequestOptions,
   ): Promise<QueryResult> {
+    const signal = options?.signal;
+    try {
+      signal?.throwIfAborted();
+      checkQueryParams(params);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const sent = this.#send(
       MsgType.QueryReq,
       (w) => writeQueryParams(w, params),
       false,
+      signal,
     );
     return (sent instanceof Promise
-      ? sent.then((conv) => this.#wait(conv, options?.signal))
-      : this.#wait(sent, options?.signal)) as Promise<QueryResult>;
+      ? sent.then((conv) => this.#wait(conv, signal))
+      : this.#wait(sent, signal)) as Promise<QueryResult>;
   }
 
   /**
@@ -463,16 +511,33 @@ export class Client extends Resource {
     type: string,
     payload: (w: Writer) => void,
     last: boolean,
+    signal: AbortSignal | undefined,
   ): Conversation | Promise<Conversation> {
     const conn = this.#conn;
     try {
       return conn.sendNow(type, payload, { last });
     } catch (e) {
       if (e instanceof BackpressureError) {
-        return conn.send(type, payload, { last });
+        return this.#sendWhenRoom(type, payload, last, signal);
       }
       return Promise.reject(e);
     }
+  }
+
+  // A full send queue: wait for room, unless the signal aborts first (then
+  // nothing is sent).
+  async #sendWhenRoom(
+    type: string,
+    payload: (w: Writer) => void,
+    last: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Conversation> {
+    const conn = this.#conn;
+    for (let room = conn.sendRoom(); room; room = conn.sendRoom()) {
+      await abortable(room, signal);
+    }
+    signal?.throwIfAborted();
+    return conn.sendNow(type, payload, { last });
   }
 
   #wait(conv: Conversation, signal?: AbortSignal): Promise<unknown> {

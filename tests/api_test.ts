@@ -1,7 +1,9 @@
 // Version 0.2 of the API (issue 29): every duration in milliseconds and
 // checked; types that accept what TypeScript users write (this file is
 // type-checked by `deno test`: the first test is compile-time as much as
-// run-time), timestamps of any exact integer.
+// run-time), timestamps of any exact integer; requests checked before
+// anything is sent, naming the field, with the connection unharmed; an
+// aborted signal sends nothing.
 
 import assert from "node:assert/strict";
 import {
@@ -9,6 +11,7 @@ import {
   connect,
   type ConnectionInfo,
   type Event,
+  InvalidQueryTypeError,
   listen,
   MIN_TIMESTAMP,
   type QueryParams,
@@ -25,6 +28,7 @@ import {
 } from "../common/eventer/mod.ts";
 import {
   captureLog,
+  deadline,
   decode,
   initReq,
   LOCAL,
@@ -300,4 +304,233 @@ Deno.test("api timestamps: Timestamp.s takes any exact integer number or bigint 
   assert.deepEqual(queries.map((q) => q.kind === "timeseries" && q.tFrom), [
     MIN_TIMESTAMP,
   ]);
+});
+
+// -------------------------------------------------------------- validation
+
+Deno.test("api checks: an invalid register event is refused by name, nothing is sent, the connection goes on", async () => {
+  const { server, registered } = await recorder();
+  await using _server = server;
+  await using client = await connect(server.addresses[0], "checks");
+  const ok = { type: ["ok"] };
+  const bad: [unknown, typeof TypeError | typeof RangeError, RegExp][] = [
+    [
+      [ok, ok, ok, { type: ["x"], sourceTimestamp: { s: 1, us: 2e6 } }],
+      RangeError,
+      /^events\[3\]\.sourceTimestamp\.us must be an integer in \[0, 1e6\), got 2000000$/,
+    ],
+    [
+      [{ type: ["x"], sourceTimestamp: { s: 1.5, us: 0 } }],
+      RangeError,
+      /^events\[0\]\.sourceTimestamp\.s must be an integer in \[-2\^63, 2\^63 - 1\], got 1\.5$/,
+    ],
+    [
+      [{ type: ["x"], sourceTimestamp: { s: 2 ** 63, us: 0 } }],
+      RangeError,
+      /^events\[0\]\.sourceTimestamp\.s .* got 9223372036854775808$/,
+    ],
+    [
+      [{ type: ["x"], sourceTimestamp: { s: -(2n ** 63n) - 1n, us: 0 } }],
+      RangeError,
+      /^events\[0\]\.sourceTimestamp\.s .* got -9223372036854775809n$/,
+    ],
+    [
+      [{ type: ["x"], sourceTimestamp: { s: "1", us: 0 } }],
+      TypeError,
+      /^events\[0\]\.sourceTimestamp\.s must be a number or a bigint, got "1"$/,
+    ],
+    [
+      [{ type: ["x"], sourceTimestamp: { s: 1, us: -1 } }],
+      RangeError,
+      /^events\[0\]\.sourceTimestamp\.us .* got -1$/,
+    ],
+    [
+      [ok, { type: "gateway/x" }],
+      TypeError,
+      /^events\[1\]\.type must be an array of strings, got "gateway\/x"$/,
+    ],
+    [
+      [{ type: ["a", 1] }],
+      TypeError,
+      /^events\[0\]\.type\[1\] must be a string, got 1$/,
+    ],
+    [
+      [{ type: ["x"], payload: { kind: "xml", data: "<a/>" } }],
+      TypeError,
+      /^events\[0\]\.payload\.kind must be "json" or "binary", got "xml"$/,
+    ],
+    [
+      [{ type: ["x"], payload: { kind: "binary", type: "t", data: [1] } }],
+      TypeError,
+      /^events\[0\]\.payload\.data must be a Uint8Array, got an array$/,
+    ],
+    [null, TypeError, /^events must be an array, got null$/],
+    [[null], TypeError, /^events\[0\] must be an object, got null$/],
+  ];
+  for (const [events, cls, message] of bad) {
+    for (const withResponse of [true, false]) {
+      await rejectsWith(
+        client.register(events as RegisterEvent[], withResponse),
+        cls,
+        message,
+      );
+    }
+    // The connection is unharmed; the server saw nothing of the request
+    // (requests are handled in order: it would have come first).
+    const after = await client.register([{ type: ["after"] }], true);
+    assert.deepEqual(after?.map((e) => e.type), [["after"]]);
+  }
+  assert.ok(
+    registered.every((r) => r.length === 1 && r[0].type[0] === "after"),
+  );
+  assert.equal(registered.length, bad.length);
+  assert.equal(client.isOpen, true);
+});
+
+Deno.test("api checks: invalid query parameters are refused by name, nothing is sent, the connection goes on", async () => {
+  const { server, queries } = await recorder();
+  await using _server = server;
+  await using client = await connect(server.addresses[0], "checks");
+  const bad: [unknown, new (...args: never[]) => Error, RegExp][] = [
+    [
+      { kind: "latest", eventTypes: [["a"], ["*", "a"]] },
+      InvalidQueryTypeError,
+      /^params\.eventTypes\[1\] is an invalid query type \["\*","a"\]: "\*" is only allowed as the last segment$/,
+    ],
+    [
+      { kind: "timeseries", eventTypes: [["a", 5]] },
+      TypeError,
+      /^params\.eventTypes\[0\]\[1\] must be a string, got 5$/,
+    ],
+    [
+      { kind: "timeseries", maxResults: -1 },
+      RangeError,
+      /^params\.maxResults must be an integer >= 1, got -1$/,
+    ],
+    [
+      { kind: "server", serverId: 1, maxResults: 1.5 },
+      RangeError,
+      /^params\.maxResults must be an integer >= 1, got 1\.5$/,
+    ],
+    [
+      { kind: "server", serverId: 1, maxResults: 0 },
+      RangeError,
+      /^params\.maxResults .* got 0$/,
+    ],
+    [
+      { kind: "server", serverId: 1, maxResults: "10" },
+      TypeError,
+      /^params\.maxResults must be a number, got "10"$/,
+    ],
+    [
+      { kind: "timeseries", tFrom: { s: 1, us: 2e6 } },
+      RangeError,
+      /^params\.tFrom\.us must be an integer in \[0, 1e6\), got 2000000$/,
+    ],
+    [
+      { kind: "timeseries", sourceTTo: { s: 2 ** 64, us: 0 } },
+      RangeError,
+      /^params\.sourceTTo\.s must be an integer in/,
+    ],
+    [
+      { kind: "timeseries", order: "up" },
+      TypeError,
+      /^params\.order must be "descending" or "ascending", got "up"$/,
+    ],
+    [
+      {
+        kind: "timeseries",
+        lastEventId: { server: 1, session: 1.5, instance: 1 },
+      },
+      RangeError,
+      /^params\.lastEventId\.session must be a safe integer, got 1\.5$/,
+    ],
+    [
+      { kind: "server", serverId: 2 ** 53 },
+      RangeError,
+      /^params\.serverId must be a safe integer, got 9007199254740992$/,
+    ],
+    [
+      { kind: "server", serverId: 1, persisted: "yes" },
+      TypeError,
+      /^params\.persisted must be a boolean, got "yes"$/,
+    ],
+    [
+      { kind: "newest" },
+      TypeError,
+      /^params\.kind must be "latest", "timeseries" or "server", got "newest"$/,
+    ],
+  ];
+  for (const [params, cls, message] of bad) {
+    await rejectsWith(client.query(params as QueryParams), cls, message);
+    const after = await client.query({ kind: "latest" });
+    assert.deepEqual(after, { events: [], moreFollows: false });
+  }
+  assert.equal(queries.length, bad.length);
+  assert.ok(queries.every((q) => q.kind === "latest" && q.eventTypes === null));
+});
+
+Deno.test("api checks: connect refuses invalid subscriptions and server ids by name", async () => {
+  const { server } = await recorder();
+  await using _server = server;
+  const addr = server.addresses[0];
+  await rejectsWith(
+    connect(addr, "c", { subscriptions: [["a"], ["*", "b"]] }),
+    InvalidQueryTypeError,
+    /^subscriptions\[1\] is an invalid query type \["\*","b"\]/,
+  );
+  await rejectsWith(
+    connect(addr, "c", { subscriptions: ["a/*" as unknown as string[]] }),
+    TypeError,
+    /^subscriptions\[0\] must be an array of strings, got "a\/\*"$/,
+  );
+  await rejectsWith(
+    connect(addr, "c", { serverId: 1.5 }),
+    RangeError,
+    /^serverId must be a safe integer, got 1\.5$/,
+  );
+  assert.deepEqual(server.getConnInfos(), []);
+});
+
+Deno.test("api checks: an aborted signal sends nothing, also while waiting for room in the send queue", async () => {
+  const { server, registered, queries } = await recorder();
+  await using _server = server;
+  await using client = await connect(server.addresses[0], "abort", {
+    sendQueueSize: 1,
+  });
+  const aborted = new AbortController();
+  aborted.abort(new Error("gave up"));
+  const signal = aborted.signal;
+  await rejectsWith(
+    client.register([{ type: ["no"] }], false, { signal }),
+    Error,
+    /^gave up$/,
+  );
+  await rejectsWith(
+    client.register([{ type: ["no"] }], true, { signal }),
+    Error,
+    /^gave up$/,
+  );
+  await rejectsWith(
+    client.query({ kind: "latest" }, { signal }),
+    Error,
+    /^gave up$/,
+  );
+  // The first fills the send queue (flushed at the end of the turn); the
+  // second waits for room, and is aborted meanwhile.
+  const first = client.register([{ type: ["first"] }]);
+  const late = new AbortController();
+  const second = client.register([{ type: ["second"] }], false, {
+    signal: late.signal,
+  });
+  late.abort(new Error("too late"));
+  await first;
+  await rejectsWith(second, Error, /^too late$/);
+  const after = await deadline(
+    client.register([{ type: ["after"] }], true),
+    2000,
+  );
+  assert.deepEqual(after?.map((e) => e.type), [["after"]]);
+  assert.deepEqual(registered.map((r) => r[0].type), [["first"], ["after"]]);
+  assert.equal(queries.length, 0);
 });

@@ -11,6 +11,7 @@ import {
   type ConnectOptions,
   type Event,
   EventerInitError,
+  InvalidQueryTypeError,
   type QueryParams,
   type RegisterEvent,
   type Status,
@@ -23,6 +24,12 @@ import {
   startEventServer,
 } from "../event_server/mod.ts";
 import { setLogger } from "../common/log.ts";
+import {
+  MsgType,
+  readQueryResult,
+  writeQueryParams,
+} from "../common/eventer/mod.ts";
+import { deadline, decode, rawClient } from "./_net.ts";
 
 const MAIN = new URL("../cli/serve.ts", import.meta.url).pathname;
 
@@ -125,11 +132,29 @@ Deno.test("a bad register request fails and the connection goes on", async () =>
     const after = await c.query({ kind: "server", serverId: 1 });
     assert.deepEqual(keys(after.events), keys(before.events));
     assert.equal((await c.register([{ type: ["ok"] }], true))!.length, 1);
-    // An invalid query type answers an empty result instead of closing.
-    assert.deepEqual(
-      await c.query({ kind: "latest", eventTypes: [["*", "a"]] }),
-      { events: [], moreFollows: false },
+    // An invalid query type answers an empty result instead of closing
+    // (our client refuses to send one: a raw client does).
+    await assert.rejects(
+      c.query({ kind: "latest", eventTypes: [["*", "a"]] }),
+      InvalidQueryTypeError,
     );
+    const raw = await rawClient(server.addresses[0]);
+    try {
+      raw.conn.sendNow(
+        MsgType.QueryReq,
+        (w) =>
+          writeQueryParams(w, { kind: "latest", eventTypes: [["*", "a"]] }),
+        {
+          last: false,
+        },
+      );
+      assert.deepEqual(
+        decode(await deadline(raw.conn.receive(), 2000), readQueryResult),
+        { events: [], moreFollows: false },
+      );
+    } finally {
+      await raw.conn.asyncClose();
+    }
     assert.equal(c.isOpen, true);
   });
 });

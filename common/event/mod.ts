@@ -1,11 +1,19 @@
 /**
  * The event domain, as the reference's `hat.event.common`: events and
  * their parts, queries, timestamps, subscriptions and the natural order
- * of events. Nothing here knows the wire: the codecs are in `eventer/`.
+ * of events, and the checks of what a client sends (`check.ts`). Nothing
+ * here knows the wire: the codecs are in `eventer/`.
  *
  * @module
  */
 
+export {
+  checkId,
+  checkQueryParams,
+  checkQueryTypes,
+  checkRegisterEvents,
+  checkTimestamp,
+} from "./check.ts";
 export { compareEvents } from "./event_order.ts";
 export {
   type BinaryEncoding,

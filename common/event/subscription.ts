@@ -18,10 +18,14 @@ import type { EventType } from "./types.ts";
 
 /** A query type has a `*` segment that is not its last segment. */
 export class InvalidQueryTypeError extends Error {
+  /** The offending query type. */
+  readonly queryType: EventType;
+
   /**
    * Creates the error for one query type.
    *
    * @param queryType The offending query type.
+   * @param field Where it was given (e.g. `params.eventTypes[1]`), if known.
    * @example
    * ```ts
    * import { InvalidQueryTypeError } from "./subscription.ts";
@@ -29,13 +33,14 @@ export class InvalidQueryTypeError extends Error {
    * assert.equal(new InvalidQueryTypeError(["*", "a"]).name, "InvalidQueryTypeError");
    * ```
    */
-  constructor(queryType: EventType) {
+  constructor(queryType: EventType, field?: string) {
     super(
-      `invalid query type ${
+      `${field === undefined ? "" : `${field} is an `}invalid query type ${
         JSON.stringify(queryType)
       }: "*" is only allowed as the last segment`,
     );
     this.name = "InvalidQueryTypeError";
+    this.queryType = queryType;
   }
 }
 

@@ -26,7 +26,10 @@ import { readEventType, writeEventType } from "./event_type.ts";
 
 // ------------------------------------------------------------- Timestamp
 
-/** Write a Timestamp (`s` an integer, `us` an integer in [0, 1e6)). */
+/**
+ * Write a Timestamp (checked before: `s` an integer, `us` in [0, 1e6);
+ * see `checkTimestamp`).
+ */
 export function writeTimestamp(w: Writer, t: Timestamp): void {
   const s = t.s;
   const us = t.us;
