@@ -44,7 +44,6 @@ export type Flags<K extends FlagKinds> = {
  *
  * @param args Arguments after the command name.
  * @param kinds Accepted flags (without `--`).
- * @param _command Unused; kept for callers that still pass it.
  * @returns The flags and the positional arguments.
  * @throws {UsageError} For an unknown flag, a missing or unexpected value,
  *   or a non-repeatable flag given twice.
@@ -52,7 +51,6 @@ export type Flags<K extends FlagKinds> = {
 export function parseFlags<K extends FlagKinds>(
   args: readonly string[],
   kinds: K,
-  _command?: string,
 ): { flags: Flags<K> & { help?: boolean }; positionals: string[] } {
   const flags: Record<string, string | string[] | boolean> = {};
   const positionals: string[] = [];

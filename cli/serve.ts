@@ -115,7 +115,9 @@ Flags:
   --host H           address to listen on (default 127.0.0.1)
   --port N           port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
   --server-id N      id of this server in event ids (default 1)
-  --server-token T   refuse clients presenting another token
+  --server-token T   refuse clients presenting another token; without it,
+                     any client presenting a token is refused (as the
+                     reference does), and clients presenting none are let in
   --require-token    also refuse clients presenting no token
   --db PATH          database file (default ./${DEFAULT_DB}; :memory: for none)
   --cert PEM --key PEM
@@ -182,7 +184,7 @@ Stops gracefully on SIGINT or SIGTERM (a second one quits at once).`;
 export async function parseServeArgs(
   args: readonly string[],
 ): Promise<(EventServerOptions & { verbose: boolean }) | null> {
-  const { flags, positionals } = parseFlags(args, FLAGS, "serve");
+  const { flags, positionals } = parseFlags(args, FLAGS);
   if (flags.help) return null;
   if (positionals.length) {
     throw new UsageError(`unexpected argument ${positionals[0]}`);
