@@ -16,6 +16,7 @@ import {
   turnSpent,
   yieldToEventLoop,
 } from "./common/async/mod.ts";
+import { EventerError } from "./common/errors.ts";
 import { log } from "./common/log.ts";
 import { type Reader, SbsError, type Writer } from "./common/sbs/mod.ts";
 import * as chatter from "./common/chatter/mod.ts";
@@ -67,15 +68,18 @@ export type StatusCb = (client: Client, status: Status) => unknown;
  */
 export type EventsCb = (client: Client, events: Event[]) => unknown;
 
-/** The server refused the connection; `message` is the server's text. */
-export class EventerInitError extends Error {
+/**
+ * The server refused the client's init: code `INIT_REFUSED`, and
+ * `message` is the server's text (e.g. `invalid client token`).
+ */
+export class EventerInitError extends EventerError {
   /**
    * Create the error from the server's text.
    *
    * @param message The server's error text.
    */
   constructor(message: string) {
-    super(message);
+    super(message, { code: "INIT_REFUSED" });
     this.name = "EventerInitError";
   }
 }

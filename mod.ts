@@ -23,6 +23,13 @@
  * @module
  */
 
+// Errors: the base class and its codes.
+export {
+  ErrorCode,
+  EventerError,
+  type EventerErrorOptions,
+} from "./common/errors.ts";
+
 // The Eventer client and server.
 export {
   Client,

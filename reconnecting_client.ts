@@ -48,8 +48,8 @@ const DEFAULT_STATUS_MAX_PENDING = 64;
 
 /**
  * A request was refused at once: `maxPending` requests already wait for
- * a connection. A {@linkcode BackpressureError}, so code that backs off on
- * a full send queue backs off here too.
+ * a connection (code `QUEUE_FULL`). A {@linkcode BackpressureError}, so
+ * code that backs off on a full send queue backs off here too.
  */
 export class ReconnectingQueueFullError extends BackpressureError {
   /** The bound that was reached. */
@@ -61,7 +61,11 @@ export class ReconnectingQueueFullError extends BackpressureError {
    * @param maxPending The bound that was reached.
    */
   constructor(maxPending: number) {
-    super(`${maxPending} requests already wait for a connection`);
+    super(
+      `${maxPending} requests already wait for a connection (maxPending): ` +
+        "back off until the client reconnects",
+      { code: "QUEUE_FULL" },
+    );
     this.name = "ReconnectingQueueFullError";
     this.maxPending = maxPending;
   }

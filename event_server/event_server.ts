@@ -21,6 +21,7 @@ import {
   Resource,
   timerDelay,
 } from "../common/async/mod.ts";
+import { EventerError, type EventerErrorOptions } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import type {
   Event,
@@ -162,8 +163,9 @@ export interface EventServerOptions extends
  * @param options Database, address, server id, token and tuning.
  * @returns The running server; close it to shut down gracefully.
  * @throws {EventServerError} When the database is in use by another
- *   server (through whatever path), cannot be opened, or the address
- *   cannot be bound.
+ *   server, through whatever path (code `DATABASE_IN_USE`), or cannot be
+ *   opened (`STORE`), or the address cannot be bound (`ADDRESS_IN_USE`,
+ *   `LISTEN_FAILED`, `TLS` for a certificate or key it cannot use).
  * @throws {TypeError} For a duration that is not a finite number of
  *   milliseconds >= 0, naming it (before anything is opened).
  * @throws The reason of `options.signal`, when it aborted before the
@@ -212,9 +214,13 @@ export async function startEventServer(
   } catch (e) {
     throw new EventServerError(
       e instanceof DatabaseInUseError
-        ? `database ${options.db} is in use by another event server`
+        ? `database ${options.db} is in use by another event server: stop ` +
+          "it, or give this one another database"
         : `cannot open database ${options.db}: ${(e as Error).message}`,
-      { cause: e },
+      {
+        code: e instanceof DatabaseInUseError ? "DATABASE_IN_USE" : "STORE",
+        cause: e,
+      },
     );
   }
   const server = new EventServer(store, options);
@@ -237,16 +243,25 @@ export async function startEventServer(
   return server;
 }
 
-/** The Event Server could not start. */
-export class EventServerError extends Error {
+/**
+ * The Event Server could not start; `code` says why: `ADDRESS_IN_USE`,
+ * `LISTEN_FAILED` or `TLS` (binding), `DATABASE_IN_USE` or `STORE` (the
+ * database).
+ */
+export class EventServerError extends EventerError {
   /**
    * Creates the error.
    *
    * @param message What failed, in one line.
-   * @param options Standard error options (`cause`).
+   * @param options The code (by default the cause's, when it has one,
+   * else `STORE`) and `cause`.
    */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: EventerErrorOptions) {
+    super(message, {
+      ...options,
+      code: options?.code ??
+        (options?.cause instanceof EventerError ? options.cause.code : "STORE"),
+    });
     this.name = "EventServerError";
   }
 }
@@ -282,10 +297,17 @@ export class EventServer extends Resource {
     try {
       srv = await this.#listen(addr, o);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      // listen's own message names the address and says what to do.
       throw new EventServerError(
-        `cannot listen on ${addr.hostname}:${addr.port}: ${message}`,
-        { cause: e },
+        e instanceof EventerError
+          ? e.message
+          : `cannot listen on ${addr.hostname}:${addr.port}: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        {
+          code: e instanceof EventerError ? e.code : "LISTEN_FAILED",
+          cause: e,
+        },
       );
     }
     this.#srv = srv;

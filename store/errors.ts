@@ -4,16 +4,21 @@
  * @module
  */
 
-/** Error of the event store itself: closed, or an unusable database file. */
-export class StoreError extends Error {
+import { EventerError, type EventerErrorOptions } from "../common/errors.ts";
+
+/**
+ * Error of the event store itself: closed (code `CLOSED`), or an unusable
+ * database file (`STORE`, the default).
+ */
+export class StoreError extends EventerError {
   /**
    * Creates the error.
    *
    * @param message What is wrong.
-   * @param options Standard error options (`cause`).
+   * @param options The code (default `STORE`) and `cause`.
    */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: EventerErrorOptions) {
+    super(message, { ...options, code: options?.code ?? "STORE" });
     this.name = "StoreError";
   }
 }
@@ -21,7 +26,7 @@ export class StoreError extends Error {
 /**
  * The database file is open in another store, in this process or another
  * one, through whatever path: two stores on one file would give the same
- * ids to different events.
+ * ids to different events. Code `DATABASE_IN_USE`.
  */
 export class DatabaseInUseError extends StoreError {
   /** The path that was asked for. */
@@ -33,7 +38,9 @@ export class DatabaseInUseError extends StoreError {
    * @param path The path that was asked for.
    */
   constructor(path: string) {
-    super(`database ${path} is in use by another event store`);
+    super(`database ${path} is in use by another event store`, {
+      code: "DATABASE_IN_USE",
+    });
     this.name = "DatabaseInUseError";
     this.path = path;
   }

@@ -658,6 +658,8 @@ export class SqliteStore implements EventStore {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new StoreError("event store is closed");
+    if (this.#closed) {
+      throw new StoreError("event store is closed", { code: "CLOSED" });
+    }
   }
 }

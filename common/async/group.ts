@@ -9,6 +9,8 @@
  * @module
  */
 
+import { EventerError } from "../errors.ts";
+
 /** Called with an exception that escaped a task; the group then closes. */
 export type ExceptionCb = (error: unknown) => void;
 
@@ -66,6 +68,7 @@ export class Group implements AsyncDisposable {
    * Create a group, optionally as a child of another.
    *
    * @param options Parent group, exception and close callbacks.
+   * @throws {EventerError} When the parent is closing (code `CLOSED`).
    */
   constructor(options: GroupOptions = {}) {
     const parent = options.parent ?? null;
@@ -75,7 +78,9 @@ export class Group implements AsyncDisposable {
     this.#onClose = options.onClose;
     if (parent) {
       if (parent.#state !== OPEN) {
-        throw new Error("cannot create a child of a closing group");
+        throw new EventerError("cannot create a child of a closing group", {
+          code: "CLOSED",
+        });
       }
       (parent.#children ??= new Set()).add(this);
     }
@@ -113,7 +118,7 @@ export class Group implements AsyncDisposable {
    * @param fn The task; it receives the group's signal.
    * @returns The task's own promise (already observed: not awaiting it
    * never produces an unhandled rejection).
-   * @throws {Error} When the group is closing.
+   * @throws {EventerError} When the group is closing (code `CLOSED`).
    */
   spawn<T>(fn: (signal: AbortSignal) => Promise<T> | T): Promise<T> {
     return this.#start(fn, true);
@@ -134,7 +139,9 @@ export class Group implements AsyncDisposable {
     fn: (signal: AbortSignal) => Promise<T> | T,
     withSignal: boolean,
   ): Promise<T> {
-    if (this.#state !== OPEN) throw new Error("group is closing");
+    if (this.#state !== OPEN) {
+      throw new EventerError("group is closing", { code: "CLOSED" });
+    }
     this.#tasks++;
     let task: Promise<T>;
     try {

@@ -14,10 +14,14 @@
  * @module
  */
 
+import { EventerError } from "../errors.ts";
 import type { EventType } from "./types.ts";
 
-/** A query type has a `*` segment that is not its last segment. */
-export class InvalidQueryTypeError extends Error {
+/**
+ * A query type has a `*` segment that is not its last segment: code
+ * `INVALID_QUERY_TYPE`.
+ */
+export class InvalidQueryTypeError extends EventerError {
   /** The offending query type. */
   readonly queryType: EventType;
 
@@ -30,7 +34,9 @@ export class InvalidQueryTypeError extends Error {
    * ```ts
    * import { InvalidQueryTypeError } from "./subscription.ts";
    * import assert from "node:assert/strict";
-   * assert.equal(new InvalidQueryTypeError(["*", "a"]).name, "InvalidQueryTypeError");
+   * const e = new InvalidQueryTypeError(["*", "a"]);
+   * assert.equal(e.name, "InvalidQueryTypeError");
+   * assert.equal(e.code, "INVALID_QUERY_TYPE");
    * ```
    */
   constructor(queryType: EventType, field?: string) {
@@ -38,6 +44,7 @@ export class InvalidQueryTypeError extends Error {
       `${field === undefined ? "" : `${field} is an `}invalid query type ${
         JSON.stringify(queryType)
       }: "*" is only allowed as the last segment`,
+      { code: "INVALID_QUERY_TYPE" },
     );
     this.name = "InvalidQueryTypeError";
     this.queryType = queryType;

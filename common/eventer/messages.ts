@@ -11,6 +11,7 @@
  * @module
  */
 
+import { EventerError } from "../errors.ts";
 import { Reader, type Writer } from "../sbs/mod.ts";
 import {
   type Event,
@@ -157,8 +158,11 @@ function readEventTypes1(r: Reader): EventType {
   return type;
 }
 
-/** A MsgInitReq subscribes to more query types than a server accepts. */
-export class TooManySubscriptionsError extends Error {
+/**
+ * A MsgInitReq subscribes to more query types than a server accepts: the
+ * server refuses the init (code `INIT_REFUSED`) with this message.
+ */
+export class TooManySubscriptionsError extends EventerError {
   /**
    * @param clientName The client's name.
    * @param count Query types it asked for.
@@ -169,7 +173,9 @@ export class TooManySubscriptionsError extends Error {
     readonly count: number,
     readonly max: number,
   ) {
-    super(`too many subscriptions: ${count} (at most ${max})`);
+    super(`too many subscriptions: ${count} (at most ${max})`, {
+      code: "INIT_REFUSED",
+    });
     this.name = "TooManySubscriptionsError";
   }
 }

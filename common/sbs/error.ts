@@ -4,8 +4,15 @@
  * @module
  */
 
-/** Error raised for truncated or malformed SBS input. */
-export class SbsError extends Error {
+import { EventerError, type EventerErrorOptions } from "../errors.ts";
+
+/**
+ * Error raised for truncated or malformed SBS input: code `PROTOCOL`
+ * (`FRAME_TOO_LARGE` for a Chatter frame header announcing more than the
+ * limit). A connection closing for one raises a `ProtocolError` with it
+ * as `cause`.
+ */
+export class SbsError extends EventerError {
   /**
    * Byte offset at which decoding failed, counted from the start of the
    * input (for a {@linkcode Reader}, from where it started).
@@ -17,9 +24,13 @@ export class SbsError extends Error {
    *
    * @param message What is wrong.
    * @param offset Byte offset at which decoding failed.
+   * @param options The code (default `PROTOCOL`).
    */
-  constructor(message: string, offset: number) {
-    super(`${message} (at byte ${offset})`);
+  constructor(message: string, offset: number, options?: EventerErrorOptions) {
+    super(`${message} (at byte ${offset})`, {
+      ...options,
+      code: options?.code ?? "PROTOCOL",
+    });
     this.name = "SbsError";
     this.offset = offset;
   }
