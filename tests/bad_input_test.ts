@@ -150,12 +150,18 @@ Deno.test("bad input: garbage bodies", async () => {
       f[f.length - 2] = 0xc3; // invalid UTF-8 in the type name
       return f;
     })(),
-    new Uint8Array(200).fill(0x64), // 100 header bytes: far too big
+    new Uint8Array([4, 1, 0, 0, 0]), // 16 MiB: beyond initMaxFrameSize
   ];
   for (const bytes of garbage) {
     using peer = await RawPeer.connect(s.addr);
     await peer.write(bytes);
     await s.assertClosed(peer, /malformed frame/);
+  }
+  // 100 header bytes: no Chatter peer starts so (errors_test.ts has more).
+  {
+    using peer = await RawPeer.connect(s.addr);
+    await peer.write(new Uint8Array(200).fill(0x64));
+    await s.assertClosed(peer, /the client is not speaking Chatter/);
   }
   using peer = await s.initialised();
   await peer.write(garbage[0]);

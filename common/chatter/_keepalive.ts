@@ -109,7 +109,14 @@ export class Keepalive implements Deadline {
       if (!heard) {
         const waited = now - this.#pingSentAt;
         if (waited >= this.#timeout) {
-          host.closeWithReason(new ConnectionError("ping timeout"));
+          host.closeWithReason(
+            new ConnectionError(
+              `ping timeout: nothing received within ${this.#timeout} ms ` +
+                "of a Ping (pingTimeout): the peer or the network is down or " +
+                "stuck",
+              { code: "PING_TIMEOUT" },
+            ),
+          );
         } else {
           this.#arm(Math.min(step, this.#timeout - waited));
         }

@@ -70,6 +70,12 @@ export class ReceiveBuffer {
   end = 0;
   /** Reads completed. */
   reads = 0;
+  /**
+   * Bytes received so far: while `start` is 0 and `end` equals it, no
+   * frame was taken yet (the first one is checked for a peer that is not
+   * speaking Chatter when it fails).
+   */
+  total = 0;
   readonly #host: ReceiveBufferHost;
   // Messages delivered from `buf` and not released. #retired is the buffer
   // before it while some of its messages are unreleased; #spare is one
@@ -202,6 +208,7 @@ export class ReceiveBuffer {
   received(n: number, space: number, idle: boolean): void {
     this.end += n;
     this.reads++;
+    this.total += n;
     const drained = this.#drained = n < space;
     const readSize = this.#readSize;
     if (!drained && !idle) {

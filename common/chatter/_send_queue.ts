@@ -14,7 +14,7 @@
  */
 
 import type { Writer } from "../sbs/mod.ts";
-import { BackpressureError, ConnectionError } from "./errors.ts";
+import { BackpressureError, type ConnectionError } from "./errors.ts";
 import { type Payload, writeFrame, writeFrameHead } from "./frame.ts";
 import type { Conversation } from "./msg.ts";
 import type { SendOptions } from "./options.ts";
@@ -28,6 +28,8 @@ export interface SendQueueHost {
   closeWithReason(reason: Error): void;
   /** Close the socket (the flush that outlived closing is done). */
   closeSocket(): void;
+  /** The error of what fails once closed (with the reason's code). */
+  closedError(): ConnectionError;
 }
 
 /**
@@ -136,7 +138,7 @@ export class SendQueue {
 
   /** Queue a message without waiting (see `Connection.sendNow`). */
   sendNow(type: string, payload: Payload, options?: SendOptions): Conversation {
-    if (!this.#host.isOpen) throw new ConnectionError();
+    if (!this.#host.isOpen) throw this.#host.closedError();
     if (this.full && !options?.reserved) {
       throw new BackpressureError(
         this.#queued >= this.#size
@@ -192,7 +194,7 @@ export class SendQueue {
   /** Resolves when every queued message has been written to the socket. */
   drain(): Promise<void> {
     if (this.#queued === 0 && !this.#flushing) return Promise.resolve();
-    if (!this.#host.isOpen) return Promise.reject(new ConnectionError());
+    if (!this.#host.isOpen) return Promise.reject(this.#host.closedError());
     const waiter = Promise.withResolvers<void>();
     (this.#drainWaiters ??= []).push(waiter);
     return waiter.promise;

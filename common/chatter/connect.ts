@@ -7,16 +7,17 @@
 import { abortable } from "../async/mod.ts";
 import type { Address } from "./address.ts";
 import { Connection } from "./connection.ts";
-import { ConnectionError } from "./errors.ts";
 import { checkChatterOptions, type ConnectOptions } from "./options.ts";
+import { connectFailed, handshakeFailed } from "./_diagnose.ts";
 
 /**
  * Connect to a Chatter server.
  *
  * @param addr Server address.
  * @param options Chatter, TLS and abort options.
- * @returns The open connection.
- * @throws {ConnectionError} When the connection cannot be made.
+ * @returns The open connection (with TLS, once the handshake succeeded).
+ * @throws {ConnectionError} When the connection cannot be made: code
+ * `CONNECTION_REFUSED`, or `TLS` when the TLS handshake fails.
  * @throws {TypeError} For a duration that is not a finite number of
  * milliseconds >= 0.
  */
@@ -43,12 +44,19 @@ export async function connect(
       connecting.then((c) => c.close(), () => {});
       throw signal.reason;
     }
-    throw new ConnectionError(
-      `cannot connect to ${addr.hostname}:${addr.port}: ${
-        (e as Error).message
-      }`,
-      { cause: e },
-    );
+    throw connectFailed(e, addr);
+  }
+  if (options.tls) {
+    // Deno shakes hands on first use; here, a TLS failure (a certificate,
+    // a plain port) fails connect with what it is, instead of the first
+    // read with "unexpected end of file".
+    try {
+      await abortable((conn as Deno.TlsConn).handshake(), signal);
+    } catch (e) {
+      conn.close();
+      if (signal?.aborted) throw signal.reason;
+      throw handshakeFailed(e, addr);
+    }
   }
   setNoDelay(conn);
   return new Connection(conn, null, options);

@@ -8,6 +8,7 @@
  */
 
 import { Group, Resource, turnSpent, yieldToEventLoop } from "../async/mod.ts";
+import { EventerError } from "../errors.ts";
 import { log } from "../log.ts";
 import { SbsError } from "../sbs/mod.ts";
 import { type Address, toAddress } from "./address.ts";
@@ -29,6 +30,7 @@ import {
   DEFAULT_SEND_QUEUE_SIZE,
   type SendOptions,
 } from "./options.ts";
+import { isDisconnect, notChatter, socketFailed, where } from "./_diagnose.ts";
 import { Inbox } from "./_inbox.ts";
 import { Keepalive } from "./_keepalive.ts";
 import { ReceiveBuffer } from "./_receive_buffer.ts";
@@ -41,22 +43,17 @@ const LINGER_MS = 1000;
 /** Returned by the frame parser when the receive queue is full. */
 const PAUSED = -2;
 
-function isDisconnect(e: Error): boolean {
-  return e instanceof Deno.errors.BrokenPipe ||
-    e instanceof Deno.errors.ConnectionReset ||
-    e instanceof Deno.errors.ConnectionAborted ||
-    e instanceof Deno.errors.UnexpectedEof ||
-    /close_notify/.test(e.message);
-}
-
 /** One Chatter connection. Create with `connect` or `listen`. */
 export class Connection extends Resource {
   readonly #group: Group;
   readonly #conn: Deno.Conn;
   #localAddr: Address | null = null;
   #remoteAddr: Address | null = null;
-  /** Why the connection closed, when it closed for a reason. */
-  closeReason: Error | null = null;
+  /**
+   * Why the connection closed, when it closed for a reason; its `code`
+   * is the code of every error that fails because of it.
+   */
+  closeReason: EventerError | null = null;
   /**
    * Largest accepted frame body in bytes; may be changed at any time and
    * applies from the next frame header (the Eventer server keeps it small
@@ -68,10 +65,13 @@ export class Connection extends Resource {
   readonly #tx: SendQueue;
   readonly #keepalive: Keepalive;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This side connected (`connect` gives no parent group; `listen` does). */
+  readonly #dialed: boolean;
 
   /** @internal Use `connect` or `listen`. */
   constructor(conn: Deno.Conn, parent: Group | null, options: ChatterOptions) {
     super();
+    this.#dialed = parent === null;
     this.#group = new Group({
       parent: parent ?? undefined,
       onClose: () => this.#onClose(),
@@ -228,20 +228,34 @@ export class Connection extends Resource {
     this.#rx.release(msg);
   }
 
-  /** Close with a reason, which is logged and kept in `closeReason`. */
+  /**
+   * Close with a reason, which is logged (with its code) and kept in
+   * `closeReason`. An
+   * error of the socket (Deno's) is kept as a {@linkcode ConnectionError}
+   * saying what it means, with it as `cause`.
+   */
   closeWithReason(reason: Error): void {
     if (!this.isOpen) return;
-    this.closeReason = reason;
+    const error = socketFailed(
+      reason,
+      this.remoteAddr,
+      "handshake" in this.#conn,
+      this.#dialed,
+    );
+    this.closeReason = error;
     // A peer going away is ordinary; only protocol and local failures warn.
     (isDisconnect(reason) ? log.debug : log.warn)(
-      `closing connection ${this.remoteAddr.hostname}:${this.remoteAddr.port}: ${reason.message}`,
+      `closing connection ${
+        where(this.remoteAddr)
+      }: ${error.message} [${error.code}]`,
     );
     this.close();
   }
 
   /**
    * Close because handling a message failed: a decode error becomes a
-   * {@linkcode ProtocolError} naming `what`; a ConnectionError (the
+   * {@linkcode ProtocolError} naming `what`, any other error than the
+   * library's one with code `CALLBACK_FAILED`; a ConnectionError (the
    * connection is already going) is not a reason of its own.
    */
   fail(e: unknown, what = "message"): void {
@@ -249,19 +263,43 @@ export class Connection extends Resource {
     this.closeWithReason(
       e instanceof SbsError
         ? new ProtocolError(`malformed ${what}: ${e.message}`, { cause: e })
-        : e instanceof Error
+        : e instanceof EventerError
         ? e
-        : new Error(String(e)),
+        : new EventerError(
+          `handling ${what} failed: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+          { code: "CALLBACK_FAILED", cause: e },
+        ),
     );
   }
 
-  /** The error for what fails once closed: carries `closeReason` as its cause. */
+  /**
+   * The error for what fails once closed: carries `closeReason` as its
+   * cause, and its code (`CLOSED` when it closed for no reason).
+   */
   closedError(): ConnectionError {
+    const reason = this.closeReason;
     return new ConnectionError(
-      this.closeReason
-        ? `connection closed: ${this.closeReason.message}`
-        : "connection closed",
-      { cause: this.closeReason ?? undefined },
+      reason ? `connection closed: ${reason.message}` : "connection closed",
+      { cause: reason ?? undefined, code: reason?.code ?? "CLOSED" },
+    );
+  }
+
+  /**
+   * @internal The error saying what the peer is instead, when the bytes it
+   * sent first cannot start a Chatter frame and no frame was taken yet
+   * (see `notChatter`); else null. For a connection whose first message
+   * is overdue (a client's init reply, a server's MsgInitReq), and for
+   * the read loop when the first frame fails.
+   */
+  firstBytesError(): EventerError | null {
+    const rx = this.#rx;
+    if (rx.start !== 0 || rx.end !== rx.total || rx.end === 0) return null;
+    return notChatter(
+      rx.buf.subarray(0, rx.end),
+      this.remoteAddr,
+      this.#dialed,
     );
   }
 
@@ -318,9 +356,10 @@ export class Connection extends Resource {
         if (n === null) {
           if (rx.end > rx.start) {
             this.closeWithReason(
-              new ProtocolError(
-                `stream ended inside a frame (${rx.end - rx.start} bytes)`,
-              ),
+              this.firstBytesError() ??
+                new ProtocolError(
+                  `stream ended inside a frame (${rx.end - rx.start} bytes)`,
+                ),
             );
           }
           return;
@@ -341,19 +380,35 @@ export class Connection extends Resource {
         e instanceof Deno.errors.Interrupted
       ) return;
       if (e instanceof Deno.errors.ConnectionReset) return;
-      this.closeWithReason(
-        e instanceof Error && e.name === "SbsError"
-          ? new ProtocolError(`malformed frame: ${e.message}`, { cause: e })
-          : e instanceof Error
-          ? e
-          : new Error(String(e)),
-      );
+      this.closeWithReason(this.#readFailure(e));
     } finally {
       this.close();
       // The group (this task) closes once the consumer has ended.
       const ended = this.#inbox.ended();
       if (ended) await ended;
     }
+  }
+
+  // Why the read loop failed with `e`.
+  #readFailure(e: unknown): Error {
+    if (!(e instanceof SbsError)) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+    if (e.code === "FRAME_TOO_LARGE") {
+      // Thrown at the frame's header: its offset is where the frame
+      // starts. The first frame of the stream may be no Chatter at all.
+      const rx = this.#rx;
+      const first = e.offset === 0 && rx.end === rx.total
+        ? this.firstBytesError()
+        : null;
+      return first ?? new ProtocolError(
+        `malformed frame: ${e.message}: raise maxFrameSize if ${
+          where(this.remoteAddr)
+        } may send that much`,
+        { code: "FRAME_TOO_LARGE", cause: e },
+      );
+    }
+    return new ProtocolError(`malformed frame: ${e.message}`, { cause: e });
   }
 
   // Delivers the complete frames buffered. Returns PAUSED when the

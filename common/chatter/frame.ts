@@ -187,7 +187,8 @@ function writeHeader(
  * Length of the frame body announced by the header at `buf[pos]`, or -1
  * when the header is not complete yet.
  *
- * @throws {SbsError} When the announced length exceeds `maxSize`.
+ * @throws {SbsError} When the announced length exceeds `maxSize` (code
+ * `FRAME_TOO_LARGE`; its offset is `pos`).
  */
 export function frameBodyLength(
   buf: Uint8Array,
@@ -206,6 +207,7 @@ export function frameBodyLength(
       throw new SbsError(
         `frame announces more than the ${maxSize}-byte maximum`,
         pos,
+        { code: "FRAME_TOO_LARGE" },
       );
     }
   }

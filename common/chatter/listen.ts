@@ -9,6 +9,7 @@ import { log } from "../log.ts";
 import { type Address, toAddress } from "./address.ts";
 import { setNoDelay } from "./connect.ts";
 import { Connection } from "./connection.ts";
+import { listenFailed } from "./_diagnose.ts";
 import {
   type ChatterOptions,
   checkChatterOptions,
@@ -126,6 +127,9 @@ export class ChatterServer extends Resource {
  * @param addr Address to bind (port 0 picks a free port).
  * @param options Chatter and TLS options, and a signal closing the server.
  * @returns The listening server.
+ * @throws {EventerError} When it cannot bind: code `ADDRESS_IN_USE`,
+ * `TLS` (a certificate or key it cannot use) or `LISTEN_FAILED`, with
+ * Deno's error as `cause`.
  * @throws {TypeError} For a duration that is not a finite number of
  * milliseconds >= 0.
  */
@@ -137,19 +141,28 @@ export function listen(
   checkChatterOptions(options);
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const listener = options.tls
-    ? Deno.listenTls({
-      hostname: addr.hostname,
-      port: addr.port,
-      cert: options.tls.cert,
-      key: options.tls.key,
-      transport: "tcp",
-    })
-    : Deno.listen({
-      hostname: addr.hostname,
-      port: addr.port,
-      transport: "tcp",
-    });
+  let listener: Deno.Listener;
+  try {
+    listener = options.tls
+      ? Deno.listenTls({
+        hostname: addr.hostname,
+        port: addr.port,
+        cert: options.tls.cert,
+        key: options.tls.key,
+        transport: "tcp",
+      })
+      : Deno.listen({
+        hostname: addr.hostname,
+        port: addr.port,
+        transport: "tcp",
+      });
+  } catch (e) {
+    // A bad argument (a port out of range) stays what it is.
+    if (e instanceof TypeError || e instanceof RangeError) {
+      return Promise.reject(e);
+    }
+    return Promise.reject(listenFailed(e, addr, options.tls !== undefined));
+  }
   const server = new ChatterServer(listener, handler, options);
   // Removed once the server closes: a long-lived signal keeps nothing.
   signal?.addEventListener("abort", () => server.close(), {
