@@ -150,10 +150,16 @@ type Notification =
  * @param clientName Name identifying this client to the server.
  * @param options Token, subscriptions, callbacks and Chatter options.
  * @returns The connected client.
- * @throws {EventerInitError} When the server refuses the client.
- * @throws {ConnectionError} When the connection fails or closes, or
- * `connectTimeout` (default 20 s) passes first.
- * @throws {ProtocolError} When the server answers something else.
+ * @throws {EventerInitError} When the server refuses the client (code
+ * `INIT_REFUSED`).
+ * @throws {ConnectionError} When the connection fails or closes: code
+ * `CONNECTION_REFUSED`, `TLS` (a certificate, or TLS on one side only),
+ * `CONNECT_TIMEOUT` (`connectTimeout`, default 20 s, passed first),
+ * `NOT_EVENTER` (the peer is no Hat Event Server: an HTTP server, say),
+ * `CLOSED`, or the code the connection closed for (`PROTOCOL`, ...), with
+ * that reason as `cause`.
+ * @throws {ProtocolError} When the server answers the init with another
+ * message, or a malformed one (code `PROTOCOL`).
  * @throws {TypeError} For a duration that is not a finite number of
  * milliseconds >= 0, or a subscription or server id of the wrong type.
  * @throws {RangeError} For a server id that is not a safe integer.
@@ -189,7 +195,10 @@ export async function connect(
     timer = setTimeout(() =>
       expired.abort(
         new ConnectionError(
-          `connecting to ${addr.hostname}:${addr.port} timed out after ${timeout} ms`,
+          `connecting to ${addr.hostname}:${addr.port} timed out after ${timeout} ms ` +
+            "(connectTimeout): is the host reachable, and the Event Server " +
+            "answering?",
+          { code: "CONNECT_TIMEOUT" },
         ),
       ), timerDelay(timeout));
     signal = signal
@@ -228,7 +237,9 @@ async function connectAndInit(
       }), { last: false });
     const res = await abortable(conn.receive(), signal);
     if (res.type !== MsgType.InitRes || convKey(res.conv) !== convKey(conv)) {
-      throw new ProtocolError(`invalid init response ${res.type}`);
+      throw new ProtocolError(
+        `invalid init response ${res.type}: is this a Hat Event Server?`,
+      );
     }
     const r = res.reader();
     const init = readInitRes(r);
@@ -236,11 +247,40 @@ async function connectAndInit(
     if (init.type === "error") throw new EventerInitError(init.error);
     return new Client(conn, init.status, options);
   } catch (e) {
+    // A peer that sent a few bytes of something else (a banner) and waits.
+    const other = e instanceof EventerError && e.code === "CONNECT_TIMEOUT"
+      ? conn.firstBytesError()
+      : null;
     await conn.asyncClose();
-    throw e instanceof SbsError
-      ? new ProtocolError(`malformed init response: ${e.message}`, { cause: e })
-      : e;
+    throw other ? failedFor(other) : initFailed(e, addr);
   }
+}
+
+// What a failed init throws: for a connection that closed, a
+// ConnectionError saying why (the reason's own text, not "connection
+// closed: ..."); a ProtocolError for a malformed answer; else `e` itself.
+function initFailed(e: unknown, addr: Address): unknown {
+  if (e instanceof SbsError) {
+    return new ProtocolError(`malformed init response: ${e.message}`, {
+      cause: e,
+    });
+  }
+  if (!(e instanceof ConnectionError)) return e;
+  const reason = e.cause;
+  if (reason instanceof EventerError) return failedFor(reason);
+  if (reason !== undefined || e.code !== "CLOSED") return e;
+  return new ConnectionError(
+    `${addr.hostname}:${addr.port} closed the connection without ` +
+      "answering the init (a server stopping, or no Hat Event Server)",
+    { cause: e },
+  );
+}
+
+// The ConnectionError of connecting that failed for `reason`.
+function failedFor(reason: EventerError): ConnectionError {
+  return reason instanceof ConnectionError
+    ? reason
+    : new ConnectionError(reason.message, { code: reason.code, cause: reason });
 }
 
 /** Eventer client. Create with {@linkcode connect}. */
@@ -286,6 +326,14 @@ export class Client extends Resource {
   /** The client's group (its connection's). */
   get group(): Group {
     return this.#conn.group;
+  }
+
+  /**
+   * @internal The error of what fails once closed, with the code of why
+   * the connection closed (the reconnecting client reports it).
+   */
+  _closedError(): ConnectionError {
+    return this.#conn.closedError();
   }
 
   /** The server's status, as last notified. */
@@ -545,7 +593,7 @@ export class Client extends Resource {
   }
 
   #wait(conv: Conversation, signal?: AbortSignal): Promise<unknown> {
-    if (!this.isOpen) return Promise.reject(new ConnectionError());
+    if (!this.isOpen) return Promise.reject(this.#conn.closedError());
     const key = convKey(conv);
     const pending = Promise.withResolvers<unknown>();
     (this.#pending ??= new SlotMap()).set(key, pending);

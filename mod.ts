@@ -55,6 +55,7 @@ export {
   type ConnectionCb,
   type ConnectionId,
   type ConnectionInfo,
+  type DisconnectedCb,
   listen,
   type ListenOptions,
   type QueryCb,

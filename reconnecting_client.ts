@@ -97,7 +97,10 @@ export type ReconnectStatus =
     type: "disconnected";
     /** The address that was connected. */
     address: Address;
-    /** Why it was lost. */
+    /**
+     * Why it was lost: a `ConnectionError` with the code the connection
+     * closed for (`CLOSED` when the server closed it, `PING_TIMEOUT`, ...).
+     */
     reason: Error;
   }
   | {
@@ -116,7 +119,10 @@ export type ReconnectStatus =
      * a server refused it (`EventerInitError`) or an option was refused.
      */
     type: "gaveUp";
-    /** The last failure; held requests and later ones reject with it. */
+    /**
+     * The last failure. Held requests and later ones reject with a
+     * `ConnectionError` of code `GAVE_UP` whose `cause` it is.
+     */
     reason: Error;
   };
 
@@ -257,7 +263,7 @@ export class ReconnectingClient extends Resource {
   readonly #statusIterators = new Set<LatestIterator<ReconnectStatus>>();
   #lastStatus: ReconnectStatus | null = null;
   // Why the client gave up, once it did.
-  #reason: Error | null = null;
+  #reason: ConnectionError | null = null;
   readonly #maxPending: number;
   readonly #maxBatches: number;
   // Requests waiting for a connection.
@@ -360,8 +366,8 @@ export class ReconnectingClient extends Resource {
    *
    * @param signal Stops waiting.
    * @returns The connection's client.
-   * @throws {ConnectionError} When this client closes first.
-   * @throws {Error} The reason it gave up, when it did.
+   * @throws {ConnectionError} When this client closes first: code
+   * `CLOSED`, or `GAVE_UP` (with the reason it gave up as `cause`).
    */
   waitConnected(signal?: AbortSignal): Promise<Client> {
     if (!this.isOpen) return Promise.reject(this.#closedError());
@@ -397,8 +403,9 @@ export class ReconnectingClient extends Resource {
    * @returns The registered events, or `null` on failure or without response.
    * @throws {ReconnectingQueueFullError} At once, when `maxPending`
    * requests already wait for a connection.
-   * @throws {ConnectionError} When the connection closes first.
-   * @throws {Error} The reason it gave up, when it did.
+   * @throws {ConnectionError} When the connection closes first (with the
+   * code it closed for), or when this client gave up: code `GAVE_UP`, with
+   * the reason as `cause`.
    */
   async register(
     events: readonly RegisterEvent[],
@@ -419,8 +426,9 @@ export class ReconnectingClient extends Resource {
    * @returns The server's result.
    * @throws {ReconnectingQueueFullError} At once, when `maxPending`
    * requests already wait for a connection.
-   * @throws {ConnectionError} When the connection closes first.
-   * @throws {Error} The reason it gave up, when it did.
+   * @throws {ConnectionError} When the connection closes first (with the
+   * code it closed for), or when this client gave up: code `GAVE_UP`, with
+   * the reason as `cause`.
    */
   async query(
     params: QueryParams,
@@ -457,7 +465,7 @@ export class ReconnectingClient extends Resource {
     return it;
   }
 
-  #closedError(): Error {
+  #closedError(): ConnectionError {
     return this.#reason ?? new ConnectionError("client closed");
   }
 
@@ -621,17 +629,23 @@ export class ReconnectingClient extends Resource {
     if (signal.aborted) return null;
     this.#connected = Promise.withResolvers();
     this.#connected.promise.catch(() => {});
-    // The client does not tell why its connection closed.
-    const reason = new ConnectionError(`connection to ${where(address)} lost`);
+    const closed = client._closedError();
+    const reason = new ConnectionError(
+      `connection to ${where(address)} lost${
+        closed.cause instanceof Error ? `: ${closed.cause.message}` : ""
+      }`,
+      { code: closed.code, cause: closed },
+    );
     this.#emit({ type: "disconnected", address, reason });
     return reason;
   }
 
   #giveUp(reason: Error): void {
-    this.#reason = reason;
-    log.error(
+    this.#reason = new ConnectionError(
       `reconnecting client ${this.#clientName} gave up: ${reason.message}`,
+      { code: "GAVE_UP", cause: reason },
     );
+    log.error(this.#reason.message);
     this.#emit({ type: "gaveUp", reason });
     this.#group.close();
   }
@@ -649,8 +663,13 @@ async function hook(
   client: Client,
   signal: AbortSignal,
 ): Promise<Error | null> {
-  const closing = untilClosing(client, signal)
-    .then(() => new ConnectionError("connection closed during onConnected"));
+  const closing = untilClosing(client, signal).then(() => {
+    const closed = client._closedError();
+    return new ConnectionError("connection closed during onConnected", {
+      code: closed.code,
+      cause: closed,
+    });
+  });
   try {
     return await Promise.race([
       Promise.resolve(onConnected(client)).then(() => null),

@@ -75,6 +75,32 @@ export interface ConnectionInfo {
 export type ConnectionCb = (info: ConnectionInfo) => unknown;
 
 /**
+ * Called after an accepted client disconnected, with why: a
+ * {@linkcode ConnectionError} whose `code` is `CLOSED` when the client
+ * closed (or the server did), else the code of the reason the connection
+ * was closed for (`SLOW_CONSUMER`, `PING_TIMEOUT`, `PROTOCOL`,
+ * `CALLBACK_FAILED`, ...), which is its `cause`. What it returns is
+ * ignored, except that a promise is awaited.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "./server.ts";
+ *
+ * await using server = await listen({ hostname: "127.0.0.1", port: 0 }, {
+ *   disconnectedCb: (info, reason) => {
+ *     if (reason.code === "SLOW_CONSUMER") {
+ *       console.warn(`${info.clientName} was too slow: ${reason.message}`);
+ *     }
+ *   },
+ * });
+ * ```
+ */
+export type DisconnectedCb = (
+  info: ConnectionInfo,
+  reason: ConnectionError,
+) => unknown;
+
+/**
  * Registers events; returns the registered events or `null` for failure.
  * `withResponse` tells whether the client waits for the answer (the
  * reference's callback has no such argument; ignoring it is fine).
@@ -105,8 +131,11 @@ export interface ListenOptions extends chatter.ListenOptions {
   status?: Status;
   /** Called before a client is accepted; throwing refuses it with the message. */
   connectedCb?: ConnectionCb;
-  /** Called after an accepted client disconnected (exceptions are logged). */
-  disconnectedCb?: ConnectionCb;
+  /**
+   * Called after an accepted client disconnected, with why (exceptions are
+   * logged).
+   */
+  disconnectedCb?: DisconnectedCb;
   /** Handles register requests (default: failure). */
   registerCb?: RegisterCb;
   /** Handles queries (default: empty result). */
@@ -353,7 +382,10 @@ export class Server extends Resource {
     established.acks = null;
     if (acks) { for (const resolve of acks.takeAll()) resolve(); }
     try {
-      await this.#options.disconnectedCb?.(established.info);
+      await this.#options.disconnectedCb?.(
+        established.info,
+        conn.closedError(),
+      );
     } catch (err) {
       log.warn("disconnected callback failed:", err);
     }
@@ -411,7 +443,9 @@ export class Server extends Resource {
       options.initTimeout ?? DEFAULT_INIT_TIMEOUT,
     );
     if (req.type !== MsgType.InitReq) {
-      throw new ProtocolError(`first message is ${req.type}, not MsgInitReq`);
+      throw new ProtocolError(
+        `first message is ${req.type}, not MsgInitReq: not an Eventer client`,
+      );
     }
     let res: MsgInitRes;
     try {
@@ -630,7 +664,16 @@ async function initReq(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new ProtocolError(`no MsgInitReq within ${ms} ms`)),
+      () =>
+        reject(
+          // What it sent instead may say what it is (an HTTP request).
+          conn.firstBytesError() ??
+            new ProtocolError(
+              `no MsgInitReq within ${ms} ms (initTimeout): not an Eventer ` +
+                "client, or one too slow to start",
+              { code: "INIT_TIMEOUT" },
+            ),
+        ),
       timerDelay(ms),
     );
   });
@@ -675,7 +718,12 @@ function trySend(
     if (e.conn.isOpen) {
       e.conn.closeWithReason(
         err instanceof BackpressureError
-          ? new BackpressureError(`slow consumer: ${err.message}`)
+          ? new BackpressureError(
+            `slow consumer: ${err.message}: client ${e.info.clientName} ` +
+              "does not read what it is sent (raise sendQueueSize or " +
+              "sendQueueBytes if it only falls behind in bursts)",
+            { code: "SLOW_CONSUMER", cause: err },
+          )
           : err,
       );
     }
