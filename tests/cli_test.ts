@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { listen, type QueryResult } from "../mod.ts";
 import { type EventServer, startEventServer } from "../event_server/mod.ts";
+import { CA_PEM, CERT_PEM, KEY_PEM } from "./_certs.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CLI = `${ROOT}cli.ts`;
@@ -329,39 +330,6 @@ Deno.test("subscribe fails when the server goes away", async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /\nerror: connection to 127\.0\.0\.1:\d+ closed\n$/);
 });
-
-// A CA and a server certificate for 127.0.0.1 and localhost, valid
-// 2000-2100; the key is the certificate's.
-const CA_PEM = `-----BEGIN CERTIFICATE-----
-MIIBcDCCARWgAwIBAgIBATAKBggqhkjOPQQDAjAeMRwwGgYDVQQDDBNoYXQtZXZl
-bnRlciB0ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAe
-MRwwGgYDVQQDDBNoYXQtZXZlbnRlciB0ZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZI
-zj0DAQcDQgAEYn2fCZYuHjLVXW7Z8g/xLP5TiujVHAxnhNALpawLPfzt1JBDsY2B
-bsKeO54XohBbnopyMCgvHosfMKl2ZXEB5qNCMEAwDwYDVR0TAQH/BAUwAwEB/zAO
-BgNVHQ8BAf8EBAMCAgQwHQYDVR0OBBYEFDozrgjsP0JW9VIbliIhS2KOZ9fyMAoG
-CCqGSM49BAMCA0kAMEYCIQDL0erlkZoLLddrljwIihyheki23bGaEn4hFUK3E2Zq
-oQIhAIYmD+cnGB/HxzfY+IfQpViME9JurMIqA1YYa+JcIVrO
------END CERTIFICATE-----
-`;
-const CERT_PEM = `-----BEGIN CERTIFICATE-----
-MIIBtjCCAVygAwIBAgIBAjAKBggqhkjOPQQDAjAeMRwwGgYDVQQDDBNoYXQtZXZl
-bnRlciB0ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAU
-MRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATz
-m4U6lj1dtGBrUWWNlDOCXBTXS3ca+pI+X3gtOEFcHXRDcb89Jt4s6WIbElYUzINZ
-raHoj8YNQSuHlr6khBINo4GSMIGPMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQD
-AgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMBoGA1UdEQQTMBGHBH8AAAGCCWxvY2Fs
-aG9zdDAfBgNVHSMEGDAWgBQ6M64I7D9CVvVSG5YiIUtijmfX8jAdBgNVHQ4EFgQU
-EoKuDr2x9CwmH08pairp4KEjXJcwCgYIKoZIzj0EAwIDSAAwRQIhAIWIuyyHTP1l
-2YMMRK0wPuZsbnkHuPMP0cHErdijieO3AiA9RhRxqoEeGFkvOzXBIApYP/nM4F6l
-V4anuTQSe/Qwng==
------END CERTIFICATE-----
-`;
-const KEY_PEM = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmD6UKQ218Pr7BLMX
-/qrkjVzxqnEwZnhzfL4SJjw8BOShRANCAATzm4U6lj1dtGBrUWWNlDOCXBTXS3ca
-+pI+X3gtOEFcHXRDcb89Jt4s6WIbElYUzINZraHoj8YNQSuHlr6khBIN
------END PRIVATE KEY-----
-`;
 
 Deno.test("serve runs the Event Server, here over TLS", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cli_test_" });
