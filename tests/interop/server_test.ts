@@ -73,9 +73,9 @@ async function ourServer(options: ListenOptions = {}): Promise<Ours> {
       connected.push(info);
       await options.connectedCb?.(info);
     },
-    disconnectedCb: async (info) => {
+    disconnectedCb: async (info, reason) => {
       disconnected.push(info);
-      await options.disconnectedCb?.(info);
+      await options.disconnectedCb?.(info, reason);
     },
   });
   return { server, connected, disconnected, port: server.addresses[0].port };
