@@ -230,9 +230,8 @@ export class Connection extends Resource {
 
   /**
    * Close with a reason, which is logged (with its code) and kept in
-   * `closeReason`. An
-   * error of the socket (Deno's) is kept as a {@linkcode ConnectionError}
-   * saying what it means, with it as `cause`.
+   * `closeReason`. An error of the socket (Deno's) is kept as a
+   * {@linkcode ConnectionError} saying what it means, with it as `cause`.
    */
   closeWithReason(reason: Error): void {
     if (!this.isOpen) return;
