@@ -11,6 +11,7 @@ import {
   type Group,
   QueuedIterator,
   Resource,
+  runTask,
   SlotMap,
   timerDelay,
   turnSpent,
@@ -245,7 +246,7 @@ async function connectAndInit(
     const init = readInitRes(r);
     r.done();
     if (init.type === "error") throw new EventerInitError(init.error);
-    return new Client(conn, init.status, options);
+    return newClient(conn, init.status, options);
   } catch (e) {
     // A peer that sent a few bytes of something else (a banner) and waits.
     const other = e instanceof EventerError && e.code === "CONNECT_TIMEOUT"
@@ -283,6 +284,26 @@ function failedFor(reason: EventerError): ConnectionError {
     : new ConnectionError(reason.message, { code: reason.code, cause: reason });
 }
 
+// Client's constructor, private to this module: clients come from connect.
+let newClient: (
+  conn: chatter.Connection,
+  status: Status,
+  options: ConnectOptions,
+) => Client;
+let closedError: (client: Client) => ConnectionError;
+
+/**
+ * The error of what fails once `client` closed, with the code of why its
+ * connection closed (the reconnecting client reports it). Not exported by
+ * the package.
+ *
+ * @param client A client.
+ * @returns The error; its `cause` is the reason, if there is one.
+ */
+export function clientClosedError(client: Client): ConnectionError {
+  return closedError(client);
+}
+
 /** Eventer client. Create with {@linkcode connect}. */
 export class Client extends Resource {
   readonly #conn: chatter.Connection;
@@ -305,8 +326,8 @@ export class Client extends Resource {
   #iteratorRoom: PromiseWithResolvers<void> | null = null;
   #wakeIterators: (() => void) | null = null;
 
-  /** @internal Use {@linkcode connect}. */
-  constructor(
+  /** @ignore Made by {@linkcode connect}. */
+  private constructor(
     conn: chatter.Connection,
     status: Status,
     options: ConnectOptions,
@@ -328,12 +349,9 @@ export class Client extends Resource {
     return this.#conn.group;
   }
 
-  /**
-   * @internal The error of what fails once closed, with the code of why
-   * the connection closed (the reconnecting client reports it).
-   */
-  _closedError(): ConnectionError {
-    return this.#conn.closedError();
+  static {
+    newClient = (conn, status, options) => new Client(conn, status, options);
+    closedError = (client) => client.#conn.closedError();
   }
 
   /** The server's status, as last notified. */
@@ -722,7 +740,7 @@ export class Client extends Resource {
     this.#notifications.push(n);
     if (!this.#notifying) {
       this.#notifying = true;
-      this.#conn.group.run(() => this.#notifyLoop());
+      runTask(this.#conn.group, () => this.#notifyLoop());
     }
     if (this.#notifications.length >= this.#maxNotifications) {
       this.#room = Promise.withResolvers<void>();

@@ -9,6 +9,7 @@
 
 import {
   type Client,
+  clientClosedError,
   connect,
   type ConnectOptions,
   EventerInitError,
@@ -247,8 +248,15 @@ export function connectReconnecting(
   clientName: string,
   options: ReconnectOptions = {},
 ): ReconnectingClient {
-  return new ReconnectingClient(addrs, clientName, options);
+  return newReconnectingClient(addrs, clientName, options);
 }
+
+// ReconnectingClient's constructor, private to this module.
+let newReconnectingClient: (
+  addrs: Address | readonly Address[],
+  clientName: string,
+  options: ReconnectOptions,
+) => ReconnectingClient;
 
 /** Client that redials. Create with {@linkcode connectReconnecting}. */
 export class ReconnectingClient extends Resource {
@@ -277,8 +285,8 @@ export class ReconnectingClient extends Resource {
     room?.resolve();
   };
 
-  /** @internal Use {@linkcode connectReconnecting}. */
-  constructor(
+  /** @ignore Made by {@linkcode connectReconnecting}. */
+  private constructor(
     addrs: Address | readonly Address[],
     clientName: string,
     options: ReconnectOptions,
@@ -302,6 +310,11 @@ export class ReconnectingClient extends Resource {
       for (const it of [...this.#statusIterators]) it.end();
     }, { once: true });
     this.#group.spawn((signal) => this.#run(signal));
+  }
+
+  static {
+    newReconnectingClient = (addrs, clientName, options) =>
+      new ReconnectingClient(addrs, clientName, options);
   }
 
   /** This client's group. */
@@ -629,7 +642,7 @@ export class ReconnectingClient extends Resource {
     if (signal.aborted) return null;
     this.#connected = Promise.withResolvers();
     this.#connected.promise.catch(() => {});
-    const closed = client._closedError();
+    const closed = clientClosedError(client);
     const reason = new ConnectionError(
       `connection to ${where(address)} lost${
         closed.cause instanceof Error ? `: ${closed.cause.message}` : ""
@@ -664,7 +677,7 @@ async function hook(
   signal: AbortSignal,
 ): Promise<Error | null> {
   const closing = untilClosing(client, signal).then(() => {
-    const closed = client._closedError();
+    const closed = clientClosedError(client);
     return new ConnectionError("connection closed during onConnected", {
       code: closed.code,
       cause: closed,

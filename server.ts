@@ -224,10 +224,12 @@ export async function listen(
 ): Promise<Server> {
   checkDuration("closeTimeout", options.closeTimeout);
   checkDuration("initTimeout", options.initTimeout);
-  const server = new Server(options);
-  await server._listen(addr, options);
-  return server;
+  return await listenServer(addr, options);
 }
+
+// Server's constructor and start, private to this module: servers come
+// from listen.
+let listenServer: (addr: Address, options: ListenOptions) => Promise<Server>;
 
 /** Eventer server. Create with {@linkcode listen}. */
 export class Server extends Resource {
@@ -239,16 +241,23 @@ export class Server extends Resource {
   readonly #options: ListenOptions;
   readonly #scratch = new Writer(1024);
 
-  /** @internal Use {@linkcode listen}. */
-  constructor(options: ListenOptions) {
+  /** @ignore Made by {@linkcode listen}. */
+  private constructor(options: ListenOptions) {
     super();
     this.#options = options;
     this.#status = options.status ?? "standby";
   }
 
-  /** @internal */
-  async _listen(addr: Address, options: ListenOptions): Promise<void> {
-    this.#srv = await chatter.listen((c) => this.#connection(c), addr, options);
+  static {
+    listenServer = async (addr, options) => {
+      const server = new Server(options);
+      server.#srv = await chatter.listen(
+        (c) => server.#connection(c),
+        addr,
+        options,
+      );
+      return server;
+    };
   }
 
   /** The server's group; each connection's group is its child. */

@@ -223,13 +223,7 @@ export async function startEventServer(
       },
     );
   }
-  const server = new EventServer(store, options);
-  try {
-    await server._start({ hostname, port });
-  } catch (e) {
-    await server._abort();
-    throw e;
-  }
+  const server = await startServer(store, options, { hostname, port });
   if (signal) {
     if (signal.aborted) {
       await server.asyncClose();
@@ -266,6 +260,15 @@ export class EventServerError extends EventerError {
   }
 }
 
+// EventServer's constructor and start, private to this module: servers
+// come from startEventServer. Closes the store if the server fails to
+// start.
+let startServer: (
+  store: EventStore,
+  options: EventServerOptions,
+  addr: Address,
+) => Promise<EventServer>;
+
 /** A running Event Server. Create with {@linkcode startEventServer}. */
 export class EventServer extends Resource {
   /** Id of this server. */
@@ -282,16 +285,28 @@ export class EventServer extends Resource {
   // Requests awaiting their commit, by session.
   #commitWaiters = new Map<number, (committed: boolean) => void>();
 
-  /** @internal Use {@linkcode startEventServer}. */
-  constructor(store: EventStore, options: EventServerOptions) {
+  /** @ignore Made by {@linkcode startEventServer}. */
+  private constructor(store: EventStore, options: EventServerOptions) {
     super();
     this.serverId = store.serverId;
     this.#store = store;
     this.#options = options;
   }
 
-  /** @internal */
-  async _start(addr: Address): Promise<void> {
+  static {
+    startServer = async (store, options, addr) => {
+      const server = new EventServer(store, options);
+      try {
+        await server.#start(addr);
+      } catch (e) {
+        await server.#abort();
+        throw e;
+      }
+      return server;
+    };
+  }
+
+  async #start(addr: Address): Promise<void> {
     const o = this.#options;
     let srv: Server;
     try {
@@ -346,8 +361,8 @@ export class EventServer extends Resource {
     });
   }
 
-  /** @internal Release what {@linkcode startEventServer} acquired. */
-  async _abort(): Promise<void> {
+  // Releases what startEventServer acquired.
+  async #abort(): Promise<void> {
     if (this.#srv) await this.asyncClose();
     else this.#group.close();
     this.#closeStore();

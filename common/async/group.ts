@@ -32,6 +32,27 @@ function defaultExceptionCb(error: unknown): void {
   console.error("group task failed:", error);
 }
 
+// Group.#start for runTask, which is not a method so that users of
+// Group see only `spawn`.
+let start: <T>(group: Group, fn: () => Promise<T> | T) => Promise<T>;
+
+/**
+ * {@linkcode Group.spawn} for a task that does not take the signal: the
+ * signal is made on first use, and most groups (one per connection) never
+ * need one. Library-internal (not exported by the package).
+ *
+ * @param group The group to run the task in.
+ * @param fn The task.
+ * @returns The task's own promise (already observed).
+ * @throws {EventerError} When the group is closing (code `CLOSED`).
+ */
+export function runTask<T>(
+  group: Group,
+  fn: () => Promise<T> | T,
+): Promise<T> {
+  return start(group, fn);
+}
+
 const OPEN = 0;
 const CLOSING = 1;
 const CLOSED = 2;
@@ -124,15 +145,8 @@ export class Group implements AsyncDisposable {
     return this.#start(fn, true);
   }
 
-  /**
-   * {@linkcode Group.spawn} for a task that does not take the signal: the
-   * signal is made on first use, and most groups (one per connection)
-   * never need one.
-   *
-   * @internal
-   */
-  run<T>(fn: () => Promise<T> | T): Promise<T> {
-    return this.#start(fn, false);
+  static {
+    start = (group, fn) => group.#start(fn, false);
   }
 
   #start<T>(

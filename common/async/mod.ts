@@ -2,7 +2,8 @@
  * Lifetimes and waiting: the support every layer above builds on.
  *
  * - {@linkcode Group} and {@linkcode Resource}: AbortSignal-driven groups
- *   of tasks, and the shape of everything that can be closed.
+ *   of tasks, and the shape of everything that can be closed;
+ *   {@linkcode runTask} for a task that needs no signal.
  * - {@linkcode abortable}: waiting on a promise until a signal says stop.
  * - {@linkcode checkDuration}: options' durations, in milliseconds.
  * - {@linkcode QueuedIterator}: pushed values as a `for await` stream.
@@ -23,6 +24,7 @@ export {
   Group,
   type GroupOptions,
   Resource,
+  runTask,
 } from "./group.ts";
 export {
   QueuedIterator,

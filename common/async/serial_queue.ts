@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Resource } from "./group.ts";
+import { type Resource, runTask } from "./group.ts";
 import { turnSpent, yieldToEventLoop } from "./turns.ts";
 
 /** Handles one item; returns a promise only when it did not finish at once. */
@@ -84,7 +84,7 @@ export class SerialQueue<C, T> {
     const pending = process(this.#context, item);
     if (pending && owner.isOpen) {
       this.#working = true;
-      owner.group.run(() => this.#work(pending)).catch(() => {});
+      runTask(owner.group, () => this.#work(pending)).catch(() => {});
     }
   }
 

@@ -7,7 +7,13 @@
  * @module
  */
 
-import { Group, Resource, turnSpent, yieldToEventLoop } from "../async/mod.ts";
+import {
+  Group,
+  Resource,
+  runTask,
+  turnSpent,
+  yieldToEventLoop,
+} from "../async/mod.ts";
 import { EventerError } from "../errors.ts";
 import { log } from "../log.ts";
 import { SbsError } from "../sbs/mod.ts";
@@ -98,7 +104,7 @@ export class Connection extends Resource {
       pingDelay,
       options.pingTimeout ?? DEFAULT_PING_TIMEOUT,
     );
-    this.#group.run(() => this.#readLoop());
+    runTask(this.#group, () => this.#readLoop());
   }
 
   /** Local address. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Group, Resource } from "../async/mod.ts";
+import { Group, Resource, runTask } from "../async/mod.ts";
 import { log } from "../log.ts";
 import { type Address, toAddress } from "./address.ts";
 import { setNoDelay } from "./connect.ts";
@@ -61,7 +61,7 @@ export class ChatterServer extends Resource {
         // Already closed.
       }
     }, { once: true });
-    this.#group.run(() => this.#acceptLoop(handler, options));
+    runTask(this.#group, () => this.#acceptLoop(handler, options));
   }
 
   /** The server's group; each connection's group is its child. */
@@ -115,7 +115,7 @@ export class ChatterServer extends Resource {
       }
       setNoDelay(sock);
       const conn = new Connection(sock, this.#group, options);
-      conn.group.run(() => handler(conn));
+      runTask(conn.group, () => handler(conn));
     }
   }
 }
