@@ -25,6 +25,7 @@ import {
   type Address,
   BackpressureError,
   ConnectionError,
+  type ConnectOptions as ChatterConnectOptions,
   type Conversation,
   convKey,
   type Msg,
@@ -92,8 +93,16 @@ export class EventerInitError extends EventerError {
  */
 export const DEFAULT_CONNECT_TIMEOUT = 20_000;
 
-/** Options of {@linkcode connect}. Every duration is in milliseconds. */
-export interface ConnectOptions extends chatter.ConnectOptions {
+/**
+ * Options of {@linkcode connect}. Every duration is in milliseconds.
+ *
+ * Besides the fields below, it takes those of the connection: `tls`
+ * (`{ caCerts }`: connect over TLS) and `signal` (abort connecting), from
+ * {@linkcode ChatterConnectOptions}, and `pingDelay`, `pingTimeout`,
+ * `receiveQueueSize`, `sendQueueSize`, `sendQueueBytes` and
+ * `maxFrameSize`, from {@linkcode ChatterOptions}.
+ */
+export interface ConnectOptions extends ChatterConnectOptions {
   /**
    * Milliseconds to wait for the TCP connection, the TLS handshake and the
    * init reply together, then fail with a `ConnectionError` (default
@@ -178,8 +187,9 @@ type Notification =
 export async function connect(
   addr: Address,
   clientName: string,
-  options: ConnectOptions = {},
+  options?: ConnectOptions,
 ): Promise<Client> {
+  options ??= {};
   checkDuration("connectTimeout", options.connectTimeout, true);
   if (options.serverId != null) checkId(options.serverId, "serverId");
   const given = [...(options.subscriptions ?? [])];
@@ -390,8 +400,8 @@ export class Client extends Resource {
    * }
    * ```
    */
-  events(options: EventsOptions = {}): QueuedIterator<Event[]> {
-    const maxBatches = options.maxBatches ?? this.#maxNotifications;
+  events(options?: EventsOptions): QueuedIterator<Event[]> {
+    const maxBatches = options?.maxBatches ?? this.#maxNotifications;
     if (!(maxBatches >= 1)) {
       throw new RangeError(`maxBatches must be at least 1, got ${maxBatches}`);
     }
@@ -409,7 +419,7 @@ export class Client extends Resource {
     const it: QueuedIterator<Event[]> = new QueuedIterator<Event[]>(() => {
       this.#iterators?.delete(it);
       wake();
-    }, { maxPending: maxBatches, onRoom: wake, signal: options.signal });
+    }, { maxPending: maxBatches, onRoom: wake, signal: options?.signal });
     if (!this.isOpen) it.end();
     else if (!it.ended) (this.#iterators ??= new Set()).add(it);
     return it;

@@ -139,7 +139,14 @@ export interface ReconnectStatusOptions {
   maxPending?: number;
 }
 
-/** Options of {@linkcode connectReconnecting}. */
+/**
+ * Options of {@linkcode connectReconnecting}: those of
+ * {@linkcode ConnectOptions} (`clientToken`, `subscriptions`, `serverId`,
+ * `persisted`, `statusCb`, `eventsCb`, `connectTimeout`, `tls` and the
+ * connection's), used for every connection, and the fields below. Every
+ * duration is in milliseconds. `signal` is ignored: close the client
+ * instead.
+ */
 export interface ReconnectOptions extends ConnectOptions {
   /**
    * Requests (`register`, `query`) held while disconnected, waiting for a
@@ -246,9 +253,9 @@ export interface ReconnectOptions extends ConnectOptions {
 export function connectReconnecting(
   addrs: Address | readonly Address[],
   clientName: string,
-  options: ReconnectOptions = {},
+  options?: ReconnectOptions,
 ): ReconnectingClient {
-  return newReconnectingClient(addrs, clientName, options);
+  return newReconnectingClient(addrs, clientName, options ?? {});
 }
 
 // ReconnectingClient's constructor, private to this module.
@@ -357,16 +364,16 @@ export class ReconnectingClient extends Resource {
    * ```
    */
   status(
-    options: ReconnectStatusOptions = {},
+    options?: ReconnectStatusOptions,
   ): AsyncIterableIterator<ReconnectStatus> {
-    const maxPending = options.maxPending ?? DEFAULT_STATUS_MAX_PENDING;
+    const maxPending = options?.maxPending ?? DEFAULT_STATUS_MAX_PENDING;
     if (!(maxPending >= 1)) {
       throw new RangeError(`maxPending must be at least 1, got ${maxPending}`);
     }
     const it: LatestIterator<ReconnectStatus> = new LatestIterator(
       maxPending,
       () => this.#statusIterators.delete(it),
-      options.signal,
+      options?.signal,
     );
     if (this.#lastStatus) it.push(this.#lastStatus);
     if (!this.isOpen) it.end();
@@ -464,15 +471,15 @@ export class ReconnectingClient extends Resource {
    * @returns The iterator.
    * @throws {RangeError} When `maxBatches` is below 1.
    */
-  events(options: EventsOptions = {}): QueuedIterator<Event[]> {
-    const maxBatches = options.maxBatches ?? this.#maxBatches;
+  events(options?: EventsOptions): QueuedIterator<Event[]> {
+    const maxBatches = options?.maxBatches ?? this.#maxBatches;
     if (!(maxBatches >= 1)) {
       throw new RangeError(`maxBatches must be at least 1, got ${maxBatches}`);
     }
     const it: QueuedIterator<Event[]> = new QueuedIterator<Event[]>(() => {
       this.#iterators.delete(it);
       this.#wake();
-    }, { maxPending: maxBatches, onRoom: this.#wake, signal: options.signal });
+    }, { maxPending: maxBatches, onRoom: this.#wake, signal: options?.signal });
     if (!this.isOpen) it.end();
     else if (!it.ended) this.#iterators.add(it);
     return it;

@@ -22,6 +22,7 @@ import {
   ConnectionError,
   type Conversation,
   convKey,
+  type ListenOptions as ChatterListenOptions,
   type Msg,
   ProtocolError,
 } from "./common/chatter/mod.ts";
@@ -125,8 +126,16 @@ export type QueryCb = (
   | { events: readonly Event[]; moreFollows: boolean }
   | PromiseLike<{ events: readonly Event[]; moreFollows: boolean }>;
 
-/** Options of {@linkcode listen}. Every duration is in milliseconds. */
-export interface ListenOptions extends chatter.ListenOptions {
+/**
+ * Options of {@linkcode listen}. Every duration is in milliseconds.
+ *
+ * Besides the fields below, it takes those of the connections: `tls`
+ * (`{ cert, key }`: listen with TLS) and `signal` (closes the server), from
+ * {@linkcode ChatterListenOptions}, and `pingDelay`, `pingTimeout`,
+ * `receiveQueueSize`, `sendQueueSize`, `sendQueueBytes` and
+ * `maxFrameSize`, for every connection, from {@linkcode ChatterOptions}.
+ */
+export interface ListenOptions extends ChatterListenOptions {
   /** Initial status (default `"standby"`). */
   status?: Status;
   /** Called before a client is accepted; throwing refuses it with the message. */
@@ -220,8 +229,9 @@ interface Established {
  */
 export async function listen(
   addr: Address,
-  options: ListenOptions = {},
+  options?: ListenOptions,
 ): Promise<Server> {
+  options ??= {};
   checkDuration("closeTimeout", options.closeTimeout);
   checkDuration("initTimeout", options.initTimeout);
   return await listenServer(addr, options);
@@ -300,12 +310,13 @@ export class Server extends Resource {
    *
    * @param events Events, in notification order.
    * @param persisted Which connections to notify.
-   * @param withAck Wait until each notified connection acked or closed.
+   * @param withAck Wait until each notified connection acked or closed
+   * (default false).
    */
   async notifyEvents(
     events: readonly Event[],
     persisted: boolean,
-    withAck = false,
+    withAck?: boolean,
   ): Promise<void> {
     // One filtering and one encoding per distinct (subscription, server
     // id), however many connections share it.

@@ -57,6 +57,12 @@ export const DEFAULT_MAX_CLIENT_NAME_BYTES = 256;
 /**
  * Options of {@linkcode startEventServer}. Every duration (`flushDelay`,
  * `initTimeout`, `pingDelay`, `pingTimeout`) is in milliseconds.
+ *
+ * Besides the fields below, it takes `initTimeout`, `initMaxFrameSize`,
+ * `maxSubscriptions` and `maxNotifyBytes` of {@linkcode ListenOptions},
+ * and `pingDelay`, `pingTimeout`, `receiveQueueSize`, `sendQueueSize`,
+ * `sendQueueBytes` and `maxFrameSize` of {@linkcode ChatterOptions}, for
+ * every connection.
  */
 export interface EventServerOptions extends
   ChatterOptions,

@@ -91,7 +91,8 @@ export class Group implements AsyncDisposable {
    * @param options Parent group, exception and close callbacks.
    * @throws {EventerError} When the parent is closing (code `CLOSED`).
    */
-  constructor(options: GroupOptions = {}) {
+  constructor(options?: GroupOptions) {
+    options ??= {};
     const parent = options.parent ?? null;
     this.#parent = parent;
     this.#exceptionCb = options.exceptionCb ??
@@ -183,7 +184,7 @@ export class Group implements AsyncDisposable {
   }
 
   /** A new child group, closed when this one closes. */
-  child(options: Omit<GroupOptions, "parent"> = {}): Group {
+  child(options?: Omit<GroupOptions, "parent">): Group {
     return new Group({ ...options, parent: this });
   }
 

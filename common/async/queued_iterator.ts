@@ -75,10 +75,11 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
    * @param options Bound, room callback and abort signal.
    */
   constructor(
-    onReturn: (() => void) | null = null,
-    options: QueuedIteratorOptions = {},
+    onReturn?: (() => void) | null,
+    options?: QueuedIteratorOptions,
   ) {
-    this.#onReturn = onReturn;
+    options ??= {};
+    this.#onReturn = onReturn ?? null;
     this.#maxPending = options.maxPending ?? Infinity;
     this.#onRoom = options.onRoom ?? null;
     const signal = options.signal;

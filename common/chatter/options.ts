@@ -31,7 +31,11 @@ export const DEFAULT_SEND_QUEUE_BYTES = 64 * 1024 * 1024;
  */
 export const DEFAULT_MAX_FRAME_SIZE = 32 * 1024 * 1024;
 
-/** Options of a Chatter connection. */
+/**
+ * Options of every Eventer connection, client or server side: keepalive,
+ * queue bounds and the frame limit. Part of the options of `connect`,
+ * `listen`, `connectReconnecting` and `startEventServer`.
+ */
 export interface ChatterOptions {
   /**
    * Milliseconds without incoming data before sending a Ping (default
@@ -80,7 +84,10 @@ export interface ListenTlsOptions {
   key: string;
 }
 
-/** Options of Chatter's `connect`. */
+/**
+ * The connection's part of the options of `connect`: TLS and an abort
+ * signal, and the fields of {@linkcode ChatterOptions}.
+ */
 export interface ConnectOptions extends ChatterOptions {
   /** Connect over TLS. */
   tls?: ConnectTlsOptions;
@@ -88,7 +95,10 @@ export interface ConnectOptions extends ChatterOptions {
   signal?: AbortSignal;
 }
 
-/** Options of Chatter's `listen`. */
+/**
+ * The connections' part of the options of `listen`: TLS and an abort
+ * signal, and the fields of {@linkcode ChatterOptions}.
+ */
 export interface ListenOptions extends ChatterOptions {
   /** Listen with TLS. */
   tls?: ListenTlsOptions;

@@ -86,7 +86,7 @@ const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown })
  */
 export function eventToJson(
   event: Event,
-  options: EventToJsonOptions = {},
+  options?: EventToJsonOptions,
 ): string {
   const { id, payload } = event;
   return JSON.stringify({
@@ -95,7 +95,7 @@ export function eventToJson(
     timestamp: timestampJson(event.timestamp),
     sourceTimestamp: event.sourceTimestamp &&
       timestampJson(event.sourceTimestamp),
-    payload: payloadJson(payload, options.binaryEncoding ?? "base64"),
+    payload: payloadJson(payload, options?.binaryEncoding ?? "base64"),
   });
 }
 
