@@ -94,7 +94,6 @@ export {
   Subscription,
   type Timestamp,
 } from "./common/event/mod.ts";
-export * from "./common/event/timestamp.ts";
 export { JsonPayloadError, type JsonValue } from "./common/json/mod.ts";
 
 // Connections: Chatter options and errors, SBS errors.

@@ -13,13 +13,13 @@ import {
   type Event,
   InvalidQueryTypeError,
   listen,
-  MIN_TIMESTAMP,
   type QueryParams,
   type RegisterEvent,
   type Server,
   type Status,
 } from "../mod.ts";
 import { startEventServer } from "../event_server/mod.ts";
+import { MIN_TIMESTAMP } from "../common/event/timestamp.ts";
 import {
   MsgType,
   readInitRes,

@@ -7,10 +7,9 @@ import {
   eventFromJson,
   eventToJson,
   formatEventType,
-  MAX_TIMESTAMP,
-  MIN_TIMESTAMP,
   parseEventType,
 } from "../mod.ts";
+import { MAX_TIMESTAMP, MIN_TIMESTAMP } from "../common/event/timestamp.ts";
 import * as m from "../common/eventer/mod.ts";
 import { Reader } from "../common/sbs/mod.ts";
 import { hexToBytes, loadVectors } from "./_vectors.ts";

@@ -2,7 +2,8 @@
 // close() does; an already-aborted signal rejects without binding.
 
 import assert from "node:assert/strict";
-import { connect, ConnectionError, listen, now } from "../mod.ts";
+import { connect, ConnectionError, listen } from "../mod.ts";
+import { now } from "../common/event/timestamp.ts";
 import { startEventServer } from "../event_server/mod.ts";
 
 function freePort(): number {

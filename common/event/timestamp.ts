@@ -1,10 +1,25 @@
 /**
- * Helpers over {@linkcode Timestamp}: sentinels, ordering, validation and
- * conversions to floats, dates and the 12-byte storage form.
+ * Helpers over {@linkcode Timestamp}, the reference's
+ * `hat.event.common.Timestamp` (whole seconds `s` and microseconds `us`
+ * since the Unix epoch): the clock ({@linkcode now}), the sentinels
+ * {@linkcode MIN_TIMESTAMP} and {@linkcode MAX_TIMESTAMP} (open query
+ * bounds), ordering, validation and conversions to floats, dates and the
+ * 12-byte storage form.
  *
  * Every function returns seconds in canonical form: a `number` when it is a
  * safe integer, a `bigint` otherwise, so the full signed 64-bit range of the
  * wire stays exact. Inputs may use either representation.
+ *
+ * The `Timestamp` type itself is exported by `@hat/eventer`.
+ *
+ * @example A timestamp for a register callback, and a time window
+ * ```ts
+ * import { addSeconds, now, timestampToDate } from "@hat/eventer/timestamp";
+ *
+ * const to = now();
+ * const from = addSeconds(to, -60); // the last minute, for a query
+ * console.log(timestampToDate(from).toISOString());
+ * ```
  *
  * @module
  */
@@ -22,7 +37,7 @@ const US_PER_S = 1_000_000;
  *
  * @example
  * ```ts
- * import { MIN_TIMESTAMP, timestampToBytes } from "./timestamp.ts";
+ * import { MIN_TIMESTAMP, timestampToBytes } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.deepEqual(timestampToBytes(MIN_TIMESTAMP), new Uint8Array(12));
  * ```
@@ -35,7 +50,7 @@ export const MIN_TIMESTAMP: Timestamp = Object.freeze({ s: S_MIN, us: 0 });
  *
  * @example
  * ```ts
- * import { MAX_TIMESTAMP } from "./timestamp.ts";
+ * import { MAX_TIMESTAMP } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.equal(MAX_TIMESTAMP.s, 2n ** 63n - 1n);
  * ```
@@ -56,7 +71,7 @@ export const MAX_TIMESTAMP: Timestamp = Object.freeze({
  * @throws {TypeError} If `s` is a `number` that is not an integer.
  * @example
  * ```ts
- * import { normalizeSeconds } from "./timestamp.ts";
+ * import { normalizeSeconds } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.equal(normalizeSeconds(5n), 5);
  * assert.equal(normalizeSeconds(2 ** 60), 2n ** 60n);
@@ -84,7 +99,7 @@ export function normalizeSeconds(s: Seconds): Seconds {
  * @throws {TypeError} Naming the offending field and value when invalid.
  * @example
  * ```ts
- * import { assertTimestamp } from "./timestamp.ts";
+ * import { assertTimestamp } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assertTimestamp({ s: 1, us: 0 });
  * assert.throws(() => assertTimestamp({ s: 1, us: 1_000_000 }), TypeError);
@@ -122,7 +137,7 @@ export function assertTimestamp(t: unknown): asserts t is Timestamp {
  * @returns The current time as a timestamp.
  * @example
  * ```ts
- * import { now } from "./timestamp.ts";
+ * import { now } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.ok(typeof now().s === "number");
  * ```
@@ -140,7 +155,7 @@ export function now(): Timestamp {
  * @returns -1 if `a` is earlier, 1 if later, 0 if equal.
  * @example
  * ```ts
- * import { compareTimestamps } from "./timestamp.ts";
+ * import { compareTimestamps } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.equal(compareTimestamps({ s: 1, us: 5 }, { s: 1n, us: 7 }), -1);
  * ```
@@ -161,7 +176,7 @@ export function compareTimestamps(a: Timestamp, b: Timestamp): number {
  * @returns True when seconds and microseconds are equal.
  * @example
  * ```ts
- * import { timestampEquals } from "./timestamp.ts";
+ * import { timestampEquals } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.ok(timestampEquals({ s: 3, us: 0 }, { s: 3n, us: 0 }));
  * ```
@@ -182,7 +197,7 @@ export function timestampEquals(a: Timestamp, b: Timestamp): boolean {
  * signed 64-bit range of seconds.
  * @example
  * ```ts
- * import { addSeconds } from "./timestamp.ts";
+ * import { addSeconds } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.deepEqual(addSeconds({ s: 10, us: 250000 }, -0.75), { s: 9, us: 500000 });
  * ```
@@ -208,7 +223,7 @@ export function addSeconds(t: Timestamp, seconds: number): Timestamp {
  * @returns Seconds since 1970-01-01 UTC.
  * @example
  * ```ts
- * import { timestampToFloat } from "./timestamp.ts";
+ * import { timestampToFloat } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.equal(timestampToFloat({ s: -1, us: 500000 }), -0.5);
  * ```
@@ -227,7 +242,7 @@ export function timestampToFloat(t: Timestamp): number {
  * range of seconds.
  * @example
  * ```ts
- * import { timestampFromFloat } from "./timestamp.ts";
+ * import { timestampFromFloat } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.deepEqual(timestampFromFloat(-1.5), { s: -2, us: 500000 });
  * ```
@@ -254,7 +269,7 @@ export function timestampFromFloat(f: number): Timestamp {
  * (±8.64e15 ms around the epoch).
  * @example
  * ```ts
- * import { timestampToDate } from "./timestamp.ts";
+ * import { timestampToDate } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.equal(timestampToDate({ s: 0, us: 1999 }).getTime(), 1);
  * ```
@@ -277,7 +292,7 @@ export function timestampToDate(t: Timestamp): Date {
  * @throws {RangeError} If `d` is an invalid date.
  * @example
  * ```ts
- * import { timestampFromDate } from "./timestamp.ts";
+ * import { timestampFromDate } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.deepEqual(timestampFromDate(new Date(-1)), { s: -1, us: 999000 });
  * ```
@@ -299,7 +314,7 @@ export function timestampFromDate(d: Date): Timestamp {
  * @throws {TypeError} If `t` is not a valid timestamp.
  * @example
  * ```ts
- * import { timestampToBytes } from "./timestamp.ts";
+ * import { timestampToBytes } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * assert.equal(timestampToBytes({ s: 0, us: 0 })[0], 0x80);
  * ```
@@ -322,7 +337,7 @@ export function timestampToBytes(t: Timestamp): Uint8Array {
  * not below 1e6.
  * @example
  * ```ts
- * import { timestampFromBytes, timestampToBytes } from "./timestamp.ts";
+ * import { timestampFromBytes, timestampToBytes } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * const t = { s: -5, us: 7 };
  * assert.deepEqual(timestampFromBytes(timestampToBytes(t)), t);
