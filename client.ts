@@ -176,12 +176,31 @@ type Notification =
  * @throws {InvalidQueryTypeError} For a subscribed query type with a `*`
  * before its last segment.
  *
- * @example
- * ```ts ignore
+ * @example Connect, register, query
+ * ```ts
  * import { connect } from "@hat/eventer";
- * await using client = await connect({ hostname: "127.0.0.1", port: 23012 },
- *   "example", { subscriptions: [["gateway", "*"]] });
- * const result = await client.query({ kind: "latest" });
+ * import { startEventServer } from "@hat/eventer/event-server";
+ *
+ * // An Event Server of the example's own, on a free port; yours is likely
+ * // at { hostname: "127.0.0.1", port: 23012 }.
+ * await using server = await startEventServer({ db: ":memory:", port: 0 });
+ *
+ * await using client = await connect(server.addresses[0], "example", {
+ *   subscriptions: [["gateway", "*"]],
+ *   eventsCb: (_client, events) => {
+ *     for (const e of events) console.log("notified", e.type, e.payload);
+ *   },
+ * });
+ * const registered = await client.register(
+ *   [{ type: ["gateway", "temperature"], payload: { kind: "json", data: 21.5 } }],
+ *   true,
+ * );
+ * if (registered === null) throw new Error("the server refused the event");
+ * const result = await client.query({
+ *   kind: "latest",
+ *   eventTypes: [["gateway", "*"]],
+ * });
+ * console.log(result.events.map((e) => e.id)); // [{ server: 1, session: 3, instance: 1 }]
  * ```
  */
 export async function connect(
@@ -393,10 +412,21 @@ export class Client extends Resource {
    * @throws {RangeError} When `maxBatches` is below 1.
    *
    * @example
-   * ```ts ignore
-   * const controller = new AbortController();
-   * for await (const events of client.events({ signal: controller.signal })) {
-   *   console.log(events);
+   * ```ts
+   * import { connect } from "@hat/eventer";
+   * import { startEventServer } from "@hat/eventer/event-server";
+   *
+   * await using server = await startEventServer({ db: ":memory:", port: 0 });
+   * await using client = await connect(server.addresses[0], "example", {
+   *   subscriptions: [["gateway", "*"]],
+   * });
+   * const batches = client.events();
+   * await client.register([
+   *   { type: ["gateway", "status"], payload: { kind: "json", data: "ON" } },
+   * ]);
+   * for await (const events of batches) {
+   *   for (const e of events) console.log(e.type, e.payload?.data); // ["gateway", "status"] ON
+   *   break; // the loop would go on until the client closes
    * }
    * ```
    */
@@ -567,15 +597,28 @@ export class Client extends Resource {
    *   events follow but holds none to continue after.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { connect } from "@hat/eventer";
+   * import { startEventServer } from "@hat/eventer/event-server";
+   *
+   * await using server = await startEventServer({ db: ":memory:", port: 0 });
+   * await using client = await connect(server.addresses[0], "example");
+   * for (let i = 0; i < 5; i++) {
+   *   await client.register(
+   *     [{ type: ["gateway", "counter"], payload: { kind: "json", data: i } }],
+   *     true,
+   *   );
+   * }
+   * const values = [];
    * for await (
    *   const event of client.queryAll({
    *     kind: "timeseries",
    *     eventTypes: [["gateway", "*"]],
    *     order: "ascending",
-   *     maxResults: 1000,
-   *   }, { signal: AbortSignal.timeout(60_000) })
-   * ) console.log(event.id);
+   *     maxResults: 2, // pages of 2 events: three requests
+   *   })
+   * ) values.push(event.payload?.data);
+   * console.log(values); // [0, 1, 2, 3, 4]
    * ```
    */
   queryAll(

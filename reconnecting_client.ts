@@ -227,27 +227,37 @@ export interface ReconnectOptions extends ConnectOptions {
  * `maxDelay`, `jitter` is not between 0 and 1, or `maxReconnectAttempts`
  * is neither -1 nor a count.
  *
- * @example
- * ```ts ignore
- * import { connectReconnecting } from "@hat/eventer";
- * const latest = new Map<string, unknown>();
- * await using rc = connectReconnecting(
- *   [{ hostname: "10.0.0.1", port: 23012 }, { hostname: "10.0.0.2", port: 23012 }],
- *   "gateway",
- *   {
- *     subscriptions: [["gateway", "*"]],
- *     onConnected: async (client) => {
- *       const result = await client.query({ kind: "latest", eventTypes: [["gateway", "*"]] });
- *       for (const e of result.events) latest.set(e.type.join("/"), e.payload);
- *     },
+ * @example Resync on every connection, then follow notifications
+ * ```ts
+ * import { connectReconnecting, type EventPayload } from "@hat/eventer";
+ * import { startEventServer } from "@hat/eventer/event-server";
+ *
+ * await using server = await startEventServer({ db: ":memory:", port: 0 });
+ *
+ * // With several addresses (a primary, then its backups), each round of
+ * // dialing tries them in this order.
+ * const latest = new Map<string, EventPayload | null>();
+ * await using rc = connectReconnecting(server.addresses, "gateway", {
+ *   subscriptions: [["gateway", "*"]],
+ *   // Awaited on every connection before notifications are delivered.
+ *   onConnected: async (client) => {
+ *     const result = await client.query({
+ *       kind: "latest",
+ *       eventTypes: [["gateway", "*"]],
+ *     });
+ *     for (const e of result.events) latest.set(e.type.join("/"), e.payload);
  *   },
- * );
- * (async () => {
- *   for await (const s of rc.status()) console.log(s.type);
- * })();
- * for await (const events of rc.events()) {
+ * });
+ * const batches = rc.events();
+ * // Requests wait for a connection (at most `maxPending` of them).
+ * await rc.register([
+ *   { type: ["gateway", "status"], payload: { kind: "json", data: "ON" } },
+ * ]);
+ * for await (const events of batches) {
  *   for (const e of events) latest.set(e.type.join("/"), e.payload);
+ *   break; // a component would go on until it closes
  * }
+ * console.log(latest); // Map(1) { "gateway/status" => { kind: "json", data: "ON" } }
  * ```
  */
 export function connectReconnecting(
@@ -354,13 +364,32 @@ export class ReconnectingClient extends Resource {
    * @returns The iterator.
    * @throws {RangeError} When `maxPending` is below 1.
    *
-   * @example
-   * ```ts ignore
+   * @example The Event Server restarts
+   * ```ts
+   * import { connectReconnecting, setLogger } from "@hat/eventer";
+   * import { startEventServer } from "@hat/eventer/event-server";
+   *
+   * // No warnings of the lost connection: the example expects it.
+   * setLogger({ debug() {}, warn() {}, error: console.error });
+   * let server = await startEventServer({ db: ":memory:", port: 0 });
+   * const address = server.addresses[0];
+   * await using rc = connectReconnecting(address, "example", { minDelay: 10 });
+   *
+   * const seen: string[] = [];
    * for await (const s of rc.status()) {
+   *   seen.push(s.type);
    *   if (s.type === "reconnecting") {
-   *     console.log(`attempt ${s.attempt} in ${s.delay} ms: ${s.reason.message}`);
+   *     const ms = Math.round(s.delay);
+   *     console.log(`attempt ${s.attempt} in ${ms} ms: ${s.reason.message}`);
    *   }
+   *   if (s.type !== "connected") continue;
+   *   if (seen.length > 2) break; // connected again
+   *   await server.asyncClose(); // a restart, on the same port
+   *   server = await startEventServer({ db: ":memory:", port: address.port });
    * }
+   * await server.asyncClose();
+   * setLogger(null);
+   * console.log(seen.join(" ")); // connecting connected disconnected reconnecting connecting connected
    * ```
    */
   status(

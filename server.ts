@@ -85,7 +85,7 @@ export type ConnectionCb = (info: ConnectionInfo) => unknown;
  *
  * @example
  * ```ts
- * import { listen } from "./server.ts";
+ * import { listen } from "@hat/eventer";
  *
  * await using server = await listen({ hostname: "127.0.0.1", port: 0 }, {
  *   disconnectedCb: (info, reason) => {
@@ -217,14 +217,38 @@ interface Established {
  * @throws {TypeError} For a duration that is not a finite number of
  * milliseconds >= 0, naming it.
  *
- * @example
- * ```ts ignore
- * import { listen } from "@hat/eventer";
+ * @example An Eventer server of your own: ids and timestamps are yours to give
+ * ```ts
+ * import { connect, type Event, listen } from "@hat/eventer";
+ * import { now } from "@hat/eventer/timestamp";
+ *
+ * const stored: Event[] = [];
+ * let session = 0;
  * await using server = await listen({ hostname: "127.0.0.1", port: 0 }, {
  *   status: "operational",
- *   queryCb: () => ({ events: [], moreFollows: false }),
+ *   registerCb: (_info, events) => {
+ *     session++;
+ *     const timestamp = now();
+ *     const registered = events.map((e, i) => ({
+ *       id: { server: 1, session, instance: i + 1 },
+ *       type: e.type,
+ *       timestamp,
+ *       sourceTimestamp: e.sourceTimestamp ?? null,
+ *       payload: e.payload ?? null,
+ *     }));
+ *     stored.push(...registered);
+ *     // Subscribers hear of them too (the persisted ones: after storing).
+ *     server.notifyEvents(registered, false);
+ *     server.notifyEvents(registered, true);
+ *     return registered;
+ *   },
+ *   queryCb: () => ({ events: stored.slice(-10), moreFollows: false }),
  * });
- * console.log(server.addresses[0].port);
+ * console.log(`listening on port ${server.addresses[0].port}`);
+ *
+ * await using client = await connect(server.addresses[0], "example");
+ * await client.register([{ type: ["a", "b"] }], true);
+ * console.log((await client.query({ kind: "latest" })).events.length); // 1
  * ```
  */
 export async function listen(

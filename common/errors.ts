@@ -16,7 +16,7 @@
  *
  * @example
  * ```ts
- * import { ErrorCode, EventerError } from "./errors.ts";
+ * import { ErrorCode, EventerError } from "@hat/eventer";
  *
  * function advice(e: unknown): string {
  *   if (!(e instanceof EventerError)) return "a bug: see the stack";
@@ -183,7 +183,7 @@ export interface EventerErrorOptions extends ErrorOptions {
  *
  * @example
  * ```ts
- * import { ErrorCode, EventerError } from "./errors.ts";
+ * import { ErrorCode, EventerError } from "@hat/eventer";
  *
  * const e = new EventerError("cannot listen on 127.0.0.1:23012", {
  *   code: ErrorCode.ADDRESS_IN_USE,

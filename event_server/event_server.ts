@@ -178,11 +178,20 @@ export interface EventServerOptions extends
  *   server was running.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { startEventServer } from "@hat/eventer/event-server";
  *
- * await using server = await startEventServer({ db: ":memory:", port: 0 });
- * console.log(server.addresses[0]);
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = await startEventServer({
+ *     db: `${dir}/hat-event.db`, // created if missing
+ *     hostname: "127.0.0.1",
+ *     port: 0, // a free port (the default is 23012)
+ *     serverId: 1,
+ *   });
+ *   console.log(server.addresses[0], server.status); // { hostname: "127.0.0.1", port: ... } operational
+ * } // closed here: status "stopping", the engine's STOPPED event, a last commit
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function startEventServer(

@@ -8,8 +8,12 @@
  * Uses Deno's built-in `node:sqlite`, which is why it is a separate entry
  * point from the protocol library.
  *
+ * Run one from the command line with `deno task start` (a checkout) or
+ * `deno run -N -R -W jsr:@hat/eventer/cli serve`; see the README for its
+ * flags and for running it as a service.
+ *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connect } from "@hat/eventer";
  * import { startEventServer } from "@hat/eventer/event-server";
  *
@@ -17,7 +21,9 @@
  * await using client = await connect(server.addresses[0], "example");
  * const events = await client.register([{ type: ["a", "b"] }], true);
  * if (events === null) throw new Error("the server refused the events");
- * console.log(events[0].id); // { server: 1, session: 2, instance: 1 }
+ * // A new session per register request: session 1 was the engine's
+ * // STARTED event, session 2 this client's CONNECTED event.
+ * console.log(events[0].id); // { server: 1, session: 3, instance: 1 }
  * ```
  *
  * @module

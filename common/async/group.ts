@@ -62,7 +62,7 @@ const CLOSED = 2;
  *
  * @example
  * ```ts
- * import { Group } from "./group.ts";
+ * import { Group } from "@hat/eventer";
  * await using group = new Group();
  * group.spawn(async (signal) => {
  *   while (!signal.aborted) await new Promise((r) => setTimeout(r, 10));

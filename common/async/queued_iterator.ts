@@ -34,7 +34,7 @@ export interface QueuedIteratorOptions {
  *
  * @example
  * ```ts
- * import { QueuedIterator } from "./queued_iterator.ts";
+ * import { QueuedIterator } from "@hat/eventer";
  * const it = new QueuedIterator<number>();
  * it.push(1);
  * it.end();
@@ -43,7 +43,7 @@ export interface QueuedIteratorOptions {
  *
  * @example A bounded buffer: the producer waits for room
  * ```ts
- * import { QueuedIterator } from "./queued_iterator.ts";
+ * import { QueuedIterator } from "@hat/eventer";
  * let room = Promise.withResolvers<void>();
  * const it = new QueuedIterator<number>(null, {
  *   maxPending: 2,

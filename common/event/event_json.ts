@@ -68,8 +68,8 @@ const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown })
  *   cannot carry (NaN, an infinity, `undefined`, a function, a cycle).
  * @example
  * ```ts
- * import { eventFromJson, eventToJson } from "./event_json.ts";
- * import { MAX_TIMESTAMP } from "./timestamp.ts";
+ * import { eventFromJson, eventToJson } from "@hat/eventer";
+ * import { MAX_TIMESTAMP } from "@hat/eventer/timestamp";
  * import assert from "node:assert/strict";
  * const event = {
  *   id: { server: 1, session: 2, instance: 1 },
@@ -186,7 +186,7 @@ function exact(value: JsonValue, path: Set<object>): unknown {
  *   naming the field (e.g. `timestamp.us`).
  * @example
  * ```ts
- * import { eventFromJson } from "./event_json.ts";
+ * import { eventFromJson } from "@hat/eventer";
  * import assert from "node:assert/strict";
  * const event = eventFromJson(
  *   '{"id":{"server":1,"session":2,"instance":1},"type":["a"],' +

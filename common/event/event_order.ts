@@ -22,7 +22,7 @@ import type { Event } from "./types.ts";
  * @returns -1 if `a` comes before `b`, 1 if after, 0 if they have the same id.
  * @example
  * ```ts
- * import { compareEvents } from "./event_order.ts";
+ * import { compareEvents } from "@hat/eventer";
  * import assert from "node:assert/strict";
  * const event = (server: number, session: number, instance: number, s: number) => ({
  *   id: { server, session, instance },

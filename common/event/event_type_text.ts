@@ -32,7 +32,7 @@ import type { EventType } from "./types.ts";
  *   a text starting with `[` that is not a JSON array of strings.
  * @example
  * ```ts
- * import { parseEventType } from "./event_type_text.ts";
+ * import { parseEventType } from "@hat/eventer";
  * import assert from "node:assert/strict";
  * assert.deepEqual(parseEventType("a/b/c"), ["a", "b", "c"]);
  * assert.deepEqual(parseEventType("unit/m\\/s"), ["unit", "m/s"]);
@@ -101,7 +101,7 @@ function parseJsonType(text: string): string[] {
  * @returns Its text.
  * @example
  * ```ts
- * import { formatEventType } from "./event_type_text.ts";
+ * import { formatEventType } from "@hat/eventer";
  * import assert from "node:assert/strict";
  * assert.equal(formatEventType(["a", "b", "c"]), "a/b/c");
  * assert.equal(formatEventType(["unit", "m/s"]), "unit/m\\/s");

@@ -32,7 +32,7 @@ export class InvalidQueryTypeError extends EventerError {
    * @param field Where it was given (e.g. `params.eventTypes[1]`), if known.
    * @example
    * ```ts
-   * import { InvalidQueryTypeError } from "./subscription.ts";
+   * import { InvalidQueryTypeError } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * const e = new InvalidQueryTypeError(["*", "a"]);
    * assert.equal(e.name, "InvalidQueryTypeError");
@@ -122,7 +122,7 @@ const MATCH_ALL: MatchState = {
  *
  * @example
  * ```ts
- * import { Subscription } from "./subscription.ts";
+ * import { Subscription } from "@hat/eventer";
  * import assert from "node:assert/strict";
  * const sub = new Subscription([["a", "?"], ["b", "*"]]);
  * assert.ok(sub.matches(["a", "x"]));
@@ -144,7 +144,7 @@ export class Subscription {
    * last segment.
    * @example
    * ```ts
-   * import { Subscription } from "./subscription.ts";
+   * import { Subscription } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * assert.deepEqual(new Subscription([["a"], ["*"]]).getQueryTypes(), [["*"]]);
    * ```
@@ -168,7 +168,7 @@ export class Subscription {
    * @returns Fresh arrays; the empty type `[]` first when present.
    * @example
    * ```ts
-   * import { Subscription } from "./subscription.ts";
+   * import { Subscription } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * const sub = new Subscription([["a"], ["a", "*"], ["b"], ["b"]]);
    * assert.deepEqual(sub.getQueryTypes(), [["a", "*"], ["b"]]);
@@ -188,7 +188,7 @@ export class Subscription {
    * @returns True when some query type matches it.
    * @example
    * ```ts
-   * import { Subscription } from "./subscription.ts";
+   * import { Subscription } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * assert.ok(new Subscription([["a", "*"]]).matches(["a"]));
    * ```
@@ -212,7 +212,7 @@ export class Subscription {
    * @returns The union.
    * @example
    * ```ts
-   * import { Subscription } from "./subscription.ts";
+   * import { Subscription } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * const sub = new Subscription([["a"]]).union(new Subscription([["b"]]));
    * assert.deepEqual(sub.getQueryTypes(), [["a"], ["b"]]);
@@ -234,7 +234,7 @@ export class Subscription {
    * @returns The intersection.
    * @example
    * ```ts
-   * import { Subscription } from "./subscription.ts";
+   * import { Subscription } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * const sub = new Subscription([["a", "?"]]).intersection(new Subscription([["?", "b"]]));
    * assert.deepEqual(sub.getQueryTypes(), [["a", "b"]]);
@@ -253,7 +253,7 @@ export class Subscription {
    * @returns True when the subscriptions share no event type.
    * @example
    * ```ts
-   * import { Subscription } from "./subscription.ts";
+   * import { Subscription } from "@hat/eventer";
    * import assert from "node:assert/strict";
    * assert.ok(new Subscription([["a"]]).isDisjoint(new Subscription([["b"]])));
    * assert.ok(!new Subscription([["?"]]).isDisjoint(new Subscription([["b"]])));
