@@ -7,6 +7,13 @@
  *     deno task cli subscribe --types 'a/*'
  *     deno task cli serve --port 23012 --db hat-event.db
  *
+ * `deno task cli` is in a checkout; anywhere, the published package runs
+ * as `deno run -N -R -W jsr:@hat/eventer/cli <command>` (`--allow-net`;
+ * `--allow-read` for payload and certificate files; `--allow-read` and
+ * `--allow-write` of the database for `serve`). As a service, run `serve`
+ * with the Deno binary itself, not through `npx`, so that `SIGTERM`
+ * reaches it (the README shows a systemd unit).
+ *
  * Events are printed one JSON object per line. Errors are one line on
  * stderr, with exit code 2 for a bad command line or input and 1 when the
  * server cannot be reached, refuses the client or fails the request.

@@ -1,7 +1,7 @@
 /**
  * Entry point of the Event Server:
  *
- *     deno run --allow-net --allow-read --allow-write --allow-env \
+ *     deno run --allow-net --allow-read --allow-write \
  *       cli/serve.ts [--port 23012] [--db hat-event.db] ...
  *
  * Prints `event server <id> listening on <host>:<port> (...)` once
