@@ -1,7 +1,27 @@
 /**
  * The three Eventer queries (latest, timeseries, server) as SQL over the
  * `events` table, with the reference's (hat-event 0.9 LMDB backend)
- * semantics.
+ * semantics, run a bounded step at a time.
+ *
+ * A result is read in phases: the query types resolved to type ids, the
+ * candidate events in result order with their sizes (as many as the
+ * count and byte caps can take, plus one to tell whether more follow),
+ * then the chosen events themselves. Every statement runs to its end
+ * within a step and reads a bounded number of rows: candidates are read
+ * by key ranges (index entries, type ids, sequence numbers), never by a
+ * statement left open across steps, since registrations write through the
+ * same connection meanwhile.
+ *
+ * The result is the one a query run in one go would give at the last
+ * step. The candidates' scan reads the events registered before the
+ * query began (`seq` up to `snapshot`); before answering, a run reads the
+ * events registered since (few, and read again until none is new) and
+ * merges them in: for a latest query a newer event of a type replaces the
+ * older one, for a timeseries query an event takes its place in the
+ * order. Server query results grow only at their end (new ids, newly
+ * committed sessions), so their scan simply goes on. Events are never
+ * changed or deleted, except when a commit fails and takes the pending
+ * ones with it; a run that sees that starts again and finishes at once.
  *
  * @module
  */
@@ -9,60 +29,38 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type {
   Event,
-  EventId,
   QueryLatestParams,
-  QueryResult,
   QueryServerParams,
   QueryTimeseriesParams,
-  Timestamp,
 } from "../common/event/mod.ts";
-import { timestampToBytes } from "../common/event/mod.ts";
-import { EVENT_COLUMNS, eventFromRow } from "./_event_row.ts";
-import type { EventRow } from "./_event_row.ts";
+import { EVENT_COLUMNS, eventFromRow, type EventRow } from "./_event_row.ts";
 import type { EventTypeTable } from "./_event_types.ts";
+import type { SteppedQuery } from "./event_store.ts";
+import { prepareArrays } from "./_schema.ts";
+import { type Param, type Run, WITH_TYPE } from "./_query_run.ts";
+import { LatestRun } from "./_query_latest.ts";
+import { TimeseriesRun } from "./_query_timeseries.ts";
+import { ServerRun } from "./_query_server.ts";
 
-type Param = number | string | Uint8Array | null;
-
-/** Most matched types queried one ordered index scan each, then merged. */
-const MERGE_MAX_TYPES = 8;
-
-/**
- * Bytes an event takes in a result besides its type's segments and its
- * payload's type and data: at most 24 for the id, 13 + 12 for the
- * timestamps, 2 for the segment count, 12 for the payload's choice and
- * length prefixes; the JSON text of a type (quotes, commas) outgrows
- * the length prefixes of its segments.
- */
-const EVENT_OVERHEAD = 96;
-
-/** Events read from the table at a time, once a result is chosen. */
-const FETCH_CHUNK = 512;
-
-/** A row of a result's second phase. */
-type FetchedRow = EventRow & { seq: number; type_text?: string };
-
-/** What a result's first phase reads of each candidate event. */
-interface Candidate {
-  seq: number;
-  type_id: number;
-  // Bytes of the payload's type and data (JSON text).
-  size: number;
-  // Bytes of the type's JSON text, when read with it.
-  type_size?: number;
-}
-
-// The payload's bytes, read without building the payload.
-const PAYLOAD_SIZE = `coalesce(octet_length(payload_type), 0) +
-  coalesce(octet_length(payload_data), 0)`;
+// Events by `seq`, in the order of a JSON array of them, with their
+// type's JSON text (a miss of the type cache would cost a statement).
+const FETCH_EVENTS = `SELECT ${prefixed("e", EVENT_COLUMNS)}, et.type
+  FROM json_each(?) AS j CROSS JOIN events AS e ON e.seq = j.value
+  ${WITH_TYPE} ORDER BY j.key`;
 
 /** Runs queries against one database; statements are prepared once. */
 export class EventQueries {
-  #db: DatabaseSync;
-  #types: EventTypeTable;
-  #maxBytes: number;
-  // Most events that can fit in maxBytes.
-  #maxEvents: number;
-  #statements = new Map<string, StatementSync>();
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+  /** Event types of the database. */
+  readonly types: EventTypeTable;
+  /** Cap on the estimated encoded bytes of a result's events. */
+  readonly maxBytes: number;
+  /**
+   * Bumped when events a running query may have read are gone (a failed
+   * commit rolled back the pending ones): such a query starts again.
+   */
+  generation = 0;
 
   /**
    * @param db Database with the store schema.
@@ -72,35 +70,19 @@ export class EventQueries {
    */
   constructor(db: DatabaseSync, types: EventTypeTable, maxBytes: number) {
     this.#db = db;
-    this.#types = types;
-    this.#maxBytes = maxBytes;
-    this.#maxEvents = Math.max(1, Math.floor(maxBytes / EVENT_OVERHEAD));
+    this.types = types;
+    this.maxBytes = maxBytes;
   }
 
   /**
    * Latest event of each matching type, in the order the types were first
    * registered, as many as fit in the byte cap: `moreFollows` says some
    * were left out (the reference answers all, always with `false`).
+   *
+   * @throws {InvalidQueryTypeError} For an invalid query type.
    */
-  latest(params: QueryLatestParams): QueryResult {
-    const typeIds = this.#types.matching(params.eventTypes);
-    if (typeIds?.length === 0) return { events: [], moreFollows: false };
-    const filter = typeIds === null
-      ? ""
-      : "WHERE et.id IN (SELECT value FROM json_each(:typeIds))";
-    const candidates = this.#all<Candidate>(
-      `SELECT e.seq AS seq, e.type_id AS type_id,
-         ${prefixedSize("e")} AS size, octet_length(et.type) AS type_size
-       FROM event_types et
-       JOIN events e ON e.seq = et.latest ${filter} ORDER BY et.id
-       LIMIT :limit`,
-      {
-        limit: this.#maxEvents + 1,
-        ...(typeIds === null ? {} : { typeIds: JSON.stringify(typeIds) }),
-      },
-    );
-    // Every event of another type: read the types with them.
-    return this.#result(candidates, Infinity, true);
+  latest(params: QueryLatestParams): SteppedQuery {
+    return this.#restarting(() => new LatestRun(this, params));
   }
 
   /**
@@ -117,81 +99,11 @@ export class EventQueries {
    *
    * @param params Query.
    * @param limit Effective maximum number of results (already capped).
+   * @throws {TypeError} For an invalid timestamp bound.
+   * @throws {InvalidQueryTypeError} For an invalid query type.
    */
-  timeseries(params: QueryTimeseriesParams, limit: number): QueryResult {
-    const typeIds = this.#types.matching(params.eventTypes);
-    if (typeIds?.length === 0) return { events: [], moreFollows: false };
-
-    const bySource = params.orderBy === "sourceTimestamp";
-    const key = bySource ? "source_t" as const : "t" as const;
-    const ascending = params.order === "ascending";
-    const where: string[] = [];
-    const args: Record<string, Param> = {};
-    const bound = (column: string, op: string, t?: Timestamp | null) => {
-      if (t == null) return;
-      const name = `${column}${op === ">=" ? "From" : "To"}`;
-      where.push(`${column} ${op} :${name}`);
-      args[name] = timestampToBytes(t);
-    };
-
-    // A few types: one ordered range scan of `events_type_*` per type,
-    // merged here. Many types: one scan of the time index, filtering by
-    // type. The index is forced: left alone, SQLite would rather read
-    // every event of the types and sort them, which is unbounded.
-    const perType = typeIds !== null && typeIds.length <= MERGE_MAX_TYPES;
-    if (bySource) where.push("source_t IS NOT NULL");
-    if (perType) {
-      where.push("type_id = :typeId");
-    } else if (typeIds !== null) {
-      where.push("type_id IN (SELECT value FROM json_each(:typeIds))");
-      args.typeIds = JSON.stringify(typeIds);
-    }
-    bound("t", ">=", params.tFrom);
-    bound("t", "<=", params.tTo);
-    bound("source_t", ">=", params.sourceTFrom);
-    bound("source_t", "<=", params.sourceTTo);
-
-    if (params.lastEventId != null) {
-      const from = bySource ? params.sourceTFrom : params.tFrom;
-      const to = bySource ? params.sourceTTo : params.tTo;
-      const last = this.#position(key, params.lastEventId, from, to);
-      if (last === undefined) return { events: [], moreFollows: false };
-      where.push(
-        `(${key}, server, session, instance) ${ascending ? ">" : "<"}
-         (:lastKey, :lastServer, :lastSession, :lastInstance)`,
-      );
-      Object.assign(args, last);
-    }
-
-    const dir = ascending ? "ASC" : "DESC";
-    const index = typeIds === null
-      ? ""
-      : `INDEXED BY events_${perType ? "type_" : ""}${key}`;
-    args.limit = Math.min(limit, this.#maxEvents) + 1;
-    const columns = `seq, type_id, ${PAYLOAD_SIZE} AS size`;
-    const sql = (columns: string) =>
-      `SELECT ${columns} FROM events ${index}
-       ${where.length ? "WHERE " + where.join(" AND ") : ""}
-       ORDER BY ${key} ${dir}, server ${dir}, session ${dir}, instance ${dir}
-       LIMIT :limit`;
-    if (!perType) {
-      return this.#result(this.#all<Candidate>(sql(columns), args), limit);
-    }
-
-    const rows: (Candidate & SortKey)[] = [];
-    for (const typeId of typeIds) {
-      rows.push(
-        ...this.#all<Candidate & SortKey>(
-          sql(`${columns}, ${key} AS key, server, session, instance`),
-          { ...args, typeId },
-        ),
-      );
-    }
-    if (typeIds.length > 1) {
-      const sign = ascending ? 1 : -1;
-      rows.sort((a, b) => sign * compareKeys(a, b));
-    }
-    return this.#result(rows, limit);
+  timeseries(params: QueryTimeseriesParams, limit: number): SteppedQuery {
+    return this.#restarting(() => new TimeseriesRun(this, params, limit));
   }
 
   /**
@@ -200,154 +112,84 @@ export class EventQueries {
    *
    * @param params Query.
    * @param limit Effective maximum number of results (already capped).
-   * @param lastCommittedSession When `params.persisted`, the last session
-   *   committed for `params.serverId`; later ones are left out.
+   * @param lastCommittedSession When `params.persisted`, gives the last
+   *   session committed for `params.serverId` (later ones are left out).
    * @throws {RangeError} When `lastEventId.server` differs from `serverId`
    *   (the reference raises too).
    */
   server(
     params: QueryServerParams,
     limit: number,
-    lastCommittedSession: number,
-  ): QueryResult {
+    lastCommittedSession: () => number,
+  ): SteppedQuery {
     const last = params.lastEventId;
     if (last != null && last.server !== params.serverId) {
       throw new RangeError(
         `lastEventId.server ${last.server} is not serverId ${params.serverId}`,
       );
     }
-    const persisted = params.persisted
-      ? "AND session <= :lastCommittedSession"
-      : "";
-    const candidates = this.#all<Candidate>(
-      `SELECT seq, type_id, ${PAYLOAD_SIZE} AS size FROM events
-       WHERE server = :server AND (session, instance) > (:session, :instance)
-       ${persisted} ORDER BY session, instance LIMIT :limit`,
-      {
-        server: params.serverId,
-        session: last?.session ?? 0,
-        instance: last?.instance ?? 0,
-        limit: Math.min(limit, this.#maxEvents) + 1,
-        ...(params.persisted ? { lastCommittedSession } : {}),
-      },
+    return this.#restarting(() =>
+      new ServerRun(this, params, limit, lastCommittedSession)
     );
-    return this.#result(candidates, limit);
   }
 
-  /** Ordering key and id of the `lastEventId` event, if within [from, to]. */
-  #position(
-    key: string,
-    id: EventId,
-    from?: Timestamp | null,
-    to?: Timestamp | null,
-  ): Record<string, Param> | undefined {
-    const args: Record<string, Param> = {
-      server: id.server,
-      session: id.session,
-      instance: id.instance,
-    };
-    let range = "";
-    if (from != null) {
-      range += ` AND ${key} >= :from`;
-      args.from = timestampToBytes(from);
-    }
-    if (to != null) {
-      range += ` AND ${key} <= :to`;
-      args.to = timestampToBytes(to);
-    }
-    const row = this.#statement(
-      `SELECT ${key} AS key FROM events WHERE server = :server
-       AND session = :session AND instance = :instance
-       AND ${key} IS NOT NULL${range}`,
-    ).get(args) as { key: Uint8Array } | undefined;
-    if (row === undefined) return undefined;
-    return {
-      lastKey: row.key,
-      lastServer: id.server,
-      lastSession: id.session,
-      lastInstance: id.instance,
-    };
-  }
-
-  // The result of candidate events in result order: as many as `limit`
-  // and the byte cap allow (at least one), read in chunks so only one
-  // copy of each payload is held; more follow when a candidate is left.
-  #result(
-    candidates: Candidate[],
-    limit: number,
-    withTypes = false,
-  ): QueryResult {
-    let n = 0;
-    let bytes = 0;
-    for (; n < candidates.length && n < limit; n++) {
-      const c = candidates[n];
-      bytes += EVENT_OVERHEAD + c.size +
-        (c.type_size ?? this.#types.bytesOf(c.type_id));
-      if (bytes > this.#maxBytes && n > 0) break;
-    }
-    const events: Event[] = [];
-    const select = this.#statement(
-      withTypes
-        ? `SELECT e.seq AS seq, ${prefixed("e", EVENT_COLUMNS)},
-             et.type AS type_text
-           FROM events e JOIN event_types et ON et.id = e.type_id
-           WHERE e.seq IN (SELECT value FROM json_each(?))`
-        : `SELECT seq, ${EVENT_COLUMNS} FROM events
-           WHERE seq IN (SELECT value FROM json_each(?))`,
-    );
-    for (let i = 0; i < n; i += FETCH_CHUNK) {
-      const chunk = candidates.slice(i, Math.min(n, i + FETCH_CHUNK));
-      const rows = new Map<number, FetchedRow>();
-      const read = select.all(JSON.stringify(chunk.map((c) => c.seq)));
-      for (const row of read as unknown as FetchedRow[]) {
-        rows.set(row.seq, row);
-      }
-      for (const c of chunk) {
-        const row = rows.get(c.seq)!;
-        events.push(eventFromRow(row, this.#types, row.type_text));
-      }
-    }
-    return { events, moreFollows: n < candidates.length };
-  }
-
-  #all<T>(sql: string, args: Record<string, Param>): T[] {
-    return this.#statement(sql).all(args) as unknown as T[];
-  }
-
-  #statement(sql: string): StatementSync {
+  /** A prepared statement returning rows as arrays. */
+  statement(sql: string): StatementSync {
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
-      statement = this.#db.prepare(sql);
+      statement = prepareArrays(this.#db, sql);
       this.#statements.set(sql, statement);
     }
     return statement;
   }
-}
 
-/** Ordering key and id of a timeseries candidate. */
-interface SortKey {
-  key: Uint8Array;
-  server: number;
-  session: number;
-  instance: number;
-}
-
-/** Order by `key` (a timestamp column), then event id. */
-function compareKeys(a: SortKey, b: SortKey): number {
-  const x = a.key;
-  const y = b.key;
-  for (let i = 0; i < 12; i++) {
-    if (x[i] !== y[i]) return x[i] - y[i];
+  /** Rows of `sql` with `args`. */
+  all<T extends readonly unknown[]>(
+    sql: string,
+    args: Record<string, Param>,
+  ): T[] {
+    return this.statement(sql).all(args) as unknown as T[];
   }
-  return a.server - b.server || a.session - b.session ||
-    a.instance - b.instance;
+
+  /** Sequence number of the last event registered (0: none). */
+  lastSeq(): number {
+    return this.all<[number]>(
+      "SELECT coalesce(max(seq), 0) FROM events",
+      {},
+    )[0][0];
+  }
+
+  /** The events of `seqs`, in that order. */
+  fetch(seqs: readonly number[]): Event[] {
+    const rows = this.statement(FETCH_EVENTS).all(
+      JSON.stringify(seqs),
+    ) as unknown as (EventRow & { 9: string })[];
+    if (rows.length !== seqs.length) {
+      throw new Error("events of a running query are gone");
+    }
+    return rows.map((row) => eventFromRow(row, this.types, row[9]));
+  }
+
+  // A run that starts again, and finishes in that step, when events it
+  // may have read were rolled back: failing commits (a full disk) cannot
+  // keep it from ending.
+  #restarting(start: () => Run): SteppedQuery {
+    let generation = this.generation;
+    let run = start();
+    return {
+      step: () => {
+        if (generation === this.generation) return run.step();
+        generation = this.generation;
+        run = start();
+        for (;;) {
+          const result = run.step();
+          if (result !== undefined) return result;
+        }
+      },
+    };
+  }
 }
 
 function prefixed(table: string, columns: string): string {
   return columns.split(", ").map((c) => `${table}.${c}`).join(", ");
-}
-
-function prefixedSize(table: string): string {
-  return `coalesce(octet_length(${table}.payload_type), 0) +
-    coalesce(octet_length(${table}.payload_data), 0)`;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 
 /** Schema version kept in `PRAGMA user_version`. */
@@ -125,4 +125,22 @@ export function openDatabase(
     db.close();
     throw e;
   }
+}
+
+/**
+ * A statement returning its rows as arrays, in column order: node:sqlite's
+ * row objects are slow to read (a property costs some 100 ns, 20 times an
+ * array element), which a result of 100,000 events pays for every column.
+ * (`setReturnArrays` is Node 24's; Deno has it, its types not yet.)
+ *
+ * @param db Database.
+ * @param sql The statement.
+ * @returns The prepared statement.
+ */
+export function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
+  const statement = db.prepare(sql) as StatementSync & {
+    setReturnArrays(enabled: boolean): void;
+  };
+  statement.setReturnArrays(true);
+  return statement;
 }

@@ -19,7 +19,10 @@
  * {@linkcode EventStore.getLastEventId}, `register`, `query` and `flush`
  * keep their names, and the `aio.Resource` side (`async_close`,
  * `is_closed`) is {@linkcode EventStore.close} and
- * {@linkcode EventStore.closed}.
+ * {@linkcode EventStore.closed}. One member is added:
+ * {@linkcode EventStore.startQuery} runs a query a bounded step at a time,
+ * so that a server can serve other clients between the steps of a long
+ * one (the reference runs its timeseries and server queries in a thread).
  *
  * @example
  * ```ts
@@ -49,6 +52,21 @@ import type {
   RegisterEvent,
 } from "../common/event/mod.ts";
 
+/**
+ * A query run a bounded step at a time: see
+ * {@linkcode EventStore.startQuery}.
+ */
+export interface SteppedQuery {
+  /**
+   * Do the next step.
+   *
+   * @returns The result once done, else undefined (call again).
+   * @throws What {@linkcode EventStore.query} throws, and
+   *   {@linkcode StoreError} once the store is closed.
+   */
+  step(): QueryResult | undefined;
+}
+
 /** What became of the requests registered since the previous flush. */
 export interface FlushResult {
   /**
@@ -71,8 +89,10 @@ export interface FlushResult {
  * timestamp, persists them in groups, answers the three Eventer queries.
  *
  * Every member is synchronous: a server relies on a registration being
- * visible to queries, and notified, in the turn it was made. Closing
- * (with {@linkcode EventStore.close} or `using`) commits what is pending.
+ * visible to queries, and notified, in the turn it was made. A long query
+ * can be run in steps ({@linkcode EventStore.startQuery}) with other work
+ * in between. Closing (with {@linkcode EventStore.close} or `using`)
+ * commits what is pending.
  */
 export interface EventStore extends Disposable {
   /** Id of this server: the `id.server` of every event it registers. */
@@ -160,6 +180,39 @@ export interface EventStore extends Disposable {
    * @throws {StoreError} When the store is closed.
    */
   query(params: QueryParams): QueryResult;
+
+  /**
+   * Start running a query a step at a time: each call of
+   * {@linkcode SteppedQuery.step} does a bounded amount of work (a few
+   * hundred rows read, well under a millisecond), so that the caller can
+   * let other work run between steps; the last one returns the result.
+   * {@linkcode EventStore.query} is the same run to its end at once.
+   *
+   * Registrations, commits and other queries may run between the steps.
+   * The rule: **the result is exactly what `query` would return at the
+   * query's last step**, so it holds every event registered (pending or
+   * committed) before the step that returns it, and agrees with every
+   * notification sent before it. A latest query answers the newest event
+   * of each type as of that step, a timeseries or server query its page
+   * as of that step (a persisted server query: of the sessions committed
+   * by then). A step that finds events it read gone (a failed commit
+   * rolled them back) starts the query again and finishes it at once.
+   *
+   * For comparison, the reference's LMDB backend answers a latest query
+   * from memory at once, and a timeseries or server query from a read
+   * transaction on a thread (the events committed when it began) plus the
+   * pending events it holds in memory, so a result may hold events
+   * registered while it ran; nothing else is promised.
+   *
+   * @param params Query.
+   * @returns The query, to be stepped until it returns its result.
+   * @throws {RangeError} For a server query whose `lastEventId.server` is
+   *   not its `serverId`.
+   * @throws {TypeError} For an invalid timestamp bound.
+   * @throws {InvalidQueryTypeError} For an invalid query type.
+   * @throws {StoreError} When the store is closed.
+   */
+  startQuery(params: QueryParams): SteppedQuery;
 
   /**
    * Persist what is pending (without reporting it: call

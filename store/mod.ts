@@ -21,7 +21,7 @@
  * @module
  */
 
-export type { EventStore, FlushResult } from "./event_store.ts";
+export type { EventStore, FlushResult, SteppedQuery } from "./event_store.ts";
 export {
   DEFAULT_EVENT_TYPE_CACHE_SIZE,
   DEFAULT_MAX_EVENT_TYPE_BYTES,

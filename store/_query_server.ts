@@ -1,0 +1,74 @@
+/**
+ * The server query: one server's events in id order.
+ *
+ * @module
+ */
+
+import type { QueryServerParams } from "../common/event/mod.ts";
+import type { EventQueries } from "./_query.ts";
+import { Run, SCAN_ROWS, SIZE, WITH_TYPE } from "./_query_run.ts";
+
+/** A server query: candidates in id order, new ones only at the end. */
+export class ServerRun extends Run {
+  readonly #params: QueryServerParams;
+  readonly #lastCommittedSession: () => number;
+  readonly #sql: string;
+  #session: number;
+  #instance: number;
+
+  constructor(
+    q: EventQueries,
+    params: QueryServerParams,
+    limit: number,
+    lastCommittedSession: () => number,
+  ) {
+    super(q, limit);
+    this.#params = params;
+    this.#lastCommittedSession = lastCommittedSession;
+    this.#session = params.lastEventId?.session ?? 0;
+    this.#instance = params.lastEventId?.instance ?? 0;
+    this.#sql = `SELECT seq, ${SIZE}, session, instance
+      FROM events AS e INDEXED BY events_id ${WITH_TYPE}
+      WHERE server = :server AND (session, instance) > (:session, :instance)
+      ${params.persisted ? "AND session <= :lastCommittedSession" : ""}
+      ORDER BY session, instance LIMIT ${SCAN_ROWS}`;
+  }
+
+  protected scan(): void {
+    const persisted = this.#params.persisted;
+    const rows = this.q.all<[number, number, number, number]>(
+      this.#sql,
+      {
+        server: this.#params.serverId,
+        session: this.#session,
+        instance: this.#instance,
+        ...(persisted
+          ? { lastCommittedSession: this.#lastCommittedSession() }
+          : {}),
+      },
+    );
+    for (const [seq, size, session, instance] of rows) {
+      this.add(seq, size);
+      this.#session = session;
+      this.#instance = instance;
+    }
+    this.exhausted = rows.length < SCAN_ROWS;
+  }
+
+  // Registered or committed since: after every candidate, read by the
+  // scan going on.
+  protected refresh(): boolean {
+    if (this.cut) return true;
+    const read = this.seqs.length;
+    this.scan();
+    return this.seqs.length === read;
+  }
+
+  protected compareMain(): number {
+    return 1;
+  }
+
+  protected compareFresh(): number {
+    return 1;
+  }
+}

@@ -1,0 +1,393 @@
+/**
+ * The timeseries query: events in (timestamp, id) order, read by ordered
+ * scans of the time indexes.
+ *
+ * @module
+ */
+
+import type {
+  EventId,
+  QueryTimeseriesParams,
+  Timestamp,
+} from "../common/event/mod.ts";
+import { timestampToBytes } from "../common/event/mod.ts";
+import type { TypeMatch } from "./_event_types.ts";
+import type { EventQueries } from "./_query.ts";
+import {
+  CATCH_UP_ROWS,
+  type Fresh,
+  type Param,
+  Run,
+  SCAN_ROWS,
+  SIZE,
+  type SortKey,
+  WITH_TYPE,
+} from "./_query_run.ts";
+
+/** Most matched types queried one ordered index scan each, then merged. */
+const MERGE_MAX_TYPES = 8;
+
+/**
+ * Most matched types filtered in SQL; with more, SQLite's building of
+ * the list (some 0.3 µs a type, at every statement) costs more than
+ * filtering the rows here.
+ */
+const SQL_LIST_MAX_TYPES = 256;
+
+/** One ordered index scan: of every matching type, or of one. */
+interface Stream {
+  typeId: number | null;
+  // Last entry examined, or the lastEventId position.
+  position: SortKey | null;
+  exhausted: boolean;
+  // Candidates read, and their bytes, up to the stream's own cut.
+  count: number;
+  bytes: number;
+}
+
+/** A candidate as scanned: its sort key only when several streams merge. */
+type TimeseriesRow = [
+  seq: number,
+  typeId: number,
+  size: number,
+  key?: Uint8Array,
+  server?: number,
+  session?: number,
+  instance?: number,
+];
+
+/** A timeseries query: candidates in (timestamp, id) order. */
+export class TimeseriesRun extends Run {
+  readonly #params: QueryTimeseriesParams;
+  readonly #match: TypeMatch;
+  readonly #bySource: boolean;
+  readonly #key: "t" | "source_t";
+  readonly #ascending: boolean;
+  // Conditions and arguments every candidate meets, fresh ones included
+  // (the type's aside).
+  readonly #where: string[] = [];
+  readonly #args: Record<string, Param> = {};
+  // Sort keys of the main candidates, when read (always with several
+  // streams; with one, only once fresh candidates are to be merged).
+  readonly #keys: SortKey[] = [];
+  #streams: Stream[] | null = null;
+  // How matching types are told: by stream, in SQL, or here.
+  #typeFilter: "stream" | "sql" | "here" | "none" = "none";
+  // Statements of a scan, by shape (position or not, end or not).
+  readonly #sql = new Map<string, [string, string]>();
+  // The matching types' ids as JSON, when filtered in SQL.
+  #typeIds: string | null = null;
+  #caughtUp: number;
+  // Per-type streams' candidates until all are read, then merged.
+  #pending: TimeseriesRow[] = [];
+  #empty = false;
+
+  constructor(q: EventQueries, params: QueryTimeseriesParams, limit: number) {
+    super(q, limit);
+    this.#params = params;
+    this.#bySource = params.orderBy === "sourceTimestamp";
+    this.#key = this.#bySource ? "source_t" : "t";
+    this.#ascending = params.order === "ascending";
+    this.#caughtUp = this.snapshot;
+    const bound = (column: string, op: string, t?: Timestamp | null) => {
+      if (t == null) return;
+      const name = `${column}${op === ">=" ? "From" : "To"}`;
+      this.#where.push(`${column} ${op} :${name}`);
+      this.#args[name] = timestampToBytes(t);
+    };
+    if (this.#bySource) this.#where.push("source_t IS NOT NULL");
+    bound("t", ">=", params.tFrom);
+    bound("t", "<=", params.tTo);
+    bound("source_t", ">=", params.sourceTFrom);
+    bound("source_t", "<=", params.sourceTTo);
+    this.#match = q.types.match(params.eventTypes);
+  }
+
+  protected override prepare(): boolean {
+    if (this.#streams !== null) return true;
+    if (!this.#match.done) {
+      this.#match.step();
+      return false;
+    }
+    const params = this.#params;
+    let position: SortKey | null = null;
+    if (params.lastEventId != null) {
+      // In the step that answers when there is no such event.
+      const from = this.#bySource ? params.sourceTFrom : params.tFrom;
+      const to = this.#bySource ? params.sourceTTo : params.tTo;
+      position = this.#position(params.lastEventId, from, to) ?? null;
+      if (position === null) {
+        this.#empty = this.exhausted = true;
+        this.#streams = [];
+        return true;
+      }
+      this.#where.push(this.#after("last"));
+      Object.assign(this.#args, prefixKeys("last", position));
+    }
+    // A few types: one ordered range scan of `events_type_*` per type,
+    // merged here. Many types: one scan of the time index, filtering by
+    // type. The index is forced: left alone, SQLite would rather read
+    // every event of the types and sort them, which is unbounded.
+    const ids = this.#match.ids;
+    const stream = (typeId: number | null): Stream => ({
+      typeId,
+      position,
+      exhausted: false,
+      count: 0,
+      bytes: 0,
+    });
+    if (ids !== null && ids.length <= MERGE_MAX_TYPES) {
+      this.#typeFilter = "stream";
+      this.#streams = ids.map(stream);
+      if (ids.length === 0) this.exhausted = true;
+    } else {
+      if (ids !== null) {
+        this.#typeFilter = ids.length <= SQL_LIST_MAX_TYPES ? "sql" : "here";
+        if (this.#typeFilter === "sql") {
+          this.#typeIds = JSON.stringify(ids);
+        }
+      }
+      this.#streams = [stream(null)];
+    }
+    return true;
+  }
+
+  // `(key, id)` beyond the position `<prefix>*` in the query's order.
+  #after(prefix: string): string {
+    return `(${this.#key}, server, session, instance) ${
+      this.#ascending ? ">" : "<"
+    } (:${prefix}Key, :${prefix}Server, :${prefix}Session, :${prefix}Instance)`;
+  }
+
+  // Up to and including the position `<prefix>*`.
+  #upTo(prefix: string): string {
+    return `(${this.#key}, server, session, instance) ${
+      this.#ascending ? "<=" : ">="
+    } (:${prefix}Key, :${prefix}Server, :${prefix}Session, :${prefix}Instance)`;
+  }
+
+  // The statements scanning a stream: the entry SCAN_ROWS on in its
+  // index from the position (if any), and the candidates up to it.
+  #scanSql(perType: boolean, from: boolean, to: boolean): [string, string] {
+    const shape = `${perType} ${from} ${to}`;
+    let sql = this.#sql.get(shape);
+    if (sql !== undefined) return sql;
+    const key = this.#key;
+    const dir = this.#ascending ? "ASC" : "DESC";
+    const order =
+      `ORDER BY ${key} ${dir}, server ${dir}, session ${dir}, instance ${dir}`;
+    const index = `INDEXED BY events_${perType ? "type_" : ""}${key}`;
+    // The range of the ordering key holds the candidates; other
+    // conditions filter them.
+    const range: string[] = this.#bySource ? ["source_t IS NOT NULL"] : [];
+    for (const [op, name] of [[">=", "From"], ["<=", "To"]]) {
+      if (`${key}${name}` in this.#args) {
+        range.push(`${key} ${op} :${key}${name}`);
+      }
+    }
+    if (perType) range.push("type_id = :typeId");
+    if (from) range.push(this.#after("pos"));
+    const where = [...this.#where, ...range.slice(this.#bySource ? 1 : 0)];
+    if (to) where.push(this.#upTo("end"));
+    if (this.#typeFilter === "sql") {
+      where.push("type_id IN (SELECT value FROM json_each(:typeIds))");
+    }
+    where.push("seq <= :snapshot");
+    sql = [
+      `SELECT ${key}, server, session, instance FROM events ${index}
+       ${range.length ? "WHERE " + range.join(" AND ") : ""}
+       ${order} LIMIT 1 OFFSET ${SCAN_ROWS - 1}`,
+      `SELECT seq, type_id, ${SIZE}${
+        perType ? `, ${key}, server, session, instance` : ""
+      } FROM events AS e ${index} ${WITH_TYPE}
+       WHERE ${where.join(" AND ")} ${order}`,
+    ];
+    this.#sql.set(shape, sql);
+    return sql;
+  }
+
+  // A bounded part of the first stream not exhausted: the next SCAN_ROWS
+  // entries of its index, those that match as candidates.
+  protected scan(): void {
+    const streams = this.#streams!;
+    const stream = streams.find((s) => !s.exhausted)!;
+    const perType = stream.typeId !== null;
+    const from = stream.position;
+    const [endSql] = this.#scanSql(perType, from !== null, false);
+    const args: Record<string, Param> = {};
+    for (const name of [`${this.#key}From`, `${this.#key}To`]) {
+      if (name in this.#args) args[name] = this.#args[name];
+    }
+    if (perType) args.typeId = stream.typeId;
+    if (from !== null) Object.assign(args, prefixKeys("pos", from));
+    const row =
+      this.q.all<[Uint8Array, number, number, number]>(endSql, args)[0];
+    const end = row === undefined ? null : sortKey(row);
+    const sql = this.#scanSql(perType, from !== null, end !== null)[1];
+    const rows = this.q.all<TimeseriesRow>(sql, {
+      ...this.#args,
+      ...args,
+      ...(end === null ? {} : prefixKeys("end", end)),
+      ...(this.#typeIds === null ? {} : { typeIds: this.#typeIds }),
+      snapshot: this.snapshot,
+    });
+    stream.position = end;
+    stream.exhausted = end === null;
+    if (!perType) {
+      const filter = this.#typeFilter === "here" ? this.#match : null;
+      for (const row of rows) {
+        if (filter === null || filter.has(row[1])) {
+          this.add(row[0], row[2]);
+        }
+      }
+      this.exhausted = stream.exhausted;
+      return;
+    }
+    // One stream of several: its candidates up to its own cut (no more
+    // of its events can make the merged result), then the next stream.
+    for (const row of rows) {
+      this.#pending.push(row);
+      if (stream.count >= this.limit) {
+        stream.exhausted = true;
+        break;
+      }
+      stream.bytes += row[2];
+      stream.count++;
+      if (stream.bytes > this.q.maxBytes && stream.count > 1) {
+        stream.exhausted = true;
+        break;
+      }
+    }
+    if (streams.some((s) => !s.exhausted)) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    const keys = pending.map((row) => sortKey(row, 3));
+    const order = pending.map((_, i) => i);
+    if (streams.length > 1) {
+      const sign = this.#ascending ? 1 : -1;
+      order.sort((a, b) => sign * compareKeys(keys[a], keys[b]));
+    }
+    for (const i of order) {
+      this.#keys.push(keys[i]);
+      this.add(pending[i][0], pending[i][2]);
+    }
+    // Whatever was left unread of a stream comes after its own cut, so
+    // after the merged result's end.
+    this.exhausted = true;
+  }
+
+  protected refresh(): boolean {
+    if (this.#empty) return true;
+    const last = this.q.lastSeq();
+    if (this.#caughtUp >= last) return true;
+    const to = Math.min(last, this.#caughtUp + CATCH_UP_ROWS);
+    const rows = this.q.all<Required<TimeseriesRow>>(
+      `SELECT seq, type_id, ${SIZE}, ${this.#key}, server, session, instance
+       FROM events AS e NOT INDEXED ${WITH_TYPE}
+       WHERE seq > :from AND seq <= :to
+       ${this.#where.map((w) => `AND ${w}`).join(" ")}`,
+      { ...this.#args, from: this.#caughtUp, to },
+    );
+    for (const row of rows) {
+      if (!this.#match.has(row[1])) continue;
+      this.addFresh({
+        seq: row[0],
+        size: row[2],
+        typeId: row[1],
+        key: sortKey(row, 3),
+      });
+    }
+    this.#caughtUp = to;
+    return to >= last;
+  }
+
+  // The main candidates' sort keys, read SCAN_ROWS at a time.
+  protected override readyToMerge(): boolean {
+    const from = this.#keys.length;
+    if (from === this.seqs.length) return true;
+    const seqs = this.seqs.slice(from, from + SCAN_ROWS);
+    const rows = this.q.all<[Uint8Array, number, number, number]>(
+      `SELECT e.${this.#key}, e.server, e.session, e.instance
+       FROM json_each(:seqs) AS j CROSS JOIN events AS e ON e.seq = j.value
+       ORDER BY j.key`,
+      { seqs: JSON.stringify(seqs) },
+    );
+    if (rows.length !== seqs.length) {
+      throw new Error("events of a running query are gone");
+    }
+    for (const row of rows) this.#keys.push(sortKey(row));
+    return this.#keys.length === this.seqs.length;
+  }
+
+  protected compareMain(f: Fresh, i: number): number {
+    return (this.#ascending ? 1 : -1) * compareKeys(f.key!, this.#keys[i]) ||
+      1;
+  }
+
+  protected compareFresh(a: Fresh, b: Fresh): number {
+    return (this.#ascending ? 1 : -1) * compareKeys(a.key!, b.key!);
+  }
+
+  /** Ordering key and id of the `lastEventId` event, if within [from, to]. */
+  #position(
+    id: EventId,
+    from?: Timestamp | null,
+    to?: Timestamp | null,
+  ): SortKey | undefined {
+    const key = this.#key;
+    const args: Record<string, Param> = {
+      server: id.server,
+      session: id.session,
+      instance: id.instance,
+    };
+    let range = "";
+    if (from != null) {
+      range += ` AND ${key} >= :from`;
+      args.from = timestampToBytes(from);
+    }
+    if (to != null) {
+      range += ` AND ${key} <= :to`;
+      args.to = timestampToBytes(to);
+    }
+    const row = this.q.all<[Uint8Array]>(
+      `SELECT ${key} FROM events WHERE server = :server
+       AND session = :session AND instance = :instance
+       AND ${key} IS NOT NULL${range}`,
+      args,
+    )[0];
+    if (row === undefined) return undefined;
+    return { key: row[0], ...id };
+  }
+}
+
+/** Order by `key` (a timestamp column), then event id. */
+function compareKeys(a: SortKey, b: SortKey): number {
+  const x = a.key;
+  const y = b.key;
+  for (let i = 0; i < 12; i++) {
+    if (x[i] !== y[i]) return x[i] - y[i];
+  }
+  return a.server - b.server || a.session - b.session ||
+    a.instance - b.instance;
+}
+
+function sortKey(
+  row: readonly unknown[],
+  from = 0,
+): SortKey {
+  return {
+    key: row[from] as Uint8Array,
+    server: row[from + 1] as number,
+    session: row[from + 2] as number,
+    instance: row[from + 3] as number,
+  };
+}
+
+function prefixKeys(prefix: string, k: SortKey): Record<string, Param> {
+  return {
+    [`${prefix}Key`]: k.key,
+    [`${prefix}Server`]: k.server,
+    [`${prefix}Session`]: k.session,
+    [`${prefix}Instance`]: k.instance,
+  };
+}
