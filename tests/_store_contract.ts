@@ -30,6 +30,7 @@ import {
 import type {
   Event,
   EventId,
+  QueryParams,
   QueryResult,
   QueryServerParams,
   QueryTimeseriesParams,
@@ -236,8 +237,32 @@ function storedEvents(store: EventStore): Event[] {
   }
 }
 
+/** `query` run to its end through `startQuery`, a step at a time. */
+export function stepped(store: EventStore, params: QueryParams): QueryResult {
+  const query = store.startQuery(params);
+  for (;;) {
+    const result = query.step();
+    if (result !== undefined) return result;
+  }
+}
+
+/** The store, with `query` run through `startQuery` a step at a time. */
+function steppedQueries(store: EventStore): EventStore {
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === "query") {
+        return (params: QueryParams) => stepped(target, params);
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /**
- * Register the contract's tests, each named `<name>: <what it checks>`.
+ * Register the contract's tests, each named `<name>: <what it checks>`,
+ * and once more named `<name>, stepped: <what it checks>` with every
+ * query run through `startQuery` a step at a time.
  *
  * @param name Name of the store under test.
  * @param open Opens a new, empty store for each test.
@@ -250,9 +275,15 @@ export function testEventStoreContract(
   open: OpenEventStore,
   openIn?: OpenEventStoreIn,
 ): void {
+  if (openIn) testFullDisk(name, openIn);
+  testContract(name, open);
+  testContract(`${name}, stepped`, (options) => steppedQueries(open(options)));
+  testSteppedConsistency(name, open);
+}
+
+function testContract(name: string, open: OpenEventStore): void {
   const test = (what: string, fn: () => void) =>
     Deno.test(`${name}: ${what}`, fn);
-  if (openIn) testFullDisk(name, openIn);
 
   function newStore(options: Partial<ContractStoreOptions> = {}): EventStore {
     return open({ serverId: 1, ...options });
@@ -711,6 +742,104 @@ export function testEventStoreContract(
   });
 }
 
+// The rule of startQuery: the result is exactly what query() answers at
+// the last step, whatever was registered and committed between steps.
+function testSteppedConsistency(name: string, open: OpenEventStore): void {
+  Deno.test(`${name}: a stepped query answers what query answers at its last step`, () => {
+    const rnd = random(7);
+    let time = 0;
+    using store = open({
+      serverId: 1,
+      now: () => ts(1000 + (time += rnd(3)), 0),
+      maxResults: 1000,
+    });
+    const typeOf = (i: number) => ["t", String(i % 20), String(i)];
+    const source = () => rnd(4) === 0 ? null : ts(rnd(500), rnd(4) * 250_000);
+    // Enough events that a query takes many steps.
+    for (let batch = 0; batch < 6; batch++) {
+      store.register(Array.from({ length: 400 }, (_, i) => ({
+        type: typeOf(rnd(batch < 3 ? 1500 : 1800) + (i % 2)),
+        sourceTimestamp: source(),
+      })));
+      if (batch % 3 === 0) store.flush();
+    }
+    const some = store.query({ kind: "server", serverId: 1, maxResults: 40 })
+      .events.map((e) => e.id);
+    const tail = id(store.getLastEventId().session - 1, 0);
+    const params: QueryParams[] = [
+      { kind: "latest" },
+      { kind: "latest", eventTypes: [["t", "3", "*"]] },
+      { kind: "latest", eventTypes: [["t", "?", "7"], ["new", "*"]] },
+      { kind: "latest", eventTypes: [["t", "*"], ["new", "*"]] },
+      { kind: "timeseries" },
+      { kind: "timeseries", order: "ascending" },
+      { kind: "timeseries", orderBy: "sourceTimestamp" },
+      {
+        kind: "timeseries",
+        order: "ascending",
+        orderBy: "sourceTimestamp",
+        sourceTFrom: ts(100),
+        tTo: ts(3000),
+      },
+      { kind: "timeseries", eventTypes: [["t", "1", "*"], ["new", "*"]] },
+      { kind: "timeseries", eventTypes: [["t", "*"]], maxResults: 700 },
+      {
+        kind: "timeseries",
+        order: "ascending",
+        eventTypes: [["t", "2", "?"], ["new", "3"]],
+      },
+      {
+        kind: "timeseries",
+        eventTypes: [["t", "5", "105"], ["t", "6", "6"], ["new", "1"]],
+      },
+      { kind: "timeseries", lastEventId: some[30], order: "ascending" },
+      { kind: "timeseries", lastEventId: some[3], tFrom: ts(1000) },
+      { kind: "server", serverId: 1 },
+      { kind: "server", serverId: 1, persisted: true },
+      { kind: "server", serverId: 1, lastEventId: some[20], maxResults: 100 },
+      // Short of maxResults: what is registered meanwhile belongs in it.
+      { kind: "server", serverId: 1, lastEventId: tail },
+      { kind: "server", serverId: 1, lastEventId: tail, persisted: true },
+    ];
+    let fresh = 0;
+    for (const p of params) {
+      for (const every of [1, 3]) {
+        const query = store.startQuery(p);
+        let result: QueryResult | undefined;
+        let steps = 0;
+        while ((result = query.step()) === undefined) {
+          steps++;
+          if (steps % every !== 0) continue;
+          // Newer events of known types, new types, commits.
+          switch (rnd(4)) {
+            case 0:
+              store.register([{
+                type: typeOf(rnd(1800)),
+                sourceTimestamp: source(),
+              }]);
+              break;
+            case 1:
+              store.register([
+                {
+                  type: ["new", String(fresh++ % 7)],
+                  sourceTimestamp: source(),
+                },
+                { type: typeOf(rnd(1800)), sourceTimestamp: source() },
+              ]);
+              break;
+            case 2:
+              store.flush();
+              break;
+          }
+        }
+        const what = `${JSON.stringify(p)} every ${every} steps`;
+        assert.ok(steps > 1, `${what}: took ${steps} steps`);
+        assert.deepEqual(result, store.query(p), what);
+      }
+    }
+  });
+}
+
 // A full disk, for real: a small tmpfs whose free space a filler file
 // takes. Commits of a few requests fail at their commit; a big one fails
 // while SQLite-like stores spill the transaction, midway through a
@@ -760,10 +889,25 @@ function checkFullDisk(store: EventStore, fs: Tmpfs): void {
 
   round(0, 1, 1);
   assert.equal(results[0].committed.length, 1);
+  // Queries under way while commits fail: they start again once the
+  // events they read are gone.
+  const params: QueryParams[] = [
+    { kind: "latest" },
+    { kind: "timeseries" },
+    { kind: "server", serverId: 1 },
+  ];
+  round(1, 3, 2);
+  const running = params.map((p) => store.startQuery(p));
+  for (const query of running) query.step();
   fs.fill();
-  for (let r = 1; r <= 10; r++) round(r, 3, 2);
+  for (let r = 2; r <= 10; r++) round(r, 3, 2);
   // Beyond any page cache: fails before its commit.
   round(11, 1200, 2);
+  for (const [i, query] of running.entries()) {
+    let result: QueryResult | undefined;
+    while ((result = query.step()) === undefined);
+    assert.deepEqual(result, store.query(params[i]));
+  }
   const lostWhileFull = results.slice(1).reduce(
     (n, x) => n + x.failed.length,
     0,

@@ -15,6 +15,7 @@ import type {
   Event,
   EventId,
   QueryParams,
+  QueryResult,
   RegisterEvent,
 } from "../common/event/mod.ts";
 import { writeEvents } from "../common/eventer/mod.ts";
@@ -490,4 +491,72 @@ Deno.test("every query result is capped in bytes and pages on", () => {
     [[1, 1]],
     true,
   ]);
+});
+
+Deno.test("a stepped query under the byte cap answers what query answers at its last step", () => {
+  let seed = 11;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  using store = SqliteStore.open({
+    path: ":memory:",
+    serverId: 1,
+    maxResultBytes: 64 * 1024,
+  });
+  const event = (i: number): RegisterEvent => ({
+    type: ["t", String(i)],
+    payload: { kind: "json", data: "x".repeat(rnd(3) === 0 ? 2000 : 10) },
+  });
+  for (let batch = 0; batch < 4; batch++) {
+    store.register(
+      Array.from({ length: 500 }, (_, i) => event(i + 500 * batch)),
+    );
+  }
+  const params: QueryParams[] = [
+    { kind: "latest" },
+    { kind: "latest", eventTypes: [["t", "*"]] },
+    { kind: "timeseries" },
+    { kind: "timeseries", order: "ascending" },
+    { kind: "server", serverId: 1 },
+  ];
+  for (const p of params) {
+    for (let round = 0; round < 3; round++) {
+      const query = store.startQuery(p);
+      let result: QueryResult | undefined;
+      let steps = 0;
+      // Newer events replacing small ones by large ones and the reverse:
+      // the result's end moves both ways.
+      while ((result = query.step()) === undefined) {
+        if (steps++ % 2 === 0) store.register([event(rnd(2100))]);
+        if (steps % 5 === 0) store.flush();
+      }
+      assert.ok(steps > 1);
+      assert.deepEqual(result, store.query(p), JSON.stringify(p));
+      assert.equal(result.moreFollows, true);
+    }
+  }
+  // Types made small meanwhile (every one, or every other one): more
+  // fit, the scan reads on, more of the older events are fetched.
+  for (const p of params.slice(0, 2)) {
+    for (const every of [1, 2]) {
+      store.register(Array.from({ length: 2000 }, (_, i) => ({
+        type: ["t", String(i)],
+        payload: { kind: "json", data: "x".repeat(2000) },
+      })));
+      const query = store.startQuery(p);
+      let result: QueryResult | undefined;
+      let steps = 0;
+      const before = store.query(p).events.length;
+      while ((result = query.step()) === undefined) {
+        if (steps++ === 1) {
+          store.register(Array.from({ length: 2000 / every }, (_, i) => ({
+            type: ["t", String(i * every)],
+          })));
+        }
+      }
+      assert.deepEqual(result, store.query(p));
+      assert.ok(result.events.length > before, `${result.events.length}`);
+    }
+  }
 });
