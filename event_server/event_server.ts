@@ -45,8 +45,12 @@ import {
   SqliteStore,
   type Synchronous,
 } from "../store/mod.ts";
+import { QueryTurns } from "./_query_turns.ts";
 
 const SHUTDOWN_GRACE_MS = 50;
+
+// Long queries under way at once; more wait (see QueryTurns).
+const MAX_LONG_QUERIES = 2;
 
 // Room for what a query result's frame holds besides its events.
 const RESULT_ENVELOPE = 64 * 1024;
@@ -299,6 +303,7 @@ export class EventServer extends Resource {
   #cancelFlush: (() => void) | null = null;
   // Requests awaiting their commit, by session.
   #commitWaiters = new Map<number, (committed: boolean) => void>();
+  readonly #queryTurns = new QueryTurns(MAX_LONG_QUERIES);
 
   /** @ignore Made by {@linkcode startEventServer}. */
   private constructor(store: EventStore, options: EventServerOptions) {
@@ -492,15 +497,19 @@ export class EventServer extends Resource {
     await this.#srv?.notifyEvents(registered, false);
   }
 
-  #query(params: QueryParams): QueryResult {
+  // A query is run a step at a time, each a bounded amount of store work;
+  // once a turn's worth of steps ran, the event loop runs before the next
+  // ones, so other clients are served meanwhile. A short query is
+  // answered at once, without a promise.
+  #query(params: QueryParams): QueryResult | Promise<QueryResult> {
+    let result: QueryResult | Promise<QueryResult>;
     try {
-      return this.#store.query(params);
+      result = this.#queryTurns.run(this.#store.startQuery(params));
     } catch (e) {
-      // The protocol has no error answer: the reference closes the
-      // connection; an empty result keeps the client usable.
-      log.warn(`${params.kind} query failed: ${(e as Error).message}`);
-      return { events: [], moreFollows: false };
+      return queryFailed(params, e);
     }
+    if (!(result instanceof Promise)) return result;
+    return result.catch((e) => queryFailed(params, e));
   }
 
   // Set in the turn the request registered, so the flush reporting its
@@ -590,4 +599,11 @@ export class EventServer extends Resource {
       log.error("closing the event store failed:", e);
     }
   }
+}
+
+// The protocol has no error answer: the reference closes the connection;
+// an empty result keeps the client usable.
+function queryFailed(params: QueryParams, e: unknown): QueryResult {
+  log.warn(`${params.kind} query failed: ${(e as Error).message}`);
+  return { events: [], moreFollows: false };
 }
