@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { startEventServer } from "../event_server/mod.ts";
-import { QueryTurns } from "../event_server/_query_turns.ts";
+import { FIRST_RUN_MS, QueryTurns } from "../event_server/_query_turns.ts";
 import type { SteppedQuery } from "../store/mod.ts";
 import { fillTypes } from "./_fill_store.ts";
 
@@ -91,8 +91,9 @@ Deno.test("a latest query over 200,000 types does not hold up another client", a
 });
 
 Deno.test("long queries run at most two at a time, short ones at once", async () => {
-  // Fake stepped queries: each step busy for 1 ms.
-  const LONG = 16; // ms of steps past which a query surely holds a place
+  // Fake stepped queries: each step busy for 1 ms. Past its first run
+  // (and a step, and a margin), a query that steps holds a place.
+  const PLACE = FIRST_RUN_MS + 5;
   const running = new Set<string>();
   let most = 0;
   const query = (name: string, steps: number): SteppedQuery => {
@@ -100,7 +101,7 @@ Deno.test("long queries run at most two at a time, short ones at once", async ()
     let n = 0;
     return {
       step() {
-        if (work >= LONG) {
+        if (work >= PLACE) {
           running.add(name);
           most = Math.max(most, running.size);
         }
@@ -114,11 +115,11 @@ Deno.test("long queries run at most two at a time, short ones at once", async ()
     };
   };
   const turns = new QueryTurns(2);
-  const long = ["a", "b", "c", "d"].map((name) => turns.run(query(name, 60)));
+  const long = ["a", "b", "c", "d"].map((name) => turns.run(query(name, 80)));
   assert.ok(long.every((r) => r instanceof Promise));
   // While they run, a short query is answered at once.
   await new Promise((resolve) => setTimeout(resolve, 30));
-  const short = turns.run(query("short", 1));
+  const short = turns.run(query("short", 3));
   assert.ok(!(short instanceof Promise));
   const results = await Promise.all(long);
   assert.deepEqual(
