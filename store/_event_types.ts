@@ -19,6 +19,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { EventType } from "../common/event/mod.ts";
 import { Subscription } from "../common/event/mod.ts";
 import { prepareArrays } from "./_schema.ts";
+import { utf8Length } from "./_event_row.ts";
 
 /**
  * Default of {@linkcode EventTypeTable}'s cache size, in types.
@@ -30,6 +31,13 @@ const MATCH_CACHE_SIZE = 256;
 const MATCH_CACHE_IDS = 1 << 20;
 // Longer query type lists are resolved but not kept.
 const MATCH_CACHE_KEY_LENGTH = 4096;
+
+/** A type as held in memory, with its size in a result. */
+interface Cached {
+  type: EventType;
+  // UTF-8 bytes of its JSON text.
+  bytes: number;
+}
 
 /** Types read by one {@linkcode TypeMatch.step}: about 0.3 ms of work. */
 export const MATCH_STEP_TYPES = 128;
@@ -133,12 +141,13 @@ export class EventTypeTable {
   #insert: StatementSync;
   #selectId: StatementSync;
   #selectType: StatementSync;
+  #selectTypes: StatementSync;
   #selectRangeFrom: StatementSync;
   #selectRangeAfter: StatementSync;
   #selectAfter: StatementSync;
   #selectMaxId: StatementSync;
   #ids: Generations<string, number>;
-  #types: Generations<number, EventType>;
+  #types: Generations<number, Cached>;
   // Query types (as JSON) to the ids matching them, extended as types come.
   #matches = new Map<string, Match>();
   #matchIds = 0;
@@ -157,6 +166,10 @@ export class EventTypeTable {
     this.#selectId = db.prepare("SELECT id FROM event_types WHERE type = ?");
     this.#selectType = db.prepare("SELECT type FROM event_types WHERE id = ?");
     // The JSON text of every type under a prefix sorts within a range.
+    this.#selectTypes = prepareArrays(
+      db,
+      "SELECT id, type FROM event_types WHERE id IN (SELECT value FROM json_each(?))",
+    );
     this.#selectRangeFrom = prepareArrays(
       db,
       "SELECT id, type FROM event_types WHERE type >= ? AND type < ? ORDER BY type LIMIT ?",
@@ -202,13 +215,33 @@ export class EventTypeTable {
    * @throws {Error} When the id is unknown (a corrupt database).
    */
   typeOf(id: number, text?: string): EventType {
-    let type = this.#types.get(id);
-    if (type !== undefined) return type;
-    text ??= (this.#selectType.get(id) as { type: string } | undefined)?.type;
-    if (text === undefined) throw new Error(`unknown event type id ${id}`);
-    type = Object.freeze(JSON.parse(text)) as EventType;
-    this.#types.set(id, type);
-    return type;
+    return this.#cached(id, text).type;
+  }
+
+  /**
+   * UTF-8 bytes of the JSON text of the type with this id: more than its
+   * segments take in a message.
+   *
+   * @throws {Error} When the id is unknown (a corrupt database).
+   */
+  bytesOf(id: number): number {
+    return this.#cached(id).bytes;
+  }
+
+  /**
+   * Read the types of `ids` missing from memory, in one statement (one
+   * each would cost some 5 µs a type).
+   */
+  load(ids: Iterable<number>): void {
+    const missing = new Set<number>();
+    for (const id of ids) {
+      if (this.#types.get(id) === undefined) missing.add(id);
+    }
+    if (missing.size === 0) return;
+    const rows = this.#selectTypes.all(
+      JSON.stringify([...missing]),
+    ) as unknown as [number, string][];
+    for (const [id, text] of rows) this.#cached(id, text);
   }
 
   /** Id of `type`, inserting it when new (inside the caller's transaction). */
@@ -222,7 +255,10 @@ export class EventTypeTable {
       this.#lastId = Math.max(this.#lastId, id);
     }
     this.#ids.set(key, id);
-    this.#types.set(id, Object.freeze([...type]));
+    this.#types.set(id, {
+      type: Object.freeze([...type]),
+      bytes: utf8Length(key, Infinity),
+    });
     return id;
   }
 
@@ -377,6 +413,19 @@ export class EventTypeTable {
     if (rows.length === MATCH_STEP_TYPES) return false;
     match.upTo = Math.max(match.upTo, this.#lastId);
     return true;
+  }
+
+  #cached(id: number, text?: string): Cached {
+    let cached = this.#types.get(id);
+    if (cached !== undefined) return cached;
+    text ??= (this.#selectType.get(id) as { type: string } | undefined)?.type;
+    if (text === undefined) throw new Error(`unknown event type id ${id}`);
+    cached = {
+      type: Object.freeze(JSON.parse(text)) as EventType,
+      bytes: utf8Length(text, Infinity),
+    };
+    this.#types.set(id, cached);
+    return cached;
   }
 }
 

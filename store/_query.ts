@@ -37,16 +37,19 @@ import { EVENT_COLUMNS, eventFromRow, type EventRow } from "./_event_row.ts";
 import type { EventTypeTable } from "./_event_types.ts";
 import type { SteppedQuery } from "./event_store.ts";
 import { prepareArrays } from "./_schema.ts";
-import { type Param, type Run, WITH_TYPE } from "./_query_run.ts";
+import type { Param, Run } from "./_query_run.ts";
 import { LatestRun } from "./_query_latest.ts";
 import { TimeseriesRun } from "./_query_timeseries.ts";
 import { ServerRun } from "./_query_server.ts";
 
-// Events by `seq`, in the order of a JSON array of them, with their
-// type's JSON text (a miss of the type cache would cost a statement).
-const FETCH_EVENTS = `SELECT ${prefixed("e", EVENT_COLUMNS)}, et.type
+// Events by `seq`, in the order of a JSON array of them (with their
+// type's JSON text).
+const FETCH_EVENTS = `SELECT ${prefixed("e", EVENT_COLUMNS)}
   FROM json_each(?) AS j CROSS JOIN events AS e ON e.seq = j.value
-  ${WITH_TYPE} ORDER BY j.key`;
+  ORDER BY j.key`;
+const FETCH_EVENTS_WITH_TYPES = `SELECT ${prefixed("e", EVENT_COLUMNS)},
+  et.type FROM json_each(?) AS j CROSS JOIN events AS e ON e.seq = j.value
+  CROSS JOIN event_types AS et ON et.id = e.type_id ORDER BY j.key`;
 
 /** Runs queries against one database; statements are prepared once. */
 export class EventQueries {
@@ -159,11 +162,14 @@ export class EventQueries {
     )[0][0];
   }
 
-  /** The events of `seqs`, in that order. */
-  fetch(seqs: readonly number[]): Event[] {
-    const rows = this.statement(FETCH_EVENTS).all(
-      JSON.stringify(seqs),
-    ) as unknown as (EventRow & { 9: string })[];
+  /**
+   * The events of `seqs`, in that order; with `withTypes`, their types are
+   * read with them (saving a statement for each not in memory).
+   */
+  fetch(seqs: readonly number[], withTypes: boolean): Event[] {
+    const rows = this.statement(
+      withTypes ? FETCH_EVENTS_WITH_TYPES : FETCH_EVENTS,
+    ).all(JSON.stringify(seqs)) as unknown as (EventRow & { 9?: string })[];
     if (rows.length !== seqs.length) {
       throw new Error("events of a running query are gone");
     }

@@ -10,13 +10,15 @@ import type { TypeMatch } from "./_event_types.ts";
 import type { EventQueries } from "./_query.ts";
 import {
   CATCH_UP_ROWS,
+  EVENT_OVERHEAD,
   type Fresh,
+  PAYLOAD_SIZE,
   Run,
   SCAN_ROWS,
-  SIZE,
-  WITH_TYPE,
 } from "./_query_run.ts";
 
+// An event's size in a result, with its type `et` (read anyway).
+const SIZE = `${PAYLOAD_SIZE} + octet_length(et.type) + ${EVENT_OVERHEAD}`;
 // A latest candidate: type id, seq and size of the type's latest event.
 const LATEST_CANDIDATE = `et.id, e.seq, ${SIZE}`;
 // Of the types with ids in (from, to], as of the snapshot.
@@ -31,7 +33,8 @@ const LATEST_OF_LISTED = `SELECT ${LATEST_CANDIDATE}
   WHERE e.seq <= :snapshot ORDER BY j.key`;
 // Seq, type id and size of the events with seq in (from, to].
 const LATEST_REGISTERED = `SELECT e.seq, e.type_id, ${SIZE}
-  FROM events AS e NOT INDEXED ${WITH_TYPE}
+  FROM events AS e NOT INDEXED
+  CROSS JOIN event_types AS et ON et.id = e.type_id
   WHERE e.seq > :from AND e.seq <= :to ORDER BY e.seq`;
 
 /** A latest query: candidates by type id. */
@@ -47,7 +50,8 @@ export class LatestRun extends Run {
   #caughtUp: number;
 
   constructor(q: EventQueries, params: QueryLatestParams) {
-    super(q, Infinity);
+    // Every event of another type: read the types with them.
+    super(q, Infinity, true);
     this.#match = q.types.match(params.eventTypes);
     this.#lastTypeId = q.types.lastId;
     this.#caughtUp = this.snapshot;

@@ -32,15 +32,9 @@ const FETCH_BYTES = 1 << 20;
 /** Sequence numbers of events registered meanwhile examined by a step. */
 export const CATCH_UP_ROWS = 1024;
 
-// An event's size in a result (see EVENT_OVERHEAD), read from `events
-// AS e` joined with its type, `event_types AS et`, without building it.
-export const SIZE = `coalesce(octet_length(e.payload_type), 0) +
-  coalesce(octet_length(e.payload_data), 0) + octet_length(et.type) +
-  ${EVENT_OVERHEAD}`;
-
-// The event type of `events AS e`, looked up by the type's key: a miss of
-// the type cache would cost a statement of its own.
-export const WITH_TYPE = "CROSS JOIN event_types AS et ON et.id = e.type_id";
+// The bytes of the payload of `events AS e`, read without building it.
+export const PAYLOAD_SIZE = `coalesce(octet_length(e.payload_type), 0) +
+  coalesce(octet_length(e.payload_data), 0)`;
 
 /** Ordering key and id of a timeseries candidate. */
 export interface SortKey {
@@ -99,10 +93,18 @@ export abstract class Run {
   readonly #fresh: Fresh[] = [];
   #plan: Plan | null | undefined;
   #phase = SCAN;
+  readonly #withTypes: boolean;
 
-  constructor(q: EventQueries, limit: number) {
+  /**
+   * @param q The queries' statements.
+   * @param limit Most events of the result.
+   * @param withTypes Whether to read the events' types with them (their
+   *   types are mostly not in memory).
+   */
+  constructor(q: EventQueries, limit: number, withTypes = false) {
     this.q = q;
     this.limit = limit;
+    this.#withTypes = withTypes;
     this.snapshot = q.lastSeq();
   }
 
@@ -298,7 +300,7 @@ export abstract class Run {
       to < end && to - from < FETCH_ROWS && (bytes < FETCH_BYTES || to === from)
     ) bytes += this.sizes[to++];
     this.#events.push(
-      ...this.q.fetch(this.seqs.slice(from, to)),
+      ...this.q.fetch(this.seqs.slice(from, to), this.#withTypes),
     );
   }
 
@@ -317,7 +319,7 @@ export abstract class Run {
       bytes += c.size;
     }
     if (missing.length === 0) return false;
-    const events = this.q.fetch(missing.map((f) => f.seq));
+    const events = this.q.fetch(missing.map((f) => f.seq), this.#withTypes);
     for (let k = 0; k < missing.length; k++) missing[k].event = events[k];
     return true;
   }

@@ -6,7 +6,7 @@
 
 import type { QueryServerParams } from "../common/event/mod.ts";
 import type { EventQueries } from "./_query.ts";
-import { Run, SCAN_ROWS, SIZE, WITH_TYPE } from "./_query_run.ts";
+import { EVENT_OVERHEAD, PAYLOAD_SIZE, Run, SCAN_ROWS } from "./_query_run.ts";
 
 /** A server query: candidates in id order, new ones only at the end. */
 export class ServerRun extends Run {
@@ -27,8 +27,8 @@ export class ServerRun extends Run {
     this.#lastCommittedSession = lastCommittedSession;
     this.#session = params.lastEventId?.session ?? 0;
     this.#instance = params.lastEventId?.instance ?? 0;
-    this.#sql = `SELECT seq, ${SIZE}, session, instance
-      FROM events AS e INDEXED BY events_id ${WITH_TYPE}
+    this.#sql = `SELECT seq, type_id, ${PAYLOAD_SIZE}, session, instance
+      FROM events AS e INDEXED BY events_id
       WHERE server = :server AND (session, instance) > (:session, :instance)
       ${params.persisted ? "AND session <= :lastCommittedSession" : ""}
       ORDER BY session, instance LIMIT ${SCAN_ROWS}`;
@@ -36,7 +36,7 @@ export class ServerRun extends Run {
 
   protected scan(): void {
     const persisted = this.#params.persisted;
-    const rows = this.q.all<[number, number, number, number]>(
+    const rows = this.q.all<[number, number, number, number, number]>(
       this.#sql,
       {
         server: this.#params.serverId,
@@ -47,8 +47,10 @@ export class ServerRun extends Run {
           : {}),
       },
     );
-    for (const [seq, size, session, instance] of rows) {
-      this.add(seq, size);
+    const types = this.q.types;
+    types.load(rows.map((row) => row[1]));
+    for (const [seq, typeId, size, session, instance] of rows) {
+      this.add(seq, EVENT_OVERHEAD + size + types.bytesOf(typeId));
       this.#session = session;
       this.#instance = instance;
     }

@@ -15,13 +15,13 @@ import type { TypeMatch } from "./_event_types.ts";
 import type { EventQueries } from "./_query.ts";
 import {
   CATCH_UP_ROWS,
+  EVENT_OVERHEAD,
   type Fresh,
   type Param,
+  PAYLOAD_SIZE,
   Run,
   SCAN_ROWS,
-  SIZE,
   type SortKey,
-  WITH_TYPE,
 } from "./_query_run.ts";
 
 /** Most matched types queried one ordered index scan each, then merged. */
@@ -45,7 +45,10 @@ interface Stream {
   bytes: number;
 }
 
-/** A candidate as scanned: its sort key only when several streams merge. */
+/**
+ * A candidate as scanned (its payload's size, made its size in a result),
+ * its sort key only when several streams merge.
+ */
 type TimeseriesRow = [
   seq: number,
   typeId: number,
@@ -197,10 +200,9 @@ export class TimeseriesRun extends Run {
       `SELECT ${key}, server, session, instance FROM events ${index}
        ${range.length ? "WHERE " + range.join(" AND ") : ""}
        ${order} LIMIT 1 OFFSET ${SCAN_ROWS - 1}`,
-      `SELECT seq, type_id, ${SIZE}${
+      `SELECT seq, type_id, ${PAYLOAD_SIZE}${
         perType ? `, ${key}, server, session, instance` : ""
-      } FROM events AS e ${index} ${WITH_TYPE}
-       WHERE ${where.join(" AND ")} ${order}`,
+      } FROM events AS e ${index} WHERE ${where.join(" AND ")} ${order}`,
     ];
     this.#sql.set(shape, sql);
     return sql;
@@ -231,6 +233,7 @@ export class TimeseriesRun extends Run {
       ...(this.#typeIds === null ? {} : { typeIds: this.#typeIds }),
       snapshot: this.snapshot,
     });
+    this.#sized(rows);
     stream.position = end;
     stream.exhausted = end === null;
     if (!perType) {
@@ -276,18 +279,28 @@ export class TimeseriesRun extends Run {
     this.exhausted = true;
   }
 
+  // Each row's payload size made its size in a result.
+  #sized(rows: TimeseriesRow[]): void {
+    const types = this.q.types;
+    types.load(rows.map((row) => row[1]));
+    for (const row of rows) {
+      row[2] = EVENT_OVERHEAD + row[2] + types.bytesOf(row[1]);
+    }
+  }
+
   protected refresh(): boolean {
     if (this.#empty) return true;
     const last = this.q.lastSeq();
     if (this.#caughtUp >= last) return true;
     const to = Math.min(last, this.#caughtUp + CATCH_UP_ROWS);
     const rows = this.q.all<Required<TimeseriesRow>>(
-      `SELECT seq, type_id, ${SIZE}, ${this.#key}, server, session, instance
-       FROM events AS e NOT INDEXED ${WITH_TYPE}
+      `SELECT seq, type_id, ${PAYLOAD_SIZE}, ${this.#key}, server, session,
+         instance FROM events AS e NOT INDEXED
        WHERE seq > :from AND seq <= :to
        ${this.#where.map((w) => `AND ${w}`).join(" ")}`,
       { ...this.#args, from: this.#caughtUp, to },
     );
+    this.#sized(rows);
     for (const row of rows) {
       if (!this.#match.has(row[1])) continue;
       this.addFresh({
