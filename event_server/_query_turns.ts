@@ -1,25 +1,32 @@
 /**
- * Store queries run in turns of the event loop: after a first run, a
- * query's steps run until the turn is spent, then timers and other
- * sockets run before the next ones, so a long query does not hold up
- * other clients.
+ * Store queries run in turns of the event loop: a query's steps run until
+ * the turn is spent, then timers and other sockets run before the next
+ * ones, so a long query does not hold up other clients; while no other
+ * client is about, in longer runs.
  *
  * @module
  */
 
 import { TURN_MS, turnSpent, yieldToEventLoop } from "../common/async/mod.ts";
 import type { QueryResult } from "../common/event/mod.ts";
+import type { ConnectionId } from "../server.ts";
 import type { SteppedQuery } from "../store/mod.ts";
 
 /**
- * Milliseconds a query runs in one go before it first yields: short
- * queries are answered at once, as when run in one go, and a medium one
- * yields a few times at most. A yield costs a query 2-3 ms here (a 0 ms
- * timer): yielding every TURN_MS from the start made a timeseries page of
- * 4,096 small events (20-30 ms of steps) 15 % slower end to end; from
- * 15 ms on, 3 %. Later runs end with the turn.
+ * Milliseconds of steps between a query's yields while no other client
+ * is about. A yield costs a query 2-3 ms here (a 0 ms timer): yielding
+ * every TURN_MS made a timeseries page of 4,096 small events (20-30 ms of
+ * steps) some 15 % slower end to end than run in one go, a latest query
+ * over 100,000 types spend a third of its time yielding. With runs this
+ * long, most queries are done before their first yield.
  */
-export const FIRST_RUN_MS = 15;
+export const ALONE_RUN_MS = 25;
+
+/**
+ * Milliseconds since another client's last request after which no other
+ * client counts as about.
+ */
+export const QUIET_MS = 100;
 
 /**
  * Runs stepped queries in turns, at most `maxLong` long ones at a time
@@ -36,32 +43,70 @@ export class QueryTurns {
   #long = 0;
   // Long queries waiting for a place, in arrival order.
   readonly #waiting: (() => void)[] = [];
+  // The last two connections that sent a request, and when: the latest
+  // other than any one connection is one of them.
+  #last: [ConnectionId, number] = [-1, -Infinity];
+  #before: [ConnectionId, number] = [-1, -Infinity];
 
   /** @param maxLong Most long queries under way at once. */
   constructor(maxLong: number) {
     this.#maxLong = maxLong;
   }
 
+  /** A request of connection `conn` is being handled. */
+  note(conn: ConnectionId): void {
+    const now = performance.now();
+    if (this.#last[0] !== conn) this.#before = this.#last;
+    this.#last = [conn, now];
+  }
+
   /**
-   * Run `query` to its result: at once when it is done within its first
-   * run, else a promise.
+   * Run `query` of connection `conn` to its result: at once when it is
+   * done within its first run, else a promise. A run ends with the turn
+   * when another client sent a request within QUIET_MS, else after
+   * ALONE_RUN_MS.
    *
    * @throws What the query's steps throw (the promise rejects with it).
    */
-  run(query: SteppedQuery): QueryResult | Promise<QueryResult> {
-    return runSteps(query, FIRST_RUN_MS, false) ?? this.#runInTurns(query);
+  run(
+    query: SteppedQuery,
+    conn: ConnectionId,
+  ): QueryResult | Promise<QueryResult> {
+    return this.#runSteps(query, conn) ?? this.#runInTurns(query, conn);
   }
 
-  async #runInTurns(query: SteppedQuery): Promise<QueryResult> {
+  async #runInTurns(
+    query: SteppedQuery,
+    conn: ConnectionId,
+  ): Promise<QueryResult> {
     await this.#enter();
     try {
       for (;;) {
         await yieldToEventLoop();
-        const result = runSteps(query, TURN_MS, true);
+        const result = this.#runSteps(query, conn);
         if (result !== undefined) return result;
       }
     } finally {
       this.#leave();
+    }
+  }
+
+  // Steps of `query` until it answers or the run is over. A step is a far
+  // larger unit of work than turnSpent counts on (it reads the clock every
+  // 8th one), so the clock is read after every step too; turnSpent is
+  // called even when not heeded, so that the steps count against the
+  // process's budget.
+  #runSteps(
+    query: SteppedQuery,
+    conn: ConnectionId,
+  ): QueryResult | undefined {
+    const [other, at] = this.#last[0] === conn ? this.#before : this.#last;
+    const alone = other === conn || performance.now() - at > QUIET_MS;
+    const end = performance.now() + (alone ? ALONE_RUN_MS : TURN_MS);
+    for (;;) {
+      const result = query.step();
+      if (result !== undefined) return result;
+      if ((turnSpent() && !alone) || performance.now() >= end) return;
     }
   }
 
@@ -78,23 +123,5 @@ export class QueryTurns {
     const next = this.#waiting.shift();
     if (next) next();
     else this.#long--;
-  }
-}
-
-// Steps of `query` until it answers or `ms` have passed, or, with
-// `budget`, the process's turn budget is spent. A step is a far larger
-// unit of work than turnSpent counts on (it reads the clock every 8th
-// one), so the clock is read after every step too; turnSpent is called
-// even when not heeded, so that the steps count against the budget.
-function runSteps(
-  query: SteppedQuery,
-  ms: number,
-  budget: boolean,
-): QueryResult | undefined {
-  const end = performance.now() + ms;
-  for (;;) {
-    const result = query.step();
-    if (result !== undefined) return result;
-    if ((turnSpent() && budget) || performance.now() >= end) return;
   }
 }

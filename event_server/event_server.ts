@@ -377,7 +377,7 @@ export class EventServer extends Resource {
       disconnectedCb: (info) => this.#disconnected(info),
       registerCb: (info, events, withResponse) =>
         this.#register(info, events, withResponse),
-      queryCb: (_info, params) => this.#query(params),
+      queryCb: (info, params) => this.#query(info, params),
     });
   }
 
@@ -462,6 +462,8 @@ export class EventServer extends Resource {
     withResponse: boolean,
   ): Promise<Event[] | null> {
     if (!this.#engineOpen) return null;
+    // Other clients' queries yield sooner while this one is about.
+    this.#queryTurns.note(info.id);
     let registered: Event[];
     try {
       registered = this.#store.register(events);
@@ -501,10 +503,14 @@ export class EventServer extends Resource {
   // once a turn's worth of steps ran, the event loop runs before the next
   // ones, so other clients are served meanwhile. A short query is
   // answered at once, without a promise.
-  #query(params: QueryParams): QueryResult | Promise<QueryResult> {
+  #query(
+    info: ConnectionInfo,
+    params: QueryParams,
+  ): QueryResult | Promise<QueryResult> {
+    this.#queryTurns.note(info.id);
     let result: QueryResult | Promise<QueryResult>;
     try {
-      result = this.#queryTurns.run(this.#store.startQuery(params));
+      result = this.#queryTurns.run(this.#store.startQuery(params), info.id);
     } catch (e) {
       return queryFailed(params, e);
     }
