@@ -34,6 +34,15 @@ export {
   type SqliteStoreOptions,
 } from "./sqlite.ts";
 export type { Synchronous } from "./_schema.ts";
+export type {
+  Condition,
+  JsonCondition,
+  JsonPath,
+  RetentionLimit,
+  StorageCondition,
+  StorageRules,
+  TimeseriesPartition,
+} from "./storage_rules.ts";
 export {
   DatabaseInUseError,
   type EventLimit,
