@@ -27,7 +27,7 @@ export interface ReferenceServerOptions {
   flushPeriod?: number;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return (probe.addr as Deno.NetAddr).port;
 }
@@ -37,7 +37,7 @@ export async function startReferenceServer(
   options: ReferenceServerOptions,
 ): Promise<ReferenceServer> {
   const dir = await Deno.makeTempDir({ prefix: "reference_server_" });
-  const port = await freePort();
+  const port = freePort();
   const conf = {
     type: "event",
     log: { version: 1 },
