@@ -40,3 +40,17 @@ export {
   type SbsInteger,
   type State,
 } from "./state.ts";
+export {
+  activeServerData,
+  connectEventComponent,
+  DEFAULT_RECONNECT_DELAY,
+  type EventCloseReqCb,
+  EventComponent,
+  type EventComponentOptions,
+  type EventerOptions,
+  type EventEventsCb,
+  type EventRunnerCb,
+  type EventStateCb,
+  type EventStatusCb,
+  type ServerData,
+} from "./event_component.ts";
