@@ -218,3 +218,66 @@ export async function startPyComponent(
   await p.waitLine(/ connected$/, 20_000);
   return p;
 }
+
+/** A running `hat-event-server` in a monitor group. */
+export class HatEventServer extends HatProcess {
+  constructor(
+    readonly serverId: number,
+    readonly port: number,
+    readonly conf: string,
+  ) {
+    super(`hat-event-server ${serverId}`, [
+      "-m",
+      "hat.event.server",
+      "--conf",
+      conf,
+    ]);
+  }
+}
+
+/**
+ * Start a reference Event Server (LMDB backend, flush period 1 s, as
+ * `cluster/event.yaml.in`) in monitor group `group`; resolves once its
+ * Eventer server listens.
+ *
+ * @param dir Where its configuration and database go.
+ * @param port Its Eventer port (the same on a restart).
+ */
+export async function startPyEventServer(
+  serverId: number,
+  monitorPort: number,
+  dir: string,
+  port: number,
+  group = "event",
+): Promise<HatEventServer> {
+  const conf = `${dir}/event-${serverId}.json`;
+  await Deno.writeTextFile(
+    conf,
+    JSON.stringify({
+      type: "event",
+      name: `event-${serverId}`,
+      server_id: serverId,
+      backend: {
+        module: "hat.event.backends.lmdb",
+        db_path: `${dir}/event-${serverId}.db`,
+        identifier: null,
+        flush_period: 1,
+        cleanup_period: 60,
+        conditions: [],
+        latest: { subscriptions: [["*"]] },
+        timeseries: [{ order_by: "TIMESTAMP", subscriptions: [["*"]] }],
+      },
+      modules: [],
+      eventer_server: { host: "127.0.0.1", port },
+      monitor_component: { host: "127.0.0.1", port: monitorPort, group },
+    }),
+  );
+  const server = new HatEventServer(serverId, port, conf);
+  try {
+    await waitListening(port, 20_000, `hat-event-server ${serverId}`);
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return server;
+}
