@@ -98,30 +98,33 @@ export interface StatesOptions {
  * @throws {ConnectionError} When the connection cannot be made.
  * @throws {JsonPayloadError} When `data` has no JSON text.
  *
- * @example A component of group "g", active while blessed
- * ```ts ignore
+ * @example A component of group "g" that works only while blessed
+ * ```ts
  * import { connectComponent } from "@hat/eventer/monitor";
  * import { Group } from "@hat/eventer";
  *
- * await using component = await connectComponent(
- *   { hostname: "127.0.0.1", port: 23010 },
- *   "worker-1",
- *   "g",
- *   () => {
- *     const runner = new Group();
- *     runner.spawn(async (signal) => {
- *       while (!signal.aborted) {
- *         // the component's work, only while blessed
- *         await new Promise((r) => setTimeout(r, 100));
- *       }
- *     });
- *     return runner;
- *   },
- *   { data: { role: "worker" } },
- * );
- * await component.setReady(true);
- * for await (const state of component.states()) {
- *   console.log(state.info?.blessingReq.token, component.isActive);
+ * // Needs a Hat Monitor Server (hat-monitor) at `port`: call it with one.
+ * export async function worker(port = 23010): Promise<void> {
+ *   await using component = await connectComponent(
+ *     { hostname: "127.0.0.1", port },
+ *     "worker-1",
+ *     "g",
+ *     () => {
+ *       const runner = new Group();
+ *       runner.spawn(async (signal) => {
+ *         while (!signal.aborted) {
+ *           // the component's work, only while blessed
+ *           await new Promise((r) => setTimeout(r, 100));
+ *         }
+ *       });
+ *       return runner;
+ *     },
+ *     { data: { role: "worker" } },
+ *   );
+ *   await component.setReady(true);
+ *   for await (const state of component.states()) {
+ *     console.log(state.info?.blessingReq.token, component.isActive);
+ *   }
  * }
  * ```
  */

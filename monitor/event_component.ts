@@ -141,31 +141,34 @@ export interface EventComponentOptions extends ChatterConnectOptions {
  * @throws {ConnectionError} When the monitor connection cannot be made.
  *
  * @example Register through whichever Event Server is active
- * ```ts ignore
+ * ```ts
  * import { connectEventComponent } from "@hat/eventer/monitor";
  * import { Group } from "@hat/eventer";
  *
- * await using component = await connectEventComponent(
- *   { hostname: "127.0.0.1", port: 23010 },
- *   "gateway-1",
- *   "gateway",
- *   "event",
- *   "gateway-1",
- *   (_component, server, client) => {
- *     console.log("connected to Event Server", server.serverId);
- *     const runner = new Group();
- *     runner.spawn(async (signal) => {
- *       while (!signal.aborted) {
- *         await client.register([{ type: ["gateway", "alive"] }]);
- *         await new Promise((r) => setTimeout(r, 1000));
- *       }
- *     });
- *     return runner;
- *   },
- *   { statusCb: (_c, _client, status) => console.log("status", status) },
- * );
- * await component.setReady(true);
- * await component.waitClosed();
+ * // Needs a Hat Monitor Server with Event Servers in group "event".
+ * export async function gateway(port = 23010): Promise<void> {
+ *   await using component = await connectEventComponent(
+ *     { hostname: "127.0.0.1", port },
+ *     "gateway-1", // name and group of this component
+ *     "gateway",
+ *     "event", // the Event Servers' group
+ *     "gateway-1", // Eventer client name
+ *     (_component, server, client) => {
+ *       console.log("connected to Event Server", server.serverId);
+ *       const runner = new Group();
+ *       runner.spawn(async (signal) => {
+ *         while (!signal.aborted && client.isOpen) {
+ *           await client.register([{ type: ["gateway", "alive"] }]);
+ *           await new Promise((r) => setTimeout(r, 1000));
+ *         }
+ *       });
+ *       return runner;
+ *     },
+ *     { statusCb: (_c, _client, status) => console.log("status", status) },
+ *   );
+ *   await component.setReady(true);
+ *   await component.waitClosed();
+ * }
  * ```
  */
 export async function connectEventComponent(

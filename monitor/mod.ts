@@ -3,20 +3,26 @@
  * (SPEC-monitor): a component registered with its local Monitor Server
  * that runs only while blessed ({@linkcode connectComponent}).
  *
- * @example A BLESS_ONE pair: only one of two components works at a time
- * ```ts ignore
+ * Components find the active Event Server of a redundant group with
+ * {@linkcode connectEventComponent}, the way `hat.event.component` does.
+ *
+ * @example Whichever of two processes is blessed does the work
+ * ```ts
  * import { connectComponent } from "@hat/eventer/monitor";
  * import { Group } from "@hat/eventer";
  *
- * const monitor = { hostname: "127.0.0.1", port: 23010 };
- * await using component = await connectComponent(
- *   monitor,
- *   "worker-1",
- *   "workers",
- *   () => new Group(), // the work, started when blessed
- * );
- * await component.setReady(true);
- * await component.waitClosed();
+ * // Run in two processes against a Hat Monitor Server whose group
+ * // "workers" is BLESS_ONE: only one runner is ever open.
+ * export async function run(port = 23010): Promise<void> {
+ *   await using component = await connectComponent(
+ *     { hostname: "127.0.0.1", port },
+ *     `worker-${Deno.pid}`,
+ *     "workers",
+ *     () => new Group(), // the work, started when blessed
+ *   );
+ *   await component.setReady(true);
+ *   await component.waitClosed();
+ * }
  * ```
  *
  * @module

@@ -20,6 +20,7 @@ import {
 import {
   freePorts,
   type HatEventServer,
+  HatProcess,
   startHatMonitor,
   startPyEventServer,
   wallClock,
@@ -39,6 +40,35 @@ async function until(cond: () => boolean, what: string, ms = 20_000) {
   }
 }
 
+// The reference's own event component, registering every 20 ms, beside
+// ours when ../shared/monitor/cluster is there.
+const PY_COMPONENT = decodeURIComponent(
+  new URL("../../../shared/monitor/cluster/component.py", import.meta.url)
+    .pathname,
+);
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The first registration the reference component logged as accepted by
+// `serverId` after `t` (its lines: `<unix time> ok n=<n> server_id=<id> ...`).
+function pyFirstOk(py: HatProcess, serverId: number, t: number) {
+  for (const l of py.lines) {
+    const [time, what, , server] = l.text.split(" ");
+    const at = Number(time) * 1000;
+    if (what === "ok" && server === `server_id=${serverId}` && at > t) {
+      return at;
+    }
+  }
+  return null;
+}
+
 function serverReady(c: EventComponent, serverId: number): boolean {
   return c.state.components.some((i) =>
     i.group === "event" && i.name === `event-${serverId}` &&
@@ -54,6 +84,7 @@ Deno.test("interop event component: in a Python cluster, fails over within 1 s o
   const ports = freePorts(2);
   const servers = new Map<number, HatEventServer>();
   let component: EventComponent | null = null;
+  let py: HatProcess | null = null;
   try {
     servers.set(
       1,
@@ -120,6 +151,15 @@ Deno.test("interop event component: in a Python cluster, fails over within 1 s o
       await startPyEventServer(2, monitor.port, monitor.dir, ports[1]),
     );
     await until(() => serverReady(component!, 2), "event-2 ready");
+    if (exists(PY_COMPONENT)) {
+      py = new HatProcess("py event component", [
+        PY_COMPONENT,
+        String(monitor.port),
+        "0.02",
+      ]);
+      await py.waitLine(/ ok n=/, 20_000);
+    }
+    const pyTimes: number[] = [];
 
     const times: number[] = [];
     const monitorTimes: number[] = [];
@@ -143,6 +183,15 @@ Deno.test("interop event component: in a Python cluster, fails over within 1 s o
         o.t > killed && o.ok && o.serverId === other
       )!;
       times.push(first.t - killed);
+      if (py) {
+        const end = Date.now() + 5000;
+        let at: number | null = null;
+        while ((at = pyFirstOk(py, other, killed)) === null) {
+          if (Date.now() > end) throw new Error("reference component stuck");
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        pyTimes.push(at - killed);
+      }
       monitorTimes.push(
         shownActive.find((s) => s.t > killed && s.serverId === other)!.t -
           killed,
@@ -167,7 +216,8 @@ Deno.test("interop event component: in a Python cluster, fails over within 1 s o
         show(monitorTimes)
       }; ` +
         `runner with a client to it ${show(runnerTimes)}; ` +
-        `first registration accepted ${show(times)}`,
+        `first registration accepted ${show(times)}` +
+        (py ? `; the reference component's ${show(pyTimes)}` : ""),
     );
     for (const t of times) assert.ok(t < 1000, `failover took ${t} ms`);
     // The status seen by each runner at its start, and the changes after.
@@ -180,6 +230,7 @@ Deno.test("interop event component: in a Python cluster, fails over within 1 s o
     );
   } finally {
     await component?.asyncClose();
+    await py?.stop();
     for (const s of servers.values()) await s.stop();
     await monitor.stop();
   }
