@@ -278,9 +278,14 @@ export class Component extends Resource {
       await this.#client.receiveLoop({
         state: (state) => {
           this.#state = state;
+          // The server has seen the token given back: from now on its
+          // states are not stale, and a new master (whose tokens count
+          // from 1 again) may hand out the same number.
+          if (state.info?.blessingRes.token === null) this.#released = null;
           this.#notify();
           for (const it of this.#iterators) it.push(state);
-          return this.#stateCb ? void this.#stateCb(this, state) : undefined;
+          const done = this.#stateCb?.(this, state);
+          return done instanceof Promise ? done.then(() => {}) : undefined;
         },
         closeReq: async () => {
           if (this.#closeReqCb) await this.#closeReqCb(this);
@@ -297,10 +302,10 @@ export class Component extends Resource {
   }
 
   // The token the master asks for, once ready (component behaviour 2).
-  // A token once given back is never valid again (the master hands out a
-  // new one); a MsgServer sent before the master saw it given back still
-  // shows it, request and response alike, and taking it on again would
-  // start a runner the master no longer counts on.
+  // A token given back is not taken on again until the server shows it
+  // given back: a MsgServer sent before that still shows it, request and
+  // response alike, and taking it on again would start a runner the master
+  // no longer counts on.
   #requestToken(): SbsInteger | null {
     if (!this.#res.ready) return null;
     const token = this.#state.info?.blessingReq.token ?? null;
