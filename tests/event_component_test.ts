@@ -190,3 +190,77 @@ Deno.test("event component: the active server is the first of its group with equ
     "t",
   );
 });
+
+Deno.test("event component: reconnects to the same server after its connection drops, and passes notified events to eventsCb", async () => {
+  let s1 = await startEventServer({ db: ":memory:", port: 0, serverId: 1 });
+  const port = s1.addresses[0].port;
+  let conn: chatter.Connection | null = null;
+  await using monitor = await chatter.listen((c) => {
+    conn = c;
+  }, LOCAL);
+  let runners = 0;
+  const notified: string[] = [];
+  await using component = await connectEventComponent(
+    monitor.addresses[0],
+    "comp",
+    "component",
+    "event",
+    "comp-client",
+    () => {
+      runners++;
+      return new Group();
+    },
+    {
+      reconnectDelay: 50,
+      eventer: { subscriptions: [["x", "*"]] },
+      eventsCb: (_c, _client, events) => {
+        for (const e of events) notified.push(e.type.join("/"));
+      },
+    },
+  );
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    await component.setReady(true);
+    await until(() => conn !== null, "monitor connection");
+    const server = info(
+      2,
+      "event-1",
+      "event",
+      {
+        server_id: 1,
+        eventer_server: { host: "127.0.0.1", port },
+        server_token: null,
+      },
+      1,
+      1,
+    );
+    await conn!.send(
+      ObserverMsgType.Server,
+      (w) =>
+        writeMsgServer(w, {
+          cid: 1,
+          mid: 0,
+          components: [info(1, "comp", "component", null, 4, 4), server],
+        }),
+    );
+    // The component takes token 4 on; the state already shows it back.
+    await until(() => runners === 1, "first runner");
+    await component.client!.register([{ type: ["x", "1"] }], true);
+    await until(() => notified.length === 1, "notified");
+    // The server goes away: runner and client close; attempts every 50 ms
+    // fail until a server listens on that port again.
+    await s1.asyncClose();
+    await until(() => component.client === null, "client gone");
+    await delay(120);
+    assert.equal(runners, 1);
+    s1 = await startEventServer({ db: ":memory:", port, serverId: 1 });
+    await until(() => runners === 2, "second runner");
+    await component.client!.register([{ type: ["x", "2"] }], true);
+    await until(() => notified.length === 2, "notified again");
+    assert.deepEqual(notified, ["x/1", "x/2"]);
+  } finally {
+    console.warn = warn;
+    await s1.asyncClose();
+  }
+});

@@ -335,3 +335,29 @@ Deno.test("monitor component: a message other than MsgServer or MsgClose closes 
     await monitor.server.asyncClose();
   }
 });
+
+Deno.test("monitor component: the monitor connection dropping closes the component and its runner", async () => {
+  const monitor = await fakeMonitor();
+  const runners = runnerLog();
+  const component = await connectComponent(
+    monitor.addr,
+    "c",
+    "g",
+    runners.cb("c"),
+  );
+  try {
+    const conn = await monitor.accept();
+    await receiveClient(conn);
+    await component.setReady(true);
+    await receiveClient(conn);
+    await sendServer(conn, 1, [info(1, "c", 3, 3)]);
+    assert.equal((await receiveClient(conn)).blessingRes.token, 3);
+    await until(() => component.isActive, "active");
+    await conn.asyncClose();
+    await deadline(component.waitClosed(), 2000, "component closed");
+    assert.deepEqual(runners.log, ["c runner_cb", "c runner_closed"]);
+  } finally {
+    await component.asyncClose();
+    await monitor.server.asyncClose();
+  }
+});
