@@ -76,7 +76,7 @@ function serverReady(c: EventComponent, serverId: number): boolean {
   );
 }
 
-Deno.test("interop event component: in a Python cluster, fails over within 1 s of a SIGKILL of the active Event Server", async () => {
+Deno.test("interop event component: in a Python cluster, fails over within 1 s of a SIGKILL of the active Event Server, and of a SIGTERM with the standby window shown by statusCb", async () => {
   const failovers = Number(Deno.env.get("HAT_FAILOVERS") ?? 3);
   const monitor = await startHatMonitor({
     groupAlgorithms: { event: "BLESS_ONE" },
@@ -210,6 +210,35 @@ Deno.test("interop event component: in a Python cluster, fails over within 1 s o
         ),
       );
     }
+    // A graceful stop (SIGTERM): the other server may still be standby
+    // when the client connects (it waits for the stopping one to report
+    // standby), which statusCb shows.
+    const active = component.serverData!.serverId;
+    const other = 3 - active;
+    await until(() => serverReady(component!, other), `event-${other} ready`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const termed = wallClock();
+    const statusesBefore = statuses.length;
+    servers.get(active)!.kill("SIGTERM");
+    await until(
+      () => outcomes.some((o) => o.t > termed && o.ok && o.serverId === other),
+      `a registration on event-${other} after SIGTERM`,
+      5000,
+    );
+    const termTime = outcomes.find((o) =>
+      o.t > termed && o.ok && o.serverId === other
+    )!.t - termed;
+    assert.ok(termTime < 1000, `failover after SIGTERM took ${termTime} ms`);
+    assert.equal((await servers.get(active)!.status).code, 0);
+    console.log(
+      `SIGTERM: first registration accepted after ${termTime.toFixed(1)} ms; ` +
+        `failed before it: ${
+          outcomes.filter((o) => o.t > termed && !o.ok).length
+        }; status changes: ${
+          statuses.slice(statusesBefore).map((s) => `${s.serverId}:${s.status}`)
+            .join(" ") || "none"
+        }`,
+    );
     const show = (ts: number[]) => ts.map((t) => t.toFixed(1)).join(", ");
     console.log(
       `ms after SIGKILL: monitor shows the other active ${
