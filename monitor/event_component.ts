@@ -189,10 +189,10 @@ export async function connectEventComponent(
     addr,
     name,
     group,
-    () => attach(self).monitorRunner(),
+    (c) => attach(self).monitorRunner(c),
     {
       ...options,
-      stateCb: (_c, state) => attach(self).state(state),
+      stateCb: (c, state) => attach(self).state(c, state),
       closeReqCb,
     },
   );
@@ -200,10 +200,12 @@ export async function connectEventComponent(
   return self;
 }
 
+// The monitor component's callbacks may come before connectComponent
+// returns: each one hands the component over.
 interface Internals {
   setComponent(component: Component): void;
-  state(state: State): Promise<void> | undefined;
-  monitorRunner(): Runner;
+  state(component: Component, state: State): Promise<void> | undefined;
+  monitorRunner(component: Component): Runner;
 }
 
 let newEventComponent: (
@@ -231,8 +233,14 @@ export class EventComponent extends Resource {
       new EventComponent(serverGroup, clientName, runnerCb, options);
     attach = (c) => ({
       setComponent: (component) => c.#component = component,
-      state: (state) => c.#onState(state),
-      monitorRunner: () => c.#monitorRunner(),
+      state: (component, state) => {
+        c.#component = component;
+        return c.#onState(state);
+      },
+      monitorRunner: (component) => {
+        c.#component = component;
+        return c.#monitorRunner();
+      },
     });
   }
 
