@@ -66,6 +66,9 @@ const FLAGS = {
   key: "string",
   "flush-delay-ms": "string",
   synchronous: "string",
+  monitor: "string",
+  group: "string",
+  name: "string",
   verbose: "boolean",
   ...Object.fromEntries(
     [
@@ -128,6 +131,12 @@ Flags:
   --synchronous full|normal
                      full (default): a commit survives power loss; normal:
                      it survives a crash of this process, not of the machine
+  --monitor HOST:PORT --group G [--name N]
+                     join monitor group G of the Hat Monitor Server at
+                     HOST:PORT (component name N, default event-<server-id>):
+                     standby until blessed, the engine only while blessed;
+                     exits when the monitor connection closes. No sync
+                     between Event Servers yet
   --verbose          log clients connecting and disconnecting to stderr
   -h, --help         show this help
 
@@ -221,6 +230,19 @@ export async function parseServeArgs(
   if (options.requireToken && options.serverToken === null) {
     throw new UsageError("flag --require-token needs --server-token");
   }
+  if ((flags.monitor === undefined) !== (flags.group === undefined)) {
+    throw new UsageError("flags --monitor and --group go together");
+  }
+  if (flags.name !== undefined && flags.monitor === undefined) {
+    throw new UsageError("flag --name needs --monitor");
+  }
+  if (flags.monitor !== undefined) {
+    options.monitor = {
+      addr: parseHostPort("monitor", flags.monitor),
+      group: flags.group!,
+      name: flags.name,
+    };
+  }
   if (flags.cert !== undefined && flags.key !== undefined) {
     options.tls = {
       cert: await readText("cert", flags.cert),
@@ -279,7 +301,11 @@ export async function serveMain(
     console.log(
       `event server ${server.serverId} listening on ${hostname}:${port} (${
         options.tls ? "TLS, " : ""
-      }database ${db})`,
+      }database ${db}${
+        options.monitor
+          ? `, monitor ${options.monitor.addr.hostname}:${options.monitor.addr.port} group ${options.monitor.group}`
+          : ""
+      })`,
     );
     await server.waitClosing();
     console.error("event server stopping");
@@ -327,6 +353,18 @@ function limits(flags: Record<string, unknown>): Partial<EventServerOptions> {
     if (o[key] === undefined) delete o[key];
   }
   return o;
+}
+
+function parseHostPort(
+  flag: string,
+  text: string,
+): { hostname: string; port: number } {
+  const i = text.lastIndexOf(":");
+  if (i <= 0) throw new UsageError(`flag --${flag} needs HOST:PORT`);
+  return {
+    hostname: text.slice(0, i),
+    port: parseInteger(flag, text.slice(i + 1), 1, 65535),
+  };
 }
 
 async function readText(flag: string, path: string): Promise<string> {

@@ -45,6 +45,7 @@ import {
   SqliteStore,
   type Synchronous,
 } from "../store/mod.ts";
+import { type Component, connectComponent } from "../monitor/mod.ts";
 import { QueryTurns } from "./_query_turns.ts";
 
 const SHUTDOWN_GRACE_MS = 50;
@@ -150,12 +151,48 @@ export interface EventServerOptions extends
    */
   now?: () => Timestamp;
   /**
+   * Join a Hat monitor group (SPEC-monitor §5): register with the local
+   * Hat Monitor Server and run the engine only while blessed. Without it
+   * the server is active at once, alone.
+   */
+  monitor?: EventServerMonitorOptions;
+  /**
    * Shuts the server down gracefully when it aborts, as `close()` does.
    * Already aborted, `startEventServer` rejects with its reason without
    * opening the database or binding; aborted while starting, it rejects
    * with its reason once the server has stopped again.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * How an Event Server joins a Hat monitor group: the options of
+ * {@linkcode EventServerOptions.monitor}.
+ *
+ * The server registers as component `name` of `group` with data
+ * `{"server_id": ..., "eventer_server": {"host": ..., "port": ...},
+ * "server_token": ...}` (the listening address, as the reference
+ * publishes it), sets itself ready, and starts `standby`. While the
+ * monitor blesses it, its engine runs: status `starting`, the engine's
+ * `STARTED` event, `operational`; when the blessing goes, `stopping`, the
+ * `STOPPED` event, a commit, `standby`. Registrations are answered
+ * `failure` while it is not operational; queries are always answered. The
+ * server closes when its monitor connection closes (the reference's
+ * process exits), or on MsgClose.
+ *
+ * There is no sync between Event Servers yet: a standby server does not
+ * hold the active one's events, so two of ours in one group are not a
+ * redundant pair. Hat components find a single one through the monitor
+ * (`hat.event.component`, or `connectEventComponent` of
+ * `@hat/eventer/monitor`).
+ */
+export interface EventServerMonitorOptions {
+  /** The local Hat Monitor Server (Hat's default port is 23010). */
+  addr: Address;
+  /** The Event Servers' monitor group (BLESS_ONE in the monitor). */
+  group: string;
+  /** Monitor component name (default `event-<serverId>`). */
+  name?: string;
 }
 
 /**
@@ -180,6 +217,9 @@ export interface EventServerOptions extends
  *   milliseconds >= 0, naming it (before anything is opened).
  * @throws The reason of `options.signal`, when it aborted before the
  *   server was running.
+ * @throws {EventServerError} With `monitor`, when the Monitor Server
+ *   cannot be reached (the code of the connection's error, e.g.
+ *   `CONNECTION_REFUSED`).
  *
  * @example
  * ```ts
@@ -300,6 +340,10 @@ export class EventServer extends Resource {
   // Registrations are accepted only while operational, as the reference's
   // engine: before it starts and once it stops they fail.
   #engineOpen = false;
+  // The monitor component, when the server is in a monitor group.
+  #component: Component | null = null;
+  // Status changes of the engine, one after the other.
+  #engine: Promise<void> = Promise.resolve();
   #cancelFlush: (() => void) | null = null;
   // Requests awaiting their commit, by session.
   #commitWaiters = new Map<number, (committed: boolean) => void>();
@@ -354,9 +398,80 @@ export class EventServer extends Resource {
       );
       await this.#shutdown();
     });
+    const monitor = o.monitor;
+    if (!monitor) {
+      await this.#startEngine();
+      return;
+    }
+    const { hostname, port } = srv.addresses[0];
+    let component: Component;
+    try {
+      component = await connectComponent(
+        monitor.addr,
+        monitor.name ?? `event-${this.serverId}`,
+        monitor.group,
+        () => this.#engineRunner(),
+        {
+          data: {
+            server_id: this.serverId,
+            eventer_server: { host: hostname, port },
+            server_token: o.serverToken ?? null,
+          },
+          pingDelay: o.pingDelay,
+          pingTimeout: o.pingTimeout,
+        },
+      );
+    } catch (e) {
+      const { hostname: mh, port: mp } = monitor.addr;
+      throw new EventServerError(
+        `cannot join the Hat Monitor Server at ${mh}:${mp}: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        { cause: e },
+      );
+    }
+    this.#component = component;
+    // Out of the monitor group, the server ends (5.2 behaviour 7).
+    component.waitClosing().then(() => this.close());
+    await component.setReady(true);
+  }
+
+  async #startEngine(): Promise<void> {
+    const srv = this.#srv!;
+    await srv.setStatus("starting");
     this.#engineOpen = true;
     await this.#registerOwn(["engine"], "STARTED");
     await srv.setStatus("operational");
+  }
+
+  async #stopEngine(): Promise<void> {
+    const srv = this.#srv!;
+    await srv.setStatus("stopping");
+    await this.#registerOwn(["engine"], "STOPPED");
+    this.#engineOpen = false;
+    await this.#flush();
+    await srv.setStatus("standby");
+  }
+
+  #engineStep(step: () => Promise<void>): Promise<void> {
+    this.#engine = this.#engine.catch(() => {}).then(step);
+    return this.#engine;
+  }
+
+  // The monitor component's runner: the engine, while blessed. Start and
+  // stop run one after the other, so a blessing lost while starting
+  // stops the engine once started.
+  #engineRunner(): Group {
+    const runner = new Group();
+    runner.spawn(async (signal) => {
+      await this.#engineStep(() => this.#startEngine());
+      await new Promise((resolve) => {
+        if (signal.aborted) resolve(undefined);
+        signal.addEventListener("abort", resolve, { once: true });
+      });
+      await this.#engineStep(() => this.#stopEngine());
+    });
+    return runner;
   }
 
   #listen(addr: Address, o: EventServerOptions): Promise<Server> {
@@ -372,7 +487,7 @@ export class EventServer extends Resource {
       maxSubscriptions: o.maxSubscriptions,
       maxNotifyBytes: o.maxNotifyBytes,
       tls: o.tls,
-      status: "starting",
+      status: o.monitor ? "standby" : "starting",
       connectedCb: (info) => this.#connected(info),
       disconnectedCb: (info) => this.#disconnected(info),
       registerCb: (info, events, withResponse) =>
@@ -578,11 +693,12 @@ export class EventServer extends Resource {
   async #shutdown(): Promise<void> {
     const srv = this.#srv!;
     try {
-      await srv.setStatus("stopping");
-      await this.#registerOwn(["engine"], "STOPPED");
-      this.#engineOpen = false;
-      await this.#flush();
-      await srv.setStatus("standby");
+      if (this.#options.monitor) {
+        // Closing the component closes the engine's runner first.
+        await this.#component?.asyncClose();
+      } else {
+        await this.#stopEngine();
+      }
       // Closing a connection drops what it has not written yet: give the
       // last responses and notifications a moment to reach the socket.
       await new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));

@@ -34,6 +34,7 @@ export {
   DEFAULT_MAX_CLIENT_NAME_BYTES,
   EventServer,
   EventServerError,
+  type EventServerMonitorOptions,
   type EventServerOptions,
   startEventServer,
 } from "./event_server.ts";

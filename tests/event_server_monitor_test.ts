@@ -1,0 +1,157 @@
+// The Event Server in a monitor group, with a scripted Monitor Server
+// (our Chatter layer playing it): standby until blessed, the engine while
+// blessed, standby again when the blessing goes, closed with its monitor
+// connection.
+
+import assert from "node:assert/strict";
+import * as chatter from "../common/chatter/mod.ts";
+import {
+  type BlessingRes,
+  type ComponentInfoRecord,
+  ObserverMsgType,
+  readMsgClient,
+  writeMsgServer,
+} from "../common/monitor/mod.ts";
+import { connect } from "../client.ts";
+import { EventServerError, startEventServer } from "../event_server/mod.ts";
+import { parseServeArgs } from "../cli/serve.ts";
+import { UsageError } from "../cli/_flags.ts";
+import type { Event, Status } from "../common/event/mod.ts";
+import { deadline, delay, LOCAL } from "./_net.ts";
+
+async function until(cond: () => boolean, what: string, ms = 3000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await delay(2);
+  }
+}
+
+Deno.test("event server in a monitor group: standby until blessed, the engine only while blessed, closed with its monitor connection", async () => {
+  let conn: chatter.Connection | null = null;
+  await using monitor = await chatter.listen((c) => {
+    conn = c;
+  }, LOCAL);
+  await using server = await startEventServer({
+    db: ":memory:",
+    port: 0,
+    serverId: 7,
+    serverToken: "t",
+    monitor: { addr: monitor.addresses[0], group: "event" },
+  });
+  assert.equal(server.status, "standby");
+  await until(() => conn !== null, "monitor connection");
+  const received = async (): Promise<BlessingRes> => {
+    const msg = await deadline(conn!.receive(), 2000, "MsgClient");
+    const m = readMsgClient(msg.reader());
+    assert.equal(m.name, "event-7");
+    assert.equal(m.group, "event");
+    assert.deepEqual(JSON.parse(m.data), {
+      server_id: 7,
+      eventer_server: { host: "127.0.0.1", port: server.addresses[0].port },
+      server_token: "t",
+    });
+    return m.blessingRes;
+  };
+  const send = (req: number | null, res: number | null) => {
+    const info: ComponentInfoRecord = {
+      cid: 1,
+      mid: 0,
+      name: "event-7",
+      group: "event",
+      data: "null",
+      rank: 1,
+      blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
+      blessingRes: { token: res, ready: true },
+    };
+    return conn!.send(
+      ObserverMsgType.Server,
+      (w) => writeMsgServer(w, { cid: 1, mid: 0, components: [info] }),
+    );
+  };
+  assert.deepEqual(await received(), { token: null, ready: false });
+  assert.deepEqual(await received(), { token: null, ready: true });
+
+  const statuses: Status[] = [];
+  const notified: Event[] = [];
+  await using client = await connect(server.addresses[0], "c", {
+    clientToken: "t",
+    subscriptions: [["event", "7", "engine"]],
+    statusCb: (_c, s) => void statuses.push(s),
+    eventsCb: (_c, events) => void notified.push(...events),
+  });
+  assert.equal(client.status, "standby");
+  const ev = [{ type: ["x"] }];
+  assert.equal(await client.register(ev, true), null, "standby: failure");
+  // Blessed, and the token shown back: the engine starts.
+  await send(3, null);
+  assert.deepEqual(await received(), { token: 3, ready: true });
+  await send(3, 3);
+  await until(() => server.status === "operational", "operational");
+  assert.equal((await client.register(ev, true))?.[0].id.server, 7);
+  // The blessing goes: the engine stops, then the token goes back.
+  await send(null, 3);
+  assert.deepEqual(await received(), { token: null, ready: true });
+  assert.equal(server.status, "standby");
+  assert.equal(await client.register(ev, true), null, "standby again");
+  await until(() => notified.length === 2, "engine events");
+  assert.deepEqual(notified.map((e) => e.payload), [
+    { kind: "json", data: "STARTED" },
+    { kind: "json", data: "STOPPED" },
+  ]);
+  assert.deepEqual(statuses, [
+    "starting",
+    "operational",
+    "stopping",
+    "standby",
+  ]);
+  // Queries are answered whatever the status.
+  const latest = await client.query({ kind: "latest", eventTypes: [["x"]] });
+  assert.equal(latest.events.length, 1);
+  // Out of the monitor group, the server ends.
+  await conn!.asyncClose();
+  await deadline(server.waitClosed(), 3000, "server closed");
+});
+
+Deno.test("event server in a monitor group: an unreachable monitor fails the start", async () => {
+  const l = Deno.listen(LOCAL);
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  await assert.rejects(
+    startEventServer({
+      db: ":memory:",
+      port: 0,
+      monitor: { addr: { hostname: "127.0.0.1", port }, group: "event" },
+    }),
+    (e: EventServerError) =>
+      e instanceof EventServerError && e.code === "CONNECTION_REFUSED" &&
+      e.message.startsWith("cannot join the Hat Monitor Server"),
+  );
+});
+
+Deno.test("event server in a monitor group: --monitor HOST:PORT --group G [--name N]", async () => {
+  const o = await parseServeArgs([
+    "--monitor",
+    "127.0.0.1:23010",
+    "--group",
+    "event",
+    "--name",
+    "ev",
+  ]);
+  assert.deepEqual(o?.monitor, {
+    addr: { hostname: "127.0.0.1", port: 23010 },
+    group: "event",
+    name: "ev",
+  });
+  assert.equal((await parseServeArgs([]))?.monitor, undefined);
+  for (
+    const args of [
+      ["--monitor", "127.0.0.1:23010"],
+      ["--group", "event"],
+      ["--monitor", "23010", "--group", "event"],
+      ["--name", "ev"],
+    ]
+  ) {
+    await assert.rejects(parseServeArgs(args), UsageError, args.join(" "));
+  }
+});
