@@ -197,7 +197,8 @@ export interface EventServerMonitorOptions {
 
 /**
  * Start an Event Server: open (or create) the database, listen, register
- * the engine's `STARTED` event and become `"operational"`.
+ * the engine's `STARTED` event and become `"operational"` (with
+ * `monitor`, join the monitor group and do so only once blessed).
  *
  * Register requests get ids (this server's id, a new session per request,
  * instances from 1) and the registration timestamp. Subscribers that did
