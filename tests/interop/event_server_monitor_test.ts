@@ -3,10 +3,15 @@
  * (BLESS_ONE), it becomes operational, and the reference's
  * `hat.event.component` (`../shared/monitor/cluster/component.py`, when
  * there) finds it through the monitor and registers through it; closed,
- * it stops its engine and leaves the group.
+ * it stops its engine and leaves the group. Two of ours hand over in a
+ * BLESS_ONE group, followed by our event component (no sync between
+ * them yet: only who is active is tested).
  */
 
+import assert from "node:assert/strict";
+import { Group } from "../../common/async/mod.ts";
 import { startEventServer } from "../../event_server/mod.ts";
+import { connectEventComponent } from "../../monitor/mod.ts";
 import { HatProcess, startHatMonitor } from "./_hat.ts";
 
 const PY_COMPONENT = decodeURIComponent(
@@ -71,4 +76,63 @@ Deno.test({
       await monitor.stop();
     }
   },
+});
+
+Deno.test("interop event server: a BLESS_ONE handover between two of our Event Servers in a hat-monitor group, followed by our event component", async () => {
+  const monitor = await startHatMonitor({
+    groupAlgorithms: { event: "BLESS_ONE" },
+  });
+  const addr = { hostname: "127.0.0.1", port: monitor.port };
+  const s1 = await startEventServer({
+    db: ":memory:",
+    port: 0,
+    serverId: 1,
+    monitor: { addr, group: "event" },
+  });
+  let s2: Awaited<ReturnType<typeof startEventServer>> | null = null;
+  const accepted: number[] = [];
+  const component = await connectEventComponent(
+    addr,
+    "deno-comp",
+    "component",
+    "event",
+    "deno-comp",
+    (_c, server, client) => {
+      const runner = new Group();
+      runner.spawn(async (signal) => {
+        while (!signal.aborted && client.isOpen) {
+          try {
+            const r = await client.register([{ type: ["x"] }], true);
+            if (r) accepted.push(server.serverId);
+          } catch {
+            // closed
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      });
+      return runner;
+    },
+  );
+  try {
+    await until(() => s1.status === "operational", "event-1 blessed");
+    s2 = await startEventServer({
+      db: ":memory:",
+      port: 0,
+      serverId: 2,
+      monitor: { addr, group: "event" },
+    });
+    await component.setReady(true);
+    await until(() => accepted.includes(1), "registered on event-1");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(s2.status, "standby", "one active at a time");
+    // The active one stops: the other is blessed once it has left.
+    await s1.asyncClose();
+    await until(() => s2!.status === "operational", "event-2 blessed");
+    await until(() => accepted.includes(2), "registered on event-2");
+  } finally {
+    await component.asyncClose();
+    await s1.asyncClose();
+    await s2?.asyncClose();
+    await monitor.stop();
+  }
 });
