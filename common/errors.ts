@@ -157,6 +157,11 @@ export const ErrorCode = {
    * from a newer version. The message has the reason.
    */
   STORE: "STORE",
+  /**
+   * An Event Server's engine module could not be created: its `create`
+   * threw, rejected or returned no module. The message names the module.
+   */
+  MODULE: "MODULE",
 } as const;
 
 /** One of the strings of {@linkcode ErrorCode}. */

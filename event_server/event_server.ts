@@ -47,6 +47,9 @@ import {
 } from "../store/mod.ts";
 import { type Component, connectComponent } from "../monitor/mod.ts";
 import { QueryTurns } from "./_query_turns.ts";
+import { Engine, ENGINE_SOURCE } from "./engine.ts";
+import type { ModuleSpec, Source } from "./module.ts";
+import type { StorageRules } from "../store/storage_rules.ts";
 
 const SHUTDOWN_GRACE_MS = 50;
 
@@ -157,6 +160,36 @@ export interface EventServerOptions extends
    */
   monitor?: EventServerMonitorOptions;
   /**
+   * Engine modules, in order: each event of a session is offered to them
+   * in this order (see {@linkcode Module}). Without modules (the
+   * default), registration goes straight to the store.
+   */
+  modules?: readonly ModuleSpec[];
+  /**
+   * Milliseconds a module's call (`process`, `onSessionStart`,
+   * `onSessionStop`, `close`) may take before it counts a failure and
+   * its output is dropped (default 1,000).
+   */
+  moduleTimeout?: number;
+  /**
+   * Failures in a row after which a module is disabled until the server
+   * restarts (default 3; 0: never).
+   */
+  moduleMaxFailures?: number;
+  /**
+   * Most events of one session, modules' output included (default
+   * 10,000): output past it is dropped, which bounds modules answering
+   * each other for ever.
+   */
+  maxSessionEvents?: number;
+  /**
+   * Storage rules of the store: which events are stored, latest entries,
+   * timeseries partitions and their retention (the reference's LMDB
+   * backend's `conditions`, `latest`, `timeseries`, `cleanup_period`).
+   * Default: every event stored and kept.
+   */
+  storage?: StorageRules;
+  /**
    * Shuts the server down gracefully when it aborts, as `close()` does.
    * Already aborted, `startEventServer` rejects with its reason without
    * opening the database or binding; aborted while starting, it rejects
@@ -244,6 +277,7 @@ export async function startEventServer(
 ): Promise<EventServer> {
   checkDuration("flushDelay", options.flushDelay);
   checkDuration("initTimeout", options.initTimeout);
+  checkDuration("moduleTimeout", options.moduleTimeout);
   checkChatterOptions(options);
   const signal = options.signal;
   signal?.throwIfAborted();
@@ -300,7 +334,7 @@ export async function startEventServer(
 /**
  * The Event Server could not start; `code` says why: `ADDRESS_IN_USE`,
  * `LISTEN_FAILED` or `TLS` (binding), `DATABASE_IN_USE` or `STORE` (the
- * database).
+ * database), `MODULE` (an engine module could not be created).
  */
 export class EventServerError extends EventerError {
   /**
@@ -344,11 +378,13 @@ export class EventServer extends Resource {
   // The monitor component, when the server is in a monitor group.
   #component: Component | null = null;
   // Status changes of the engine, one after the other.
-  #engine: Promise<void> = Promise.resolve();
+  #engineSteps: Promise<void> = Promise.resolve();
   #cancelFlush: (() => void) | null = null;
   // Requests awaiting their commit, by session.
   #commitWaiters = new Map<number, (committed: boolean) => void>();
   readonly #queryTurns = new QueryTurns(MAX_LONG_QUERIES);
+  // Present only with modules: registration then goes through it.
+  #engine: Engine | null = null;
 
   /** @ignore Made by {@linkcode startEventServer}. */
   private constructor(store: EventStore, options: EventServerOptions) {
@@ -441,22 +477,32 @@ export class EventServer extends Resource {
     const srv = this.#srv!;
     await srv.setStatus("starting");
     this.#engineOpen = true;
-    await this.#registerOwn(["engine"], "STARTED");
+    const modules = this.#options.modules;
+    if (modules && modules.length > 0) {
+      await this.#createEngine(modules);
+    } else {
+      await this.#registerOwn(["engine"], "STARTED");
+    }
     await srv.setStatus("operational");
   }
 
   async #stopEngine(): Promise<void> {
     const srv = this.#srv!;
     await srv.setStatus("stopping");
+    await this.#engine?.drain();
     await this.#registerOwn(["engine"], "STOPPED");
     this.#engineOpen = false;
     await this.#flush();
+    // The modules are created anew at the next start, as the reference's.
+    const engine = this.#engine;
+    this.#engine = null;
+    await engine?.closeModules();
     await srv.setStatus("standby");
   }
 
   #engineStep(step: () => Promise<void>): Promise<void> {
-    this.#engine = this.#engine.catch(() => {}).then(step);
-    return this.#engine;
+    this.#engineSteps = this.#engineSteps.catch(() => {}).then(step);
+    return this.#engineSteps;
   }
 
   // The monitor component's runner: the engine, while blessed. Start and
@@ -473,6 +519,32 @@ export class EventServer extends Resource {
       await this.#engineStep(() => this.#stopEngine());
     });
     return runner;
+  }
+
+  // As the reference: the STARTED session is queued before the modules
+  // are created, so that it is the first they process.
+  async #createEngine(modules: readonly ModuleSpec[]): Promise<void> {
+    const engine = new Engine(this.#store, {
+      registered: (events) => this.#registered(events),
+      committed: (session) => this.#committed(session),
+      clientNames: () =>
+        this.getConnInfos().map((
+          info,
+        ) => [{ type: "eventer", id: info.id }, info.clientName]),
+    }, this.#options);
+    this.#engine = engine;
+    const started = this.#registerOwn(["engine"], "STARTED", ENGINE_SOURCE);
+    try {
+      await engine.createModules(modules);
+    } catch (e) {
+      throw new EventServerError((e as Error).message, {
+        code: "MODULE",
+        cause: e,
+      });
+    } finally {
+      engine.start();
+    }
+    await started;
   }
 
   #listen(addr: Address, o: EventServerOptions): Promise<Server> {
@@ -501,6 +573,7 @@ export class EventServer extends Resource {
   async #abort(): Promise<void> {
     if (this.#srv) await this.asyncClose();
     else this.#group.close();
+    await this.#engine?.closeModules();
     this.#closeStore();
   }
 
@@ -546,25 +619,44 @@ export class EventServer extends Resource {
       throw new Error("invalid client token");
     }
     log.debug(`client ${info.clientName} connected (connection ${info.id})`);
-    await this.#registerOwn(["eventer", info.clientName], "CONNECTED");
+    await this.#registerOwn(
+      ["eventer", info.clientName],
+      "CONNECTED",
+      { type: "eventer", id: info.id },
+    );
   }
 
   async #disconnected(info: ConnectionInfo): Promise<void> {
     log.debug(`client ${info.clientName} disconnected (connection ${info.id})`);
-    await this.#registerOwn(["eventer", info.clientName], "DISCONNECTED");
+    await this.#registerOwn(
+      ["eventer", info.clientName],
+      "DISCONNECTED",
+      { type: "eventer", id: info.id },
+    );
   }
 
   /**
-   * `event/<serverId>/<...type>` with a JSON string payload. A failure
-   * (a client named `*`, say) is logged: it must not refuse the client.
+   * `event/<serverId>/<...type>` with a JSON string payload, through the
+   * modules when there are (and a source is given: `STOPPED` is not, as
+   * in the reference). A failure (a client named `*`, say) is logged: it
+   * must not refuse the client.
    */
-  async #registerOwn(type: string[], status: string): Promise<void> {
+  async #registerOwn(
+    type: string[],
+    status: string,
+    source: Source | null = null,
+  ): Promise<void> {
     if (!this.#engineOpen) return;
+    const events: RegisterEvent[] = [{
+      type: ["event", String(this.serverId), ...type],
+      payload: { kind: "json", data: status },
+    }];
     try {
-      await this.#registerEvents([{
-        type: ["event", String(this.serverId), ...type],
-        payload: { kind: "json", data: status },
-      }]);
+      if (this.#engine !== null && source !== null) {
+        await this.#engine.register(source, events, false);
+      } else {
+        await this.#registerEvents(events);
+      }
     } catch (e) {
       log.warn(
         `cannot register ${type.join("/")} ${status}: ${(e as Error).message}`,
@@ -580,6 +672,13 @@ export class EventServer extends Resource {
     if (!this.#engineOpen) return null;
     // Other clients' queries yield sooner while this one is about.
     this.#queryTurns.note(info.id);
+    if (this.#engine !== null) {
+      return this.#engine.register(
+        { type: "eventer", id: info.id },
+        events,
+        withResponse,
+      );
+    }
     let registered: Event[];
     try {
       registered = this.#store.register(events);
@@ -708,6 +807,7 @@ export class EventServer extends Resource {
     } finally {
       await srv.asyncClose();
       await this.#flush();
+      await this.#engine?.closeModules();
       this.#closeStore();
     }
   }

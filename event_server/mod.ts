@@ -38,4 +38,29 @@ export {
   type EventServerOptions,
   startEventServer,
 } from "./event_server.ts";
+export {
+  DEFAULT_MAX_SESSION_EVENTS,
+  DEFAULT_MODULE_MAX_FAILURES,
+  DEFAULT_MODULE_TIMEOUT,
+} from "./engine.ts";
+export type {
+  CreateModule,
+  Engine,
+  Module,
+  ModuleConf,
+  ModuleInfo,
+  ModuleSpec,
+  ProcessResult,
+  Source,
+  SourceType,
+} from "./module.ts";
 export type { Synchronous } from "../store/mod.ts";
+export type {
+  Condition,
+  JsonCondition,
+  JsonPath,
+  RetentionLimit,
+  StorageCondition,
+  StorageRules,
+  TimeseriesPartition,
+} from "../store/storage_rules.ts";

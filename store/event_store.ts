@@ -50,6 +50,7 @@ import type {
   QueryParams,
   QueryResult,
   RegisterEvent,
+  Timestamp,
 } from "../common/event/mod.ts";
 
 /**
@@ -132,6 +133,10 @@ export interface EventStore extends Disposable {
    * them failed.
    *
    * @param events Events to register.
+   * @param timestamp Their timestamp (default: the store's clock); one
+   *   earlier than the last given is raised to it. An engine with modules
+   *   passes the one {@linkcode EventStore.nextSession} gave, so that the
+   *   events its modules saw are the events stored.
    * @returns The registered events, in request order.
    * @throws {InvalidEventTypeError} When a type has a `?` or `*` segment.
    * @throws {EventLimitError} When a type or payload exceeds one of the
@@ -143,7 +148,30 @@ export interface EventStore extends Disposable {
    * @throws {StoreError} When the store is closed.
    * @throws {Error} When writing fails.
    */
-  register(events: readonly RegisterEvent[]): Event[];
+  register(events: readonly RegisterEvent[], timestamp?: Timestamp): Event[];
+
+  /**
+   * Check events as {@linkcode EventStore.register} would, writing
+   * nothing: an engine checks what its modules return before adding it to
+   * a session.
+   *
+   * @param events Events to check.
+   * @throws What `register` throws for a bad event.
+   * @throws {StoreError} When the store is closed.
+   */
+  check(events: readonly RegisterEvent[]): void;
+
+  /**
+   * The session number and timestamp the next
+   * {@linkcode EventStore.register} would give if called now: an engine
+   * with modules builds a session's events from them, then registers them
+   * with that timestamp. The session is the one `register` gives as long
+   * as nothing else registers in between.
+   *
+   * @returns The next session and timestamp.
+   * @throws {StoreError} When the store is closed.
+   */
+  nextSession(): { session: number; timestamp: Timestamp };
 
   /**
    * Persist every request registered since the previous flush, together

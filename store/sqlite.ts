@@ -364,6 +364,8 @@ export class SqliteStore implements EventStore {
    * requests are then lost too, and the next flush reports them failed.
    *
    * @param events Events to register.
+   * @param timestamp Their timestamp (default: the clock's); one earlier
+   *   than the last given is raised to it.
    * @returns The registered events, in request order.
    * @throws {InvalidEventTypeError} When a type has a `?` or `*` segment.
    * @throws {EventLimitError} When a type or payload exceeds a limit.
@@ -373,22 +375,14 @@ export class SqliteStore implements EventStore {
    * @throws {StoreError} When the store is closed.
    * @throws {Error} When SQLite fails writing.
    */
-  register(events: readonly RegisterEvent[]): Event[] {
+  register(events: readonly RegisterEvent[], timestamp?: Timestamp): Event[] {
     this.#checkOpen();
     if (events.length === 0) return [];
 
     // Encode everything before writing, so a bad event refuses the request.
-    const rows: [Uint8Array | null, PayloadColumns][] = events.map((e) => {
-      checkRegisterType(e.type, this.#limits);
-      const payload = payloadColumns(e.payload);
-      checkPayloadSize(payload, this.#limits.maxPayloadBytes);
-      return [
-        e.sourceTimestamp == null ? null : timestampToBytes(e.sourceTimestamp),
-        payload,
-      ];
-    });
+    const rows = this.#encode(events);
 
-    let timestamp = this.#now();
+    timestamp ??= this.#now();
     if (compareTimestamps(timestamp, this.#lastTimestamp) < 0) {
       timestamp = this.#lastTimestamp;
     }
@@ -444,6 +438,50 @@ export class SqliteStore implements EventStore {
     this.#pending.push(registered);
     this.#pendingCount += registered.length;
     return registered;
+  }
+
+  /**
+   * Check events as {@linkcode SqliteStore.register} would, writing
+   * nothing.
+   *
+   * @param events Events to check.
+   * @throws What `register` throws for a bad event.
+   */
+  check(events: readonly RegisterEvent[]): void {
+    this.#checkOpen();
+    this.#encode(events);
+  }
+
+  /**
+   * The session number and timestamp the next
+   * {@linkcode SqliteStore.register} would give, if called now.
+   *
+   * @returns The next session and the clock's timestamp (never earlier
+   *   than the last one given).
+   */
+  nextSession(): { session: number; timestamp: Timestamp } {
+    this.#checkOpen();
+    const now = this.#now();
+    return {
+      session: this.#lastSession + 1,
+      timestamp: compareTimestamps(now, this.#lastTimestamp) < 0
+        ? this.#lastTimestamp
+        : now,
+    };
+  }
+
+  #encode(
+    events: readonly RegisterEvent[],
+  ): [Uint8Array | null, PayloadColumns][] {
+    return events.map((e) => {
+      checkRegisterType(e.type, this.#limits);
+      const payload = payloadColumns(e.payload);
+      checkPayloadSize(payload, this.#limits.maxPayloadBytes);
+      return [
+        e.sourceTimestamp == null ? null : timestampToBytes(e.sourceTimestamp),
+        payload,
+      ];
+    });
   }
 
   /**

@@ -83,6 +83,7 @@ export type Condition =
  * without a value at the path, does not meet it.
  */
 export interface JsonCondition {
+  /** Discriminator. */
   readonly type: "json";
   /** Path into the payload: a key, an array index, or a list of them. */
   readonly dataPath?: JsonPath;
