@@ -45,8 +45,12 @@ import {
   DEFAULT_MAX_RESULTS,
   DEFAULT_SESSION_BLOCK,
 } from "../store/mod.ts";
+import { ConfigError, loadServerConfig } from "./_config.ts";
 import {
   DEFAULT_MAX_CLIENT_NAME_BYTES,
+  DEFAULT_MAX_SESSION_EVENTS,
+  DEFAULT_MODULE_MAX_FAILURES,
+  DEFAULT_MODULE_TIMEOUT,
   EventServerError,
   type EventServerOptions,
   startEventServer,
@@ -56,6 +60,7 @@ import {
 export const DEFAULT_DB = "hat-event.db";
 
 const FLAGS = {
+  conf: "string",
   host: "string",
   port: "string",
   "server-id": "string",
@@ -114,7 +119,8 @@ export function serveUsage(command: string): string {
 
 Run a Hat Event Server (Eventer protocol) with an embedded SQLite database.
 
-Flags:
+Flags (they override the configuration file):
+  --conf FILE        configuration file (JSON; see below)
   --host H           address to listen on (default 127.0.0.1)
   --port N           port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
   --server-id N      id of this server in event ids (default 1)
@@ -179,9 +185,63 @@ network; sizes take B, KiB, MiB or GiB):
   --event-type-cache-size N     event types kept in memory; the others are
                                 read from the database (default ${DEFAULT_EVENT_TYPE_CACHE_SIZE})
 
+Configuration file (--conf FILE): the reference's (hat-event 0.9) keys, with
+the LMDB backend's, mean the same here (durations in seconds, as there);
+our own keys are backend.synchronous/session_block/event_type_cache_size,
+eventer_server.require_token/tls and the "limits" section (the limits
+above, snake_case, plus module_timeout_ms, module_max_failures and
+max_session_events). Module paths are relative to the file; db_path and
+TLS files to the working directory. Refused: adminer_server,
+monitor_component, Python modules, other backends. Every error is printed,
+one line each. A complete example:
+
+${CONF_EXAMPLE.replace(/^/gm, "  ")}
+
 Prints one line once ready: "event server <id> listening on <host>:<port> ...".
 Stops gracefully on SIGINT or SIGTERM (a second one quits at once).`;
 }
+
+/** A complete configuration file, as --help and the README show it. */
+export const CONF_EXAMPLE = `{
+  "type": "event",
+  "name": "event-server",
+  "server_id": 1,
+  "server_token": null,
+  "eventer_server": { "host": "127.0.0.1", "port": 23012 },
+  "backend": {
+    "module": "hat.event.backends.lmdb",
+    "db_path": "hat-event.db",
+    "identifier": null,
+    "flush_period": 0,
+    "cleanup_period": 60,
+    "conditions": [
+      {
+        "subscriptions": [["gateway", "*"]],
+        "condition": { "type": "json", "data_path": "quality",
+                       "data_value": "GOOD" }
+      }
+    ],
+    "latest": { "subscriptions": [["*"]] },
+    "timeseries": [
+      {
+        "order_by": "TIMESTAMP",
+        "subscriptions": [["*"]],
+        "limit": { "min_entries": 1000, "duration": 604800 }
+      }
+    ],
+    "timeseries_max_results": 4096,
+    "synchronous": "full"
+  },
+  "modules": [
+    {
+      "module": "./examples/deadband.ts",
+      "subscriptions": [["measurement", "*"]],
+      "deadband": 0.5
+    }
+  ],
+  "limits": { "max_payload_bytes": "1MiB", "module_timeout_ms": ${DEFAULT_MODULE_TIMEOUT},
+              "module_max_failures": ${DEFAULT_MODULE_MAX_FAILURES}, "max_session_events": ${DEFAULT_MAX_SESSION_EVENTS} }
+}`;
 
 /**
  * Parse the Event Server's flags.
@@ -192,7 +252,7 @@ Stops gracefully on SIGINT or SIGTERM (a second one quits at once).`;
  */
 export async function parseServeArgs(
   args: readonly string[],
-): Promise<(EventServerOptions & { verbose: boolean }) | null> {
+): Promise<(EventServerOptions & ServeExtras) | null> {
   const { flags, positionals } = parseFlags(args, FLAGS);
   if (flags.help) return null;
   if (positionals.length) {
@@ -201,21 +261,22 @@ export async function parseServeArgs(
   if ((flags.cert === undefined) !== (flags.key === undefined)) {
     throw new UsageError("flags --cert and --key go together");
   }
-  const options: EventServerOptions & { verbose: boolean } = {
-    db: flags.db ?? DEFAULT_DB,
-    hostname: flags.host ?? "127.0.0.1",
+  // Only the flags given: they override the configuration file.
+  const given: Partial<EventServerOptions> = {
+    db: flags.db,
+    hostname: flags.host,
     port: flags.port === undefined
-      ? DEFAULT_PORT
+      ? undefined
       : parseInteger("port", flags.port, 0, 65535),
     serverId: flags["server-id"] === undefined
-      ? 1
+      ? undefined
       : parseInteger("server-id", flags["server-id"]),
-    serverToken: flags["server-token"] ?? null,
-    requireToken: flags["require-token"] ?? false,
+    serverToken: flags["server-token"],
+    requireToken: flags["require-token"],
     flushDelay: flags["flush-delay-ms"] === undefined
-      ? 0
+      ? undefined
       : parseMilliseconds("flush-delay-ms", flags["flush-delay-ms"], 0, 60_000),
-    synchronous: flags.synchronous === undefined ? "full" : parseChoice(
+    synchronous: flags.synchronous === undefined ? undefined : parseChoice(
       "synchronous",
       flags.synchronous,
       {
@@ -223,13 +284,12 @@ export async function parseServeArgs(
         normal: "normal",
       } as const,
     ),
-    verbose: flags.verbose ?? false,
     ...limits(flags),
   };
-  if (options.db === "") throw new UsageError("flag --db needs a path");
-  if (options.requireToken && options.serverToken === null) {
-    throw new UsageError("flag --require-token needs --server-token");
+  for (const key of Object.keys(given) as (keyof EventServerOptions)[]) {
+    if (given[key] === undefined) delete given[key];
   }
+  if (given.db === "") throw new UsageError("flag --db needs a path");
   if ((flags.monitor === undefined) !== (flags.group === undefined)) {
     throw new UsageError("flags --monitor and --group go together");
   }
@@ -237,19 +297,50 @@ export async function parseServeArgs(
     throw new UsageError("flag --name needs --monitor");
   }
   if (flags.monitor !== undefined) {
-    options.monitor = {
+    given.monitor = {
       addr: parseHostPort("monitor", flags.monitor),
       group: flags.group!,
       name: flags.name,
     };
   }
   if (flags.cert !== undefined && flags.key !== undefined) {
-    options.tls = {
+    given.tls = {
       cert: await readText("cert", flags.cert),
       key: await readText("key", flags.key),
     };
   }
+  const conf = flags.conf === undefined
+    ? { options: {}, warnings: [] }
+    : await loadServerConfig(flags.conf);
+  const options: EventServerOptions & ServeExtras = {
+    db: DEFAULT_DB,
+    hostname: "127.0.0.1",
+    port: DEFAULT_PORT,
+    serverId: 1,
+    serverToken: null,
+    requireToken: false,
+    flushDelay: 0,
+    synchronous: "full",
+    ...conf.options,
+    ...given,
+    verbose: flags.verbose ?? false,
+    warnings: conf.warnings,
+  };
+  if (options.requireToken && options.serverToken === null) {
+    throw new UsageError(
+      "flag --require-token (or eventer_server.require_token) needs " +
+        "--server-token (or server_token)",
+    );
+  }
   return options;
+}
+
+/** What the entry point takes besides the server's options. */
+export interface ServeExtras {
+  /** Log clients connecting and disconnecting. */
+  verbose: boolean;
+  /** Configuration keys accepted but ignored, one line each. */
+  warnings: string[];
 }
 
 /**
@@ -267,6 +358,10 @@ export async function serveMain(
   try {
     options = await parseServeArgs(args);
   } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const line of e.errors) console.error(`error: ${e.path}: ${line}`);
+      return 2;
+    }
     if (!(e instanceof UsageError)) throw e;
     console.error(`error: ${e.message} (see ${command} --help)`);
     return 2;
@@ -276,6 +371,7 @@ export async function serveMain(
     return 0;
   }
   if (options.verbose) setLogger(verboseLogger);
+  for (const warning of options.warnings) console.error(`warning: ${warning}`);
 
   let server;
   try {
