@@ -207,6 +207,36 @@ export interface ModuleInfo<C = ModuleConf> {
  * A module as `startEventServer` takes it: already created, a create
  * function (configuration `{}`), or a module file's `info` with its
  * configuration (default `{}`), which `info.create` gets as is.
+ *
+ * @example A module counting the events of a session, given as a create
+ * function
+ * ```ts
+ * import { connect, Subscription } from "@hat/eventer";
+ * import { startEventServer } from "@hat/eventer/event-server";
+ *
+ * await using server = await startEventServer({
+ *   db: ":memory:",
+ *   port: 0,
+ *   modules: [(_conf, _engine, _source) => {
+ *     let count = 0;
+ *     return {
+ *       subscription: new Subscription([["a", "*"]]),
+ *       onSessionStart: () => void (count = 0),
+ *       process: (_s, event) =>
+ *         // Only the client's events: not the ones this module adds.
+ *         event.type[1] === "count" ? [] : [{
+ *           type: ["a", "count"],
+ *           payload: { kind: "json", data: ++count },
+ *         }],
+ *     };
+ *   }],
+ * });
+ * await using client = await connect(server.addresses[0], "example");
+ * const events = await client.register([{ type: ["a", "b"] }], true);
+ * // The response holds the client's events; the session also holds the
+ * // module's a/count, instance 2, committed with them.
+ * console.log(events?.[0].id.instance); // 1
+ * ```
  */
 export type ModuleSpec =
   | Module
