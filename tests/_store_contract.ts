@@ -298,6 +298,25 @@ function testContract(name: string, open: OpenEventStore): void {
     return store;
   }
 
+  test("nextSession says what register gives; check refuses as register, writing nothing", () => {
+    using store = newStore({ now: clock(ts(100), ts(99), ts(102)) });
+    // The clock's 100, then 99 raised to the last given (100).
+    assert.deepEqual(store.nextSession(), { session: 1, timestamp: ts(100) });
+    store.check([{ type: ["a"] }]);
+    assert.throws(() => store.check([{ type: ["a"] }, { type: ["*"] }]));
+    assert.deepEqual(store.getLastEventId(), id(0, 0));
+    const [e] = store.register([{ type: ["a"] }], ts(100));
+    assert.deepEqual([e.id, e.timestamp], [id(1, 1), ts(100)]);
+    assert.deepEqual(store.nextSession(), { session: 2, timestamp: ts(100) });
+    // A timestamp earlier than the last given is raised to it.
+    const [f] = store.register([{ type: ["b"] }], ts(50));
+    assert.deepEqual([f.id, f.timestamp], [id(2, 1), ts(100)]);
+    // A refused request uses no session.
+    assert.throws(() => store.register([{ type: ["?"] }]));
+    assert.equal(store.nextSession().session, 3);
+    assert.equal(store.pendingCount, 2);
+  });
+
   test("register assigns one session per call, one timestamp", () => {
     using store = newStore({ now: clock(ts(100, 5), ts(101)) });
     assert.deepEqual(store.getLastEventId(), id(0, 0));
