@@ -108,8 +108,8 @@ export async function loadServerConfig(path: string): Promise<ServerConfig> {
   );
   const c = new Checker();
   const { options, modules, tls } = c.server(json, base);
-  // Only load what refers to files once the rest is right, but report
-  // both kinds of errors together.
+  // Files are loaded even when the rest has errors: every error is
+  // reported in one go.
   if (modules.length > 0) options.modules = await c.loadModules(modules);
   if (tls) {
     const [cert, key] = await Promise.all([

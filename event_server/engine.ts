@@ -55,6 +55,8 @@ export interface EngineHooks {
   committed(session: number): Promise<boolean>;
   /** Connected clients. */
   clientNames(): [Source, string][];
+  /** Run a query as a client's is run: a long one in steps. */
+  query(params: QueryParams): QueryResult | Promise<QueryResult>;
 }
 
 /** Limits of the engine; see the module documentation. */
@@ -115,13 +117,8 @@ export class Engine {
     this.view = {
       serverId: this.serverId,
       register: (source, events) => this.register(source, events, true),
-      query: (params: QueryParams): Promise<QueryResult> => {
-        try {
-          return Promise.resolve(this.#store.query(params));
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      },
+      query: async (params: QueryParams): Promise<QueryResult> =>
+        await this.#hooks.query(params),
       getClientNames: () => this.#hooks.clientNames(),
     };
   }

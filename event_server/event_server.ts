@@ -531,6 +531,9 @@ export class EventServer extends Resource {
         this.getConnInfos().map((
           info,
         ) => [{ type: "eventer", id: info.id }, info.clientName]),
+      // As a client's, a long query a step at a time (-1: no connection).
+      query: (params) =>
+        this.#queryTurns.run(this.#store.startQuery(params), -1),
     }, this.#options);
     this.#engine = engine;
     const started = this.#registerOwn(["engine"], "STARTED", ENGINE_SOURCE);

@@ -95,10 +95,15 @@ export interface Engine {
   ): Promise<Event[] | null>;
 
   /**
-   * Run a query on the server's events.
+   * Run a query on the server's events, as a client's is run (a long one
+   * a step at a time, other clients served in between). The events of
+   * the session under way are not in it: they are registered once it
+   * ends.
    *
    * @param params The query, as a client's.
    * @returns Its result.
+   * @throws What the store throws for an invalid query (the promise
+   *   rejects).
    */
   query(params: QueryParams): Promise<QueryResult>;
 
