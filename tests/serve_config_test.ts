@@ -86,7 +86,12 @@ Deno.test("config: the example of --help loads, mapped to the options", async ()
 Deno.test("config: every error is reported, one line each, exit 2", async () => {
   const conf = {
     server_id: "one",
-    eventer_server: { host: 1, port: 70000, colour: "red" },
+    eventer_server: {
+      host: 1,
+      port: 70000,
+      colour: "red",
+      tls: { cert: "/nonexistent/c.pem", key: "/nonexistent/k.pem" },
+    },
     adminer_server: { host: "127.0.0.1", port: 23015 },
     monitor_component: { host: "127.0.0.1", port: 23010, group: "event" },
     backend: {
@@ -124,6 +129,8 @@ Deno.test("config: every error is reported, one line each, exit 2", async () => 
       /^limits\.max_frame_size must be a size/,
       /^limits\.speed is not a limit/,
       /^modules\[1\]\.module file:.*missing\.ts cannot be imported/,
+      /^eventer_server\.tls\.cert cannot read \/nonexistent\/c\.pem/,
+      /^eventer_server\.tls\.key cannot read \/nonexistent\/k\.pem/,
     ];
     assert.equal(e.errors.length, expected.length, e.errors.join("\n"));
     for (const re of expected) {
