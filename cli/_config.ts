@@ -140,6 +140,10 @@ class Checker {
     const o: Partial<EventServerOptions> = {};
     const modules: ModuleRef[] = [];
     let tls: { cert: string; key: string } | null = null;
+    let name: string | undefined;
+    let monitor:
+      | { addr: { hostname: string; port: number }; group: string }
+      | undefined;
     const top = this.object("the configuration", json);
     if (top === undefined) return { options: o, modules, tls };
     for (const [key, value] of Object.entries(top)) {
@@ -148,8 +152,11 @@ class Checker {
           if (value !== "event") this.error(key, 'must be "event"');
           break;
         case "version":
-        case "name":
           this.string(key, value);
+          break;
+        case "name":
+          // The component name in a monitor group.
+          name = this.string(key, value);
           break;
         case "log":
           this.warn(
@@ -172,11 +179,7 @@ class Checker {
           );
           break;
         case "monitor_component":
-          this.error(
-            key,
-            "is not supported yet: this server does not join a hat-monitor " +
-              "cluster (remove it to run it alone)",
-          );
+          monitor = this.monitorComponent(value);
           break;
         case "backend":
           this.backend(value, o);
@@ -196,7 +199,41 @@ class Checker {
           this.warn(`unknown key ${key} ignored`);
       }
     }
+    if (monitor) o.monitor = { ...monitor, name };
     return { options: o, modules, tls };
+  }
+
+  // The reference's monitor_component: host (default 127.0.0.1), port
+  // (default 23010), group.
+  monitorComponent(
+    value: unknown,
+  ): { addr: { hostname: string; port: number }; group: string } | undefined {
+    const m = this.object("monitor_component", value);
+    if (m === undefined) return;
+    let hostname = "127.0.0.1";
+    let port = 23010;
+    let group: string | undefined;
+    for (const [key, v] of Object.entries(m)) {
+      const name = `monitor_component.${key}`;
+      switch (key) {
+        case "host":
+          hostname = this.string(name, v) ?? hostname;
+          break;
+        case "port":
+          port = this.integer(name, v, 1, 65535) ?? port;
+          break;
+        case "group":
+          group = this.string(name, v);
+          break;
+        default:
+          this.error(name, "is not a key of monitor_component");
+      }
+    }
+    if (group === undefined) {
+      this.error("monitor_component.group", "is missing");
+      return;
+    }
+    return { addr: { hostname, port }, group };
   }
 
   eventerServer(

@@ -191,8 +191,9 @@ our own keys are backend.synchronous/session_block/event_type_cache_size,
 eventer_server.require_token/tls and the "limits" section (the limits
 above, snake_case, plus module_timeout_ms, module_max_failures and
 max_session_events). Module paths are relative to the file; db_path and
-TLS files to the working directory. Refused: adminer_server,
-monitor_component, Python modules, other backends. Every error is printed,
+TLS files to the working directory. monitor_component {host, port,
+group} and name join a Hat monitor group (--monitor, --group, --name).
+Refused: adminer_server, Python modules, other backends. Every error is printed,
 one line each. A complete example:
 
 ${CONF_EXAMPLE.replace(/^/gm, "  ")}
@@ -326,6 +327,11 @@ export async function parseServeArgs(
     verbose: flags.verbose ?? false,
     warnings: conf.warnings,
   };
+  // The configuration's name stays the component's unless --name says.
+  const confName = conf.options.monitor?.name;
+  if (given.monitor && given.monitor.name === undefined && confName) {
+    options.monitor = { ...given.monitor, name: confName };
+  }
   if (options.requireToken && options.serverToken === null) {
     throw new UsageError(
       "flag --require-token (or eventer_server.require_token) needs " +

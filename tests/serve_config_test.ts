@@ -93,7 +93,7 @@ Deno.test("config: every error is reported, one line each, exit 2", async () => 
       tls: { cert: "/nonexistent/c.pem", key: "/nonexistent/k.pem" },
     },
     adminer_server: { host: "127.0.0.1", port: 23015 },
-    monitor_component: { host: "127.0.0.1", port: 23010, group: "event" },
+    monitor_component: { host: "127.0.0.1", port: 23010, colour: "blue" },
     backend: {
       module: "hat.event.backends.memory",
       flush_period: -1,
@@ -119,7 +119,8 @@ Deno.test("config: every error is reported, one line each, exit 2", async () => 
       /^eventer_server\.port must be an integer in \[0, 65535\]/,
       /^eventer_server\.colour is not a key/,
       /^adminer_server is not supported/,
-      /^monitor_component is not supported yet/,
+      /^monitor_component\.colour is not a key of monitor_component/,
+      /^monitor_component\.group is missing/,
       /^backend\.module hat\.event\.backends\.memory is not supported/,
       /^backend\.flush_period must be a number in \[0, 60\]/,
       /^backend\.timeseries\[0\]\.order_by must be TIMESTAMP or SOURCE_TIMESTAMP/,
@@ -215,5 +216,33 @@ Deno.test("config: a reference configuration (LMDB backend) starts the server", 
     }
     // `log` is accepted with a warning: it is harmless to ignore.
     assert.match(await stderr, /warning: log is ignored/);
+  });
+});
+
+Deno.test("config: monitor_component and name join a monitor group; --monitor overrides", async () => {
+  await withConf({
+    name: "event-7",
+    server_id: 7,
+    monitor_component: { port: 23100, group: "event" },
+  }, async (path) => {
+    const options = await parseServeArgs(["--conf", path]);
+    assert.deepEqual(options!.monitor, {
+      addr: { hostname: "127.0.0.1", port: 23100 },
+      group: "event",
+      name: "event-7",
+    });
+    const flagged = await parseServeArgs([
+      "--conf",
+      path,
+      "--monitor",
+      "10.0.0.1:23010",
+      "--group",
+      "other",
+    ]);
+    assert.deepEqual(flagged!.monitor, {
+      addr: { hostname: "10.0.0.1", port: 23010 },
+      group: "other",
+      name: "event-7",
+    });
   });
 });
