@@ -240,6 +240,7 @@ export {
   formatEventType,
   InvalidQueryTypeError,
   type JsonPayload,
+  JsonTextPayload,
   type Order,
   type OrderBy,
   parseEventType,

@@ -149,6 +149,15 @@ export interface ListenOptions extends ChatterListenOptions {
   registerCb?: RegisterCb;
   /** Handles queries (default: empty result). */
   queryCb?: QueryCb;
+  /**
+   * Decode the JSON payloads of register requests as
+   * `JsonTextPayload`s of the text that arrived, checked but
+   * parsed only when their `data` is read, and written back as that very
+   * text (default false: parsed at once). For a server that stores and
+   * forwards payloads, so that every client gets back the bytes it sent
+   * (key order, `2.0`) and no payload is parsed for nothing.
+   */
+  keepJsonText?: boolean;
   /** Milliseconds to wait for a refused client to close (default 500). */
   closeTimeout?: number;
   /**
@@ -574,7 +583,7 @@ export class Server extends Resource {
   #processRegisterReq(e: Established, msg: Msg): Promise<void> | undefined {
     try {
       const r = msg.reader();
-      const events = readRegisterReq(r);
+      const events = readRegisterReq(r, this.#options.keepJsonText);
       r.done();
       // Only binary payloads view the receive buffer: without one, the
       // connection may fill that buffer again (see Connection.release).

@@ -564,6 +564,8 @@ export class EventServer extends Resource {
       maxNotifyBytes: o.maxNotifyBytes,
       tls: o.tls,
       status: o.monitor ? "standby" : "starting",
+      // Payloads are stored and served as the text they arrived in.
+      keepJsonText: true,
       connectedCb: (info) => this.#connected(info),
       disconnectedCb: (info) => this.#disconnected(info),
       registerCb: (info, events, withResponse) =>

@@ -4,9 +4,15 @@
  * @module
  */
 
-import type { Event, EventPayload, EventType } from "../common/event/mod.ts";
-import { timestampFromBytes } from "../common/event/mod.ts";
-import { jsonText, parseJsonText } from "../common/json/mod.ts";
+import {
+  type Event,
+  type EventPayload,
+  type EventType,
+  JsonTextPayload,
+  jsonTextPayloadUnchecked,
+  timestampFromBytes,
+} from "../common/event/mod.ts";
+import { jsonText } from "../common/json/mod.ts";
 import { EventLimitError, InvalidEventTypeError } from "./errors.ts";
 import type { EventTypeTable } from "./_event_types.ts";
 
@@ -151,8 +157,10 @@ function isLowSurrogate(s: string, i: number): boolean {
 }
 
 /**
- * Column values of a payload. JSON is stored as its text (Python's
- * `json.dumps` format), which keeps `bigint` integers exact.
+ * Column values of a payload. JSON is stored as its text: the text a
+ * {@linkcode JsonTextPayload} arrived in, as it is, or else the value's
+ * text in Python's `json.dumps` format (which keeps `bigint` integers
+ * exact).
  *
  * @throws {JsonPayloadError} For a JSON value with no JSON text (NaN, ...).
  */
@@ -167,13 +175,20 @@ export function payloadColumns(
     return [PayloadKind.binary, String(payload.type), payload.data];
   }
   if (payload.kind === "json") {
-    return [PayloadKind.json, null, jsonText(payload.data)];
+    return [
+      PayloadKind.json,
+      null,
+      payload instanceof JsonTextPayload
+        ? payload.text
+        : jsonText(payload.data),
+    ];
   }
   throw new TypeError(`unknown payload kind ${(payload as EventPayload).kind}`);
 }
 
 /**
- * Event read back from a row.
+ * Event read back from a row; a JSON payload is a
+ * {@linkcode JsonTextPayload} of the stored text.
  *
  * @param row The row.
  * @param types Event types of the database.
@@ -204,7 +219,8 @@ function payloadFromRow(
     case PayloadKind.binary:
       return { kind: "binary", type: type ?? "", data: data as Uint8Array };
     case PayloadKind.json:
-      return { kind: "json", data: parseJsonText(data as string) };
+      // As stored: written back as that text, parsed only when read.
+      return jsonTextPayloadUnchecked(data as string);
     default:
       throw new Error(`unknown payload kind ${kind} in store`);
   }

@@ -28,6 +28,8 @@ import {
   ids,
   PAYLOAD_EVENTS,
   PAYLOADS_READ,
+  plainEvents,
+  plainPayload,
   testEventStoreContract,
   ts,
 } from "./_store_contract.ts";
@@ -80,7 +82,9 @@ Deno.test("payloads round-trip losslessly through a file", async () => {
     const store = SqliteStore.open({ path, serverId: 1 });
     store.register(PAYLOAD_EVENTS);
     const read = (s: SqliteStore) =>
-      s.query({ kind: "server", serverId: 1 }).events.map((e) => e.payload);
+      s.query({ kind: "server", serverId: 1 }).events.map((e) =>
+        plainPayload(e.payload)
+      );
     assert.deepEqual(read(store), PAYLOADS_READ);
     store.close();
     using reopened = SqliteStore.open({ path, serverId: 1 });
@@ -466,7 +470,7 @@ Deno.test("every query result is capped in bytes and pages on", () => {
       // Not much less: the estimate is close.
       if (page !== got.at(-1)) assert.ok(bytes > cap - 2 * big, `${bytes}`);
     }
-    assert.deepEqual(got.flat(), expected);
+    assert.deepEqual(plainEvents(got.flat()), plainEvents(expected));
   }
   // Latest: as many types as fit; moreFollows says some were left out.
   const latest = store.query({ kind: "latest" });

@@ -21,6 +21,10 @@ export {
   eventToJson,
   type EventToJsonOptions,
 } from "./event_json.ts";
+export {
+  JsonTextPayload,
+  jsonTextPayloadUnchecked,
+} from "./json_text_payload.ts";
 export { formatEventType, parseEventType } from "./event_type_text.ts";
 export {
   InvalidQueryTypeError,

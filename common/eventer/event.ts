@@ -14,13 +14,15 @@ import {
   SbsError,
   type Writer,
 } from "../sbs/mod.ts";
-import { readJsonText, writeJsonText } from "../json/mod.ts";
-import type {
-  Event,
-  EventId,
-  EventPayload,
-  RegisterEvent,
-  Timestamp,
+import { isJsonText, readJsonText, writeJsonText } from "../json/mod.ts";
+import {
+  type Event,
+  type EventId,
+  type EventPayload,
+  JsonTextPayload,
+  jsonTextPayloadUnchecked,
+  type RegisterEvent,
+  type Timestamp,
 } from "../event/mod.ts";
 import { readEventType, writeEventType } from "./event_type.ts";
 
@@ -154,7 +156,9 @@ export function writeOptPayload(
     w.bytesField(p.data);
   } else if (p.kind === "json") {
     w.byte(0x81);
-    writeJsonText(w, p.data);
+    // A payload that kept its text is written as that very text.
+    if (p instanceof JsonTextPayload) w.string(p.text);
+    else writeJsonText(w, p.data);
   } else {
     throw new TypeError(
       `unknown payload kind ${(p as { kind: unknown }).kind}`,
@@ -179,6 +183,22 @@ export function readOptPayload(r: Reader): EventPayload | null {
     if (e instanceof SbsError) throw e;
     r.fail(`invalid JSON payload: ${(e as Error).message}`, at);
   }
+}
+
+/**
+ * Read an Optional(EventPayload), a JSON payload as a
+ * {@linkcode JsonTextPayload} of its text: checked, not parsed.
+ */
+export function readOptPayloadKeepingText(r: Reader): EventPayload | null {
+  if (!r.optional()) return null;
+  if (r.choice(2) === 0) {
+    const type = r.string();
+    return { kind: "binary", type, data: r.bytesView() };
+  }
+  const at = r.pos;
+  const text = r.string();
+  if (!isJsonText(text)) r.fail("invalid JSON payload", at);
+  return jsonTextPayloadUnchecked(text);
 }
 
 // ----------------------------------------------------------------- Event
@@ -258,10 +278,21 @@ export function writeRegisterEvent(w: Writer, e: RegisterEvent): void {
   writeOptPayload(w, e.payload);
 }
 
-/** Read a RegisterEvent. */
-export function readRegisterEvent(r: Reader): RegisterEvent {
+/**
+ * Read a RegisterEvent.
+ *
+ * @param r The reader.
+ * @param keepJsonText Keep a JSON payload's text
+ * (`readOptPayloadKeepingText`; default false: parsed).
+ */
+export function readRegisterEvent(
+  r: Reader,
+  keepJsonText = false,
+): RegisterEvent {
   const type = readEventType(r);
   const sourceTimestamp = readOptTimestamp(r);
-  const payload = readOptPayload(r);
+  const payload = keepJsonText
+    ? readOptPayloadKeepingText(r)
+    : readOptPayload(r);
   return { type, sourceTimestamp, payload };
 }

@@ -238,11 +238,19 @@ export function writeRegisterReq(
   for (let i = 0; i < events.length; i++) writeRegisterEvent(w, events[i]);
 }
 
-/** Read MsgRegisterReq. */
-export function readRegisterReq(r: Reader): RegisterEvent[] {
+/**
+ * Read MsgRegisterReq.
+ *
+ * @param r The reader.
+ * @param keepJsonText Keep JSON payloads' texts (see `readRegisterEvent`).
+ */
+export function readRegisterReq(
+  r: Reader,
+  keepJsonText = false,
+): RegisterEvent[] {
   const n = r.length();
   const events: RegisterEvent[] = [];
-  for (let i = 0; i < n; i++) events.push(readRegisterEvent(r));
+  for (let i = 0; i < n; i++) events.push(readRegisterEvent(r, keepJsonText));
   return events;
 }
 

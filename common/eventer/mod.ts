@@ -11,6 +11,7 @@ export {
   readEventId,
   readEvents,
   readOptPayload,
+  readOptPayloadKeepingText,
   readOptTimestamp,
   readRegisterEvent,
   readTimestamp,

@@ -10,3 +10,4 @@ export { readJsonText } from "./read.ts";
 export { jsonShapes } from "./_shapes.ts";
 export { JsonPayloadError, type JsonValue } from "./value.ts";
 export { jsonText, writeJsonText } from "./write.ts";
+export { isJsonText } from "./validate.ts";

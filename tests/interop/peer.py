@@ -294,6 +294,10 @@ def _json_safe(data):
     return data, False
 
 
+# Whether JSON payloads are also reported as their text (--payload-text).
+_payload_text = False
+
+
 def payload_to_wire(p):
     if p is None:
         return None
@@ -304,6 +308,10 @@ def payload_to_wire(p):
         res = {'kind': 'json', 'data': data}
         if non_finite:
             res['nonFinite'] = True
+        elif _payload_text:
+            # The text the reference writes for the value it decoded: key
+            # order, int or float and escapes as they came.
+            res['text'] = json.dumps(p.data)
         return res
     raise TypeError(f'unsupported payload {p!r}')
 
@@ -315,6 +323,10 @@ def payload_from_wire(d):
         return common.EventPayloadBinary(type=d['type'],
                                          data=bytes.fromhex(d['data']))
     if d['kind'] == 'json':
+        if 'text' in d:
+            # A text decoded as the reference decodes one: keys in order,
+            # 2.0 a float.
+            return common.EventPayloadJson(data=json.loads(d['text']))
         return common.EventPayloadJson(data=d['data'])
     raise ValueError(f"unsupported payload kind {d['kind']!r}")
 
@@ -864,7 +876,10 @@ def main():
     parser.add_argument('--events-gate', default=None)
     parser.add_argument('--status-gate', default=None)
     parser.add_argument('--log-level', default='warning')
+    parser.add_argument('--payload-text', action='store_true')
     args = parser.parse_args()
+    global _payload_text
+    _payload_text = args.payload_text
 
     if args.role == 'server':
         if args.port is None:

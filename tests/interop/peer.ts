@@ -40,6 +40,7 @@ import type {
   Timestamp,
 } from "../../common/event/mod.ts";
 import type { JsonValue } from "../../common/json/mod.ts";
+import { JsonTextPayload } from "../../common/event/mod.ts";
 import { frameBodyLength, readChatterMsg } from "../../common/chatter/mod.ts";
 
 // ------------------------------------------------------------ wire types
@@ -66,7 +67,18 @@ export interface PeerEventId {
 export type PeerPayload =
   | null
   | { kind: "binary"; type: string; data: string }
-  | { kind: "json"; data: JsonValue; nonFinite?: boolean };
+  | {
+    kind: "json";
+    data: JsonValue;
+    nonFinite?: boolean;
+    /**
+     * The JSON text: reported (by a peer started with `payloadText`) as
+     * Python's `json.dumps` of the value the reference decoded, so key
+     * order and `2.0` show; given, the peer decodes it as the reference
+     * does instead of taking `data`.
+     */
+    text?: string;
+  };
 
 /** Event at the boundary. */
 export interface PeerEvent {
@@ -354,6 +366,8 @@ export interface ClientArgs {
   statusGate?: string;
   /** Python log level (default warning). */
   logLevel?: string;
+  /** Report JSON payloads' texts too (PeerPayload's `text`). */
+  payloadText?: boolean;
 }
 
 function commonArgs(
@@ -404,6 +418,7 @@ export function clientArgs(a: ClientArgs): string[] {
   if (a.persisted) args.push("--persisted");
   if (a.eventsGate !== undefined) args.push("--events-gate", a.eventsGate);
   if (a.statusGate !== undefined) args.push("--status-gate", a.statusGate);
+  if (a.payloadText) args.push("--payload-text");
   return args;
 }
 
@@ -1098,6 +1113,10 @@ export function payloadToPeer(
   if (p == null) return null;
   if (p.kind === "binary") {
     return { kind: "binary", type: p.type, data: bytesToHex(p.data) };
+  }
+  // A text kept goes as the text: the peer decodes it as the reference.
+  if (p instanceof JsonTextPayload) {
+    return { kind: "json", data: p.data, text: p.text };
   }
   return { kind: "json", data: p.data };
 }

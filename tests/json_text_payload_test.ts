@@ -1,0 +1,191 @@
+/**
+ * JSON payloads kept as their text: the check of a text (isJsonText), the
+ * payload (JsonTextPayload) and a server that keeps the texts it receives.
+ */
+
+import assert from "node:assert/strict";
+import { connect, type Event, JsonTextPayload, listen } from "../mod.ts";
+import { isJsonText, parseJsonText } from "../common/json/mod.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
+import {
+  readOptPayload,
+  readOptPayloadKeepingText,
+  writeOptPayload,
+} from "../common/eventer/mod.ts";
+import { Rng } from "./_rng.ts";
+
+const VALID = [
+  "0",
+  "-0",
+  "-0.0",
+  "1e5",
+  "1E+05",
+  "1.5e-3",
+  " true ",
+  "false",
+  "null",
+  '""',
+  '"a\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\ude00"',
+  '"é日本"',
+  "[]",
+  "{}",
+  "[ ]",
+  "{ }",
+  '{"10": 1, "2": 2, "x": 2.0, "u": "\\u00e9"}',
+  '[1, [2, [3, {"a": [{}]}]], "x"]',
+  "\t\n\r 1 \t\n\r",
+  "1e308",
+  "123456789012345678901234567890",
+  "1e-400",
+  "9".repeat(400),
+  "-" + "9".repeat(400),
+  "[" + "[".repeat(2000) + "]".repeat(2000) + "]",
+];
+
+const INVALID = [
+  "",
+  " ",
+  "01",
+  "-",
+  "1.",
+  ".5",
+  "1e",
+  "1e+",
+  "+1",
+  "0x10",
+  "NaN",
+  "Infinity",
+  "1e999",
+  "-1e400",
+  "9".repeat(400) + ".5",
+  "9".repeat(400) + "e0",
+  "tru",
+  "nul",
+  "True",
+  '"a',
+  '"\\x"',
+  '"\\u12"',
+  '"\\u12g4"',
+  '"a\nb"',
+  '"\t"',
+  "[1,]",
+  "[,1]",
+  "[1 2]",
+  '{"a" 1}',
+  '{"a": 1,}',
+  "{a: 1}",
+  "{'a': 1}",
+  '{"a": 1}}',
+  "[1]]",
+  "[[1]",
+  "1 2",
+  "{} {}",
+  "\ufeff1",
+  "\u00a01",
+];
+
+Deno.test("isJsonText accepts what parseJsonText accepts, and nothing else", () => {
+  const parses = (t: string) => {
+    try {
+      parseJsonText(t);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const t of VALID) {
+    assert.ok(parses(t), `parses ${t.slice(0, 40)}`);
+    assert.ok(isJsonText(t), `valid ${t.slice(0, 40)}`);
+  }
+  for (const t of INVALID) {
+    assert.ok(!parses(t), `does not parse ${t}`);
+    assert.ok(!isJsonText(t), `invalid ${JSON.stringify(t)}`);
+  }
+  // Random mutations of valid texts: both agree on each.
+  const rng = new Rng(7);
+  const random = () => rng.float();
+  const alphabet = ' \t{}[]":,.-+eE0129aztrufnl\\/"é';
+  for (let i = 0; i < 5_000; i++) {
+    const base = VALID[Math.floor(random() * (VALID.length - 1))];
+    const chars = [...base];
+    const edits = 1 + Math.floor(random() * 3);
+    for (let j = 0; j < edits; j++) {
+      const at = Math.floor(random() * (chars.length + 1));
+      const c = alphabet[Math.floor(random() * alphabet.length)];
+      const op = random();
+      if (op < 0.4) chars.splice(at, 0, c);
+      else if (op < 0.7) chars.splice(at, 1);
+      else chars.splice(at, 1, c);
+    }
+    const t = chars.join("");
+    assert.equal(isJsonText(t), parses(t), JSON.stringify(t));
+  }
+});
+
+Deno.test("a JsonTextPayload is its text, parsed on demand", () => {
+  const text = '{"10": 1, "2": 2, "x": 2.0}';
+  const p = new JsonTextPayload(text);
+  assert.equal(p.kind, "json");
+  assert.equal(p.text, text);
+  assert.deepEqual(p.data, { 10: 1, 2: 2, x: 2 });
+  assert.equal(p.data, p.data, "parsed once");
+  assert.equal(
+    JSON.stringify(p),
+    '{"kind":"json","data":{"2":2,"10":1,"x":2}}',
+  );
+  assert.notDeepEqual(p, new JsonTextPayload('{"2": 2, "10": 1, "x": 2.0}'));
+  assert.deepEqual(p, new JsonTextPayload(text));
+  assert.throws(() => new JsonTextPayload("{"), SyntaxError);
+  assert.throws(() => new JsonTextPayload("1e999"), SyntaxError);
+  // Written as the text, and read back as it by a reader that keeps it.
+  const w = new Writer(64);
+  writeOptPayload(w, p);
+  const back = readOptPayloadKeepingText(new Reader(w.bytes()));
+  assert.ok(back instanceof JsonTextPayload);
+  assert.equal(back.text, text);
+  // A reader that does not keep texts parses.
+  const parsed = readOptPayload(new Reader(w.bytes()));
+  assert.deepEqual(parsed, { kind: "json", data: { 10: 1, 2: 2, x: 2 } });
+  // Invalid text on the wire fails the read, as before.
+  const bad = new Writer(64);
+  bad.byte(0x81);
+  bad.byte(0x81);
+  bad.string("[1,");
+  assert.throws(
+    () => readOptPayloadKeepingText(new Reader(bad.bytes())),
+    /JSON/,
+  );
+});
+
+Deno.test("a server with keepJsonText gets the very text a client sent", async () => {
+  const got: string[] = [];
+  const texts = ['{"10": 1, "2": 2, "x": 2.0}', '[1.50,  "\\u00e9" ]'];
+  await using server = await listen({ hostname: "127.0.0.1", port: 0 }, {
+    status: "operational",
+    keepJsonText: true,
+    registerCb: (_info, events) => {
+      for (const e of events) {
+        assert.ok(e.payload instanceof JsonTextPayload);
+        got.push(e.payload.text);
+      }
+      return events.map((e, i): Event => ({
+        id: { server: 1, session: 1, instance: i + 1 },
+        type: e.type,
+        timestamp: { s: 0, us: 0 },
+        sourceTimestamp: null,
+        payload: e.payload ?? null,
+      }));
+    },
+  });
+  await using client = await connect(server.addresses[0], "text");
+  const answered = await client.register(
+    texts.map((t) => ({ type: ["a"], payload: new JsonTextPayload(t) })),
+    true,
+  );
+  assert.deepEqual(got, texts);
+  // The client parses what comes back.
+  assert.deepEqual(answered?.map((e) => e.payload), [
+    { kind: "json", data: { 10: 1, 2: 2, x: 2 } },
+    { kind: "json", data: [1.5, "é"] },
+  ]);
+});
