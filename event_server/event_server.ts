@@ -39,17 +39,18 @@ import {
   type Server,
 } from "../server.ts";
 import {
+  checkStorageRules,
   DatabaseInUseError,
   DEFAULT_MAX_RESULT_BYTES,
   type EventStore,
   SqliteStore,
+  type StorageRules,
   type Synchronous,
 } from "../store/mod.ts";
 import { type Component, connectComponent } from "../monitor/mod.ts";
 import { QueryTurns } from "./_query_turns.ts";
 import { Engine, ENGINE_SOURCE } from "./engine.ts";
 import type { ModuleSpec, Source } from "./module.ts";
-import type { StorageRules } from "../store/storage_rules.ts";
 
 const SHUTDOWN_GRACE_MS = 50;
 
@@ -183,10 +184,13 @@ export interface EventServerOptions extends
    */
   maxSessionEvents?: number;
   /**
-   * Storage rules of the store: which events are stored, latest entries,
-   * timeseries partitions and their retention (the reference's LMDB
-   * backend's `conditions`, `latest`, `timeseries`, `cleanup_period`).
-   * Default: every event stored and kept.
+   * Storage rules, the reference LMDB backend's `conditions` and
+   * `latest` (default: every event stored, every type with a latest
+   * entry). An event its `conditions` refuse is still registered (it has
+   * an id, is answered and notified) but not stored: no query answers it
+   * and its type's latest event stays the previous one. Types outside
+   * `latest.subscriptions` have no latest entry. `timeseries` and
+   * `cleanupPeriod` are refused: not supported yet.
    */
   storage?: StorageRules;
   /**
@@ -248,7 +252,8 @@ export interface EventServerMonitorOptions {
  *   opened (`STORE`), or the address cannot be bound (`ADDRESS_IN_USE`,
  *   `LISTEN_FAILED`, `TLS` for a certificate or key it cannot use).
  * @throws {TypeError} For a duration that is not a finite number of
- *   milliseconds >= 0, naming it (before anything is opened).
+ *   milliseconds >= 0, or invalid storage rules, naming the field (before
+ *   anything is opened).
  * @throws The reason of `options.signal`, when it aborted before the
  *   server was running.
  * @throws {EventServerError} With `monitor`, when the Monitor Server
@@ -279,6 +284,7 @@ export async function startEventServer(
   checkDuration("initTimeout", options.initTimeout);
   checkDuration("moduleTimeout", options.moduleTimeout);
   checkChatterOptions(options);
+  checkStorageRules(options.storage);
   const signal = options.signal;
   signal?.throwIfAborted();
   const hostname = options.hostname ?? "127.0.0.1";
@@ -304,6 +310,7 @@ export async function startEventServer(
       maxEventTypeBytes: options.maxEventTypeBytes,
       maxPayloadBytes: options.maxPayloadBytes,
       eventTypeCacheSize: options.eventTypeCacheSize,
+      storage: options.storage,
     });
   } catch (e) {
     throw new EventServerError(

@@ -54,7 +54,6 @@ export type {
   Source,
   SourceType,
 } from "./module.ts";
-export type { Synchronous } from "../store/mod.ts";
 export type {
   Condition,
   JsonCondition,
@@ -62,5 +61,6 @@ export type {
   RetentionLimit,
   StorageCondition,
   StorageRules,
+  Synchronous,
   TimeseriesPartition,
-} from "../store/storage_rules.ts";
+} from "../store/mod.ts";

@@ -31,11 +31,13 @@ const LATEST_OF_LISTED = `SELECT ${LATEST_CANDIDATE}
   FROM json_each(:ids) AS j CROSS JOIN event_types AS et ON et.id = j.value
   JOIN events AS e ON e.seq = et.latest
   WHERE e.seq <= :snapshot ORDER BY j.key`;
-// Seq, type id and size of the events with seq in (from, to].
+// Seq, type id and size of the events with seq in (from, to] of types
+// with a latest entry (those the latest rule keeps).
 const LATEST_REGISTERED = `SELECT e.seq, e.type_id, ${SIZE}
   FROM events AS e NOT INDEXED
   CROSS JOIN event_types AS et ON et.id = e.type_id
-  WHERE e.seq > :from AND e.seq <= :to ORDER BY e.seq`;
+  WHERE e.seq > :from AND e.seq <= :to AND et.latest IS NOT NULL
+  ORDER BY e.seq`;
 
 /** A latest query: candidates by type id. */
 export class LatestRun extends Run {

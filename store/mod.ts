@@ -43,6 +43,7 @@ export type {
   StorageRules,
   TimeseriesPartition,
 } from "./storage_rules.ts";
+export { checkStorageRules } from "./_check_storage_rules.ts";
 export {
   DatabaseInUseError,
   type EventLimit,

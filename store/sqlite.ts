@@ -69,6 +69,10 @@ import {
   type PayloadColumns,
   payloadColumns,
 } from "./_event_row.ts";
+import type { StorageRules } from "./storage_rules.ts";
+import { checkStorageRules } from "./_check_storage_rules.ts";
+import { StorageConditions } from "./_conditions.ts";
+import { applyLatestRules, LatestRule } from "./_latest_rule.ts";
 
 export { DEFAULT_EVENT_TYPE_CACHE_SIZE };
 
@@ -170,6 +174,20 @@ export interface SqliteStoreOptions {
    * types the database holds.
    */
   eventTypeCacheSize?: number;
+  /**
+   * Storage rules, as the reference's LMDB backend's (default: every
+   * event stored, every type with a latest entry). `conditions` decide
+   * which events are stored: one that fails them still gets its id and is
+   * returned (and notified by a server) but is not stored, so no query
+   * answers it and it does not replace its type's latest event.
+   * `latest.subscriptions` decide which types have a latest entry: a
+   * latest query answers nothing for the others. At open, latest entries
+   * the rules no longer allow are dropped, as the reference does; events
+   * already stored stay (the reference hides those failing new
+   * conditions from timeseries queries). `timeseries` and `cleanupPeriod`
+   * are refused: not supported yet.
+   */
+  storage?: StorageRules;
 }
 
 /** {@linkcode EventStore} on SQLite; see the module documentation. */
@@ -189,6 +207,8 @@ export class SqliteStore implements EventStore {
   #maxResults: number;
   #sessionBlock: number;
   #limits: EventLimits;
+  #conditions: StorageConditions;
+  #latestRule: LatestRule;
   // Last session durably reserved (see SqliteStoreOptions.sessionBlock).
   #reserved: number;
   #now: () => Timestamp;
@@ -257,6 +277,18 @@ export class SqliteStore implements EventStore {
         DEFAULT_MAX_EVENT_TYPE_BYTES,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     };
+    this.#conditions = new StorageConditions(options.storage?.conditions);
+    this.#latestRule = new LatestRule(options.storage?.latest?.subscriptions);
+    if (!this.#latestRule.all || !this.#conditions.empty) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        applyLatestRules(db, this.#types, this.#latestRule, this.#conditions);
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        throw e;
+      }
+    }
     const last = this.#readLast();
     this.#lastEventId = last.id;
     this.#lastTimestamp = last.timestamp;
@@ -272,6 +304,8 @@ export class SqliteStore implements EventStore {
    * @param options Path, server id and tuning.
    * @returns The open store; close it with {@linkcode SqliteStore.close}.
    * @throws {RangeError} For an invalid server id or limit.
+   * @throws {TypeError} For invalid storage rules, naming the field
+   *   (`storage.conditions[0].condition.dataType ...`).
    * @throws {DatabaseInUseError} When another store has the file open.
    * @throws {StoreError} When the file cannot be opened or holds an
    *   unknown schema version.
@@ -308,6 +342,7 @@ export class SqliteStore implements EventStore {
     if (options.sessionBlock === 0) {
       throw new RangeError("invalid sessionBlock 0");
     }
+    checkStorageRules(options.storage);
     const { path } = options;
     const lock = path === ":memory:" || path === "" ? null : lockDatabase(path);
     let db: DatabaseSync | null = null;
@@ -381,6 +416,7 @@ export class SqliteStore implements EventStore {
 
     // Encode everything before writing, so a bad event refuses the request.
     const rows = this.#encode(events);
+    const latestRule = this.#latestRule;
 
     timestamp ??= this.#now();
     if (compareTimestamps(timestamp, this.#lastTimestamp) < 0) {
@@ -398,8 +434,21 @@ export class SqliteStore implements EventStore {
       const latest = new Map<number, number | bigint>();
       for (let i = 0; i < events.length; i++) {
         const event = events[i];
+        const [sourceT, [kind, payloadType, data], stored] = rows[i];
+        if (!stored) {
+          // Its id is given and it is notified, but not stored.
+          registered.push({
+            id: { server, session, instance: i + 1 },
+            type: event.type,
+            timestamp,
+            sourceTimestamp: sourceT === null
+              ? null
+              : timestampFromBytes(sourceT),
+            payload: event.payload ?? null,
+          });
+          continue;
+        }
         const typeId = this.#types.ensure(event.type);
-        const [sourceT, [kind, payloadType, data]] = rows[i];
         const { lastInsertRowid } = this.#insertEvent.run(
           server,
           session,
@@ -411,7 +460,9 @@ export class SqliteStore implements EventStore {
           payloadType,
           data,
         );
-        latest.set(typeId, lastInsertRowid);
+        if (latestRule.all || latestRule.keeps(event.type)) {
+          latest.set(typeId, lastInsertRowid);
+        }
         registered.push({
           id: { server, session, instance: i + 1 },
           type: this.#types.typeOf(typeId),
@@ -470,9 +521,12 @@ export class SqliteStore implements EventStore {
     };
   }
 
+  // Each event's source timestamp and payload columns, and whether the
+  // storage conditions let it be stored.
   #encode(
     events: readonly RegisterEvent[],
-  ): [Uint8Array | null, PayloadColumns][] {
+  ): [Uint8Array | null, PayloadColumns, boolean][] {
+    const conditions = this.#conditions;
     return events.map((e) => {
       checkRegisterType(e.type, this.#limits);
       const payload = payloadColumns(e.payload);
@@ -480,6 +534,7 @@ export class SqliteStore implements EventStore {
       return [
         e.sourceTimestamp == null ? null : timestampToBytes(e.sourceTimestamp),
         payload,
+        conditions.empty || conditions.matches(e.type, e.payload),
       ];
     });
   }

@@ -79,13 +79,21 @@ export type Condition =
 /**
  * A condition on an event's JSON payload: the value at `dataPath` (the
  * whole payload when absent) has JSON type `dataType` and equals
- * `dataValue`, each when given. An event without a JSON payload, or
- * without a value at the path, does not meet it.
+ * `dataValue`, each when given, as the reference's `json` condition
+ * decides: an event without a JSON payload does not meet it; a path that
+ * leads nowhere gives `null` (which type `"null"` and value `null` meet);
+ * `"number"` is any number but not a boolean; values compare as Python's
+ * `==` does (`1` equals `1.0`, and also `true`; objects in any key
+ * order).
  */
 export interface JsonCondition {
   /** Discriminator. */
   readonly type: "json";
-  /** Path into the payload: a key, an array index, or a list of them. */
+  /**
+   * Path into the payload: a key (into an object), an integer index
+   * (into an array; negative ones count from its end), or a list of
+   * paths, flattened.
+   */
   readonly dataPath?: JsonPath;
   /** JSON type the value must have. */
   readonly dataType?:
