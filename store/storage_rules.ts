@@ -42,19 +42,23 @@ export interface StorageRules {
    */
   readonly conditions?: readonly StorageCondition[];
   /**
-   * The types that keep a latest entry, which a latest query answers.
-   * Default: every type (`[["*"]]`).
+   * The types that keep a latest entry, which a latest query answers
+   * (for other types it answers nothing). Default: every type
+   * (`[["*"]]`).
    */
   readonly latest?: { readonly subscriptions: readonly EventType[] };
   /**
    * Timeseries partitions: an event is kept in each partition whose
    * subscriptions match its type, ordered by the partition's `orderBy`.
    * Default: one partition of every type, by timestamp, kept for ever.
+   * Not supported yet: `SqliteStore.open` and `startEventServer` refuse
+   * it.
    */
   readonly timeseries?: readonly TimeseriesPartition[];
   /**
    * Milliseconds between two cleanups enforcing the partitions' limits.
    * Default: 1,000 (the reference's configurations commonly use 1 s).
+   * Not supported yet, as `timeseries`.
    */
   readonly cleanupPeriod?: number;
 }

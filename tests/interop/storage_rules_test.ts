@@ -97,7 +97,7 @@ function seen(e: PeerEvent): string {
   return `${e.type.join("/")} ${payload}`;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -159,7 +159,7 @@ async function drive(port: number) {
 Deno.test("storage rules: our Event Server answers as the reference's", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const port = await freePort();
+    const port = freePort();
     const conf = {
       type: "event",
       name: "reference",
