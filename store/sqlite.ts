@@ -436,10 +436,13 @@ export class SqliteStore implements EventStore {
         const event = events[i];
         const [sourceT, [kind, payloadType, data], stored] = rows[i];
         if (!stored) {
-          // Its id is given and it is notified, but not stored.
+          // Its id is given and it is notified, but not stored (its
+          // type is not added to the table either: frozen as the others).
           registered.push({
             id: { server, session, instance: i + 1 },
-            type: event.type,
+            type: Object.isFrozen(event.type)
+              ? event.type
+              : Object.freeze([...event.type]),
             timestamp,
             sourceTimestamp: sourceT === null
               ? null
