@@ -23,7 +23,9 @@
  *   everything under `gateway` (and `["gateway"]` itself), `["*"]`
  *   everything ({@linkcode Subscription}).
  * - **Payload**: JSON (`{ kind: "json", data }`, any JSON value) or binary
- *   (`{ kind: "binary", type, data }`, a `Uint8Array` and a type name).
+ *   (`{ kind: "binary", type, data }`, a `Uint8Array` and a type name). A
+ *   {@linkcode JsonTextPayload} is a JSON payload that keeps its text, sent
+ *   and served byte for byte (the Event Server's store answers with these).
  * - **Timestamp**: `{ s, us }`, seconds and microseconds since the Unix
  *   epoch ({@linkcode Timestamp}); helpers such as `now()` are in
  *   `@hat/eventer/timestamp`.

@@ -83,7 +83,10 @@ export interface BinaryPayload {
   data: Uint8Array;
 }
 
-/** JSON event payload. */
+/**
+ * JSON event payload. `JsonTextPayload` is one that keeps the text it
+ * arrived in (written back as that text).
+ */
 export interface JsonPayload {
   /** Discriminator. */
   kind: "json";
