@@ -12,6 +12,7 @@ import {
   type PeerQueryResult,
   type PeerRegisterEvent,
   startPeer,
+  startTap,
 } from "./peer.ts";
 
 // JSON texts as the reference writes them (json.dumps): keys "10" before
@@ -27,9 +28,22 @@ function texts(events: PeerEvent[]): (string | undefined)[] {
   );
 }
 
+// Whether `bytes` holds `part`.
+function holds(bytes: Uint8Array, part: Uint8Array): boolean {
+  outer: for (let i = 0; i + part.length <= bytes.length; i++) {
+    for (let j = 0; j < part.length; j++) {
+      if (bytes[i + j] !== part[j]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
 Deno.test("a reference client gets back the JSON text it sent, byte for byte", async () => {
   await using server = await startEventServer({ db: ":memory:", port: 0 });
-  const port = server.addresses[0].port;
+  // Every frame through a tap: the bytes themselves are compared too.
+  await using tap = startTap(server.addresses[0], { keepData: true });
+  const port = tap.port;
   await using sub = await startPeer(
     "client",
     clientArgs({
@@ -73,4 +87,20 @@ Deno.test("a reference client gets back the JSON text it sent, byte for byte", a
     },
   });
   assert.deepEqual(texts(timeseries.events), TEXTS, "timeseries query");
+
+  // On the wire: the register request held each text's bytes, and so did
+  // the register response, the notification and both query results.
+  for (const text of TEXTS) {
+    const bytes = new TextEncoder().encode(text);
+    const frames = (dir: "c2s" | "s2c") =>
+      tap.frames.filter((f) => f.dir === dir && holds(f.data!, bytes))
+        .map((f) => f.type);
+    assert.deepEqual(frames("c2s"), ["HatEventer.MsgRegisterReq"], text);
+    assert.deepEqual(frames("s2c").sort(), [
+      "HatEventer.MsgEventsNotify",
+      "HatEventer.MsgQueryRes",
+      "HatEventer.MsgQueryRes",
+      "HatEventer.MsgRegisterRes",
+    ], text);
+  }
 });

@@ -1298,12 +1298,16 @@ export interface TapFrame {
   at: number;
   /** Whether the tap dropped it instead of forwarding it. */
   dropped: boolean;
+  /** The payload's bytes, when the tap keeps them (`keepData`). */
+  data?: Uint8Array;
 }
 
 /** Options of {@linkcode startTap}. */
 export interface TapOptions {
   /** Frames for which this returns true are not forwarded. */
   drop?: (frame: TapFrame) => boolean;
+  /** Keep each frame's payload bytes (`TapFrame.data`). */
+  keepData?: boolean;
 }
 
 /**
@@ -1317,6 +1321,7 @@ export class Tap implements AsyncDisposable {
   readonly #listener: Deno.Listener;
   readonly #target: { hostname: string; port: number };
   readonly #drop?: (frame: TapFrame) => boolean;
+  readonly #keepData: boolean;
   readonly #conns = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
   #nextConn = 1;
@@ -1329,6 +1334,7 @@ export class Tap implements AsyncDisposable {
   ) {
     this.#target = target;
     this.#drop = options.drop;
+    this.#keepData = options.keepData ?? false;
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.#accepting = this.#accept();
   }
@@ -1453,6 +1459,7 @@ export class Tap implements AsyncDisposable {
           at: performance.now(),
           dropped: false,
         };
+        if (this.#keepData) frame.data = msg.data.slice();
         frame.dropped = this.#drop?.(frame) ?? false;
         this.frames.push(frame);
         if (!frame.dropped) {
