@@ -383,6 +383,12 @@ export async function serveMain(
   try {
     server = await startEventServer(options);
   } catch (e) {
+    // A TypeError names an option the checks of startEventServer refused
+    // (a storage rule of the configuration file, say).
+    if (e instanceof TypeError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
     if (!(e instanceof EventServerError)) throw e;
     console.error(`error: ${e.message}`);
     return 1;

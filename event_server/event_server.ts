@@ -189,8 +189,10 @@ export interface EventServerOptions extends
    * entry). An event its `conditions` refuse is still registered (it has
    * an id, is answered and notified) but not stored: no query answers it
    * and its type's latest event stays the previous one. Types outside
-   * `latest.subscriptions` have no latest entry. `timeseries` and
-   * `cleanupPeriod` are refused: not supported yet.
+   * `latest.subscriptions` have no latest entry. `timeseries` partitions
+   * are accepted, but every stored event is served to timeseries queries
+   * of either order; a partition's `limit` (retention) is refused: not
+   * supported yet.
    */
   storage?: StorageRules;
   /**

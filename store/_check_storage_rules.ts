@@ -17,7 +17,7 @@ const DATA_TYPES = ["null", "boolean", "string", "number", "array", "object"];
  * @param rules The `storage` option.
  * @param field Its name, for the messages.
  * @throws {TypeError} For a rule the schema does not allow, or one not
- * supported yet (`timeseries`, `cleanupPeriod`), naming the field, e.g.
+ * supported yet (a partition's `limit`), naming the field, e.g.
  * `storage.conditions[0].condition.dataType must be one of ...`.
  */
 export function checkStorageRules(
@@ -31,13 +31,33 @@ export function checkStorageRules(
     unknown
   >;
   if (timeseries !== undefined) {
-    throw new TypeError(
-      `${field}.timeseries: partitions are not supported yet`,
-    );
+    const f = `${field}.timeseries`;
+    checkArray(timeseries, f).forEach((p, i) => {
+      checkObject(p, `${f}[${i}]`, ["orderBy", "subscriptions", "limit"]);
+      const { orderBy, subscriptions, limit } = p as Record<string, unknown>;
+      if (orderBy !== "timestamp" && orderBy !== "sourceTimestamp") {
+        throw new TypeError(
+          `${f}[${i}].orderBy must be "timestamp" or "sourceTimestamp", ` +
+            `got ${describe(orderBy)}`,
+        );
+      }
+      checkQueryTypes(subscriptions, `${f}[${i}].subscriptions`);
+      if (limit !== undefined) {
+        throw new TypeError(
+          `${f}[${i}].limit: retention is not supported yet`,
+        );
+      }
+    });
   }
-  if (cleanupPeriod !== undefined) {
+  if (
+    cleanupPeriod !== undefined &&
+    (typeof cleanupPeriod !== "number" || !Number.isFinite(cleanupPeriod) ||
+      cleanupPeriod < 0)
+  ) {
     throw new TypeError(
-      `${field}.cleanupPeriod: retention is not supported yet`,
+      `${field}.cleanupPeriod must be a number of milliseconds >= 0, got ${
+        describe(cleanupPeriod)
+      }`,
     );
   }
   if (conditions !== undefined) {

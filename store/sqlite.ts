@@ -184,8 +184,10 @@ export interface SqliteStoreOptions {
    * latest query answers nothing for the others. At open, latest entries
    * the rules no longer allow are dropped, as the reference does; events
    * already stored stay (the reference hides those failing new
-   * conditions from timeseries queries). `timeseries` and `cleanupPeriod`
-   * are refused: not supported yet.
+   * conditions from timeseries queries). `timeseries` partitions are
+   * checked and accepted, but every stored event is served to timeseries
+   * queries of either order whatever they say; a partition's `limit`
+   * (retention) is refused: not supported yet.
    */
   storage?: StorageRules;
 }

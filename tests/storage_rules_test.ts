@@ -125,12 +125,22 @@ Deno.test("all, any, and every condition whose subscriptions match", () => {
 Deno.test("storage rules are checked at open, naming the field", async () => {
   const refused: [unknown, RegExp][] = [
     [
-      { timeseries: [] },
-      /^storage\.timeseries: partitions are not supported yet$/,
+      {
+        timeseries: [{
+          orderBy: "timestamp",
+          subscriptions: [["*"]],
+          limit: { maxEntries: 10 },
+        }],
+      },
+      /^storage\.timeseries\[0\]\.limit: retention is not supported yet$/,
     ],
     [
-      { cleanupPeriod: 1000 },
-      /^storage\.cleanupPeriod: retention is not supported yet$/,
+      { timeseries: [{ orderBy: "TIMESTAMP", subscriptions: [["*"]] }] },
+      /^storage\.timeseries\[0\]\.orderBy must be "timestamp" or "sourceTimestamp"/,
+    ],
+    [
+      { cleanupPeriod: -1 },
+      /^storage\.cleanupPeriod must be a number of milliseconds >= 0/,
     ],
     [{ condition: [] }, /^storage\.condition is not a rule/],
     [{ conditions: {} }, /^storage\.conditions must be an array/],
@@ -209,9 +219,9 @@ Deno.test("storage rules are checked at open, naming the field", async () => {
       startEventServer({
         db: `${dir}/x.db`,
         port: 0,
-        storage: { timeseries: [] },
+        storage: { cleanupPeriod: -1 },
       }),
-      (e) => e instanceof TypeError && /storage\.timeseries/.test(e.message),
+      (e) => e instanceof TypeError && /storage\.cleanupPeriod/.test(e.message),
     );
     await assert.rejects(Deno.stat(`${dir}/x.db`), Deno.errors.NotFound);
   })();
@@ -369,4 +379,24 @@ Deno.test("the Event Server notifies what it does not store, and keeps latest by
     registered![2].id,
     registered![0].id,
   ]);
+});
+
+Deno.test("a reference configuration's partitions without limits are accepted", () => {
+  using store = SqliteStore.open({
+    path: ":memory:",
+    serverId: 1,
+    storage: {
+      timeseries: [
+        { orderBy: "timestamp", subscriptions: [["*"]] },
+        { orderBy: "sourceTimestamp", subscriptions: [["a", "*"]] },
+      ],
+      cleanupPeriod: 60_000,
+    },
+  });
+  store.register([{ type: ["a", "b"] }]);
+  assert.equal(
+    store.query({ kind: "timeseries", eventTypes: [["a", "*"]] }).events
+      .length,
+    1,
+  );
 });
