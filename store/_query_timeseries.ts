@@ -1,6 +1,6 @@
 /**
- * The timeseries query: events in (timestamp, id) order, read by ordered
- * scans of the time indexes.
+ * The timeseries query: events in (timestamp, id) order, read by an
+ * ordered scan of a time index, its entries filtered by type.
  *
  * @module
  */
@@ -24,9 +24,6 @@ import {
   type SortKey,
 } from "./_query_run.ts";
 
-/** Most matched types queried one ordered index scan each, then merged. */
-const MERGE_MAX_TYPES = 8;
-
 /**
  * Most matched types filtered in SQL; with more, SQLite's building of
  * the list (some 0.3 µs a type, at every statement) costs more than
@@ -34,20 +31,23 @@ const MERGE_MAX_TYPES = 8;
  */
 const SQL_LIST_MAX_TYPES = 256;
 
-/** One ordered index scan: of every matching type, or of one. */
+/**
+ * Index entries examined by a step of a scan whose entries are filtered
+ * by type (SCAN_ROWS when each is a candidate): the type is in the
+ * index, so an entry of another type costs no read of its event.
+ */
+const FILTERED_SCAN_ROWS = 4 * SCAN_ROWS;
+
+/** The ordered index scan. */
 interface Stream {
-  typeId: number | null;
   // Last entry examined, or the lastEventId position.
   position: SortKey | null;
   exhausted: boolean;
-  // Candidates read, and their bytes, up to the stream's own cut.
-  count: number;
-  bytes: number;
 }
 
 /**
  * A candidate as scanned (its payload's size, made its size in a result),
- * its sort key only when several streams merge.
+ * its sort key when read with it.
  */
 type TimeseriesRow = [
   seq: number,
@@ -70,19 +70,18 @@ export class TimeseriesRun extends Run {
   // (the type's aside).
   readonly #where: string[] = [];
   readonly #args: Record<string, Param> = {};
-  // Sort keys of the main candidates, when read (always with several
-  // streams; with one, only once fresh candidates are to be merged).
+  // Sort keys of the main candidates, once fresh candidates are to be
+  // merged.
   readonly #keys: SortKey[] = [];
-  #streams: Stream[] | null = null;
-  // How matching types are told: by stream, in SQL, or here.
-  #typeFilter: "stream" | "sql" | "here" | "none" = "none";
+  #stream: Stream | null = null;
+  // How matching types are told: one in SQL, several in SQL, or here.
+  #typeFilter: "one" | "sql" | "here" | "none" = "none";
   // Statements of a scan, by shape (position or not, end or not).
   readonly #sql = new Map<string, [string, string]>();
-  // The matching types' ids as JSON, when filtered in SQL.
-  #typeIds: string | null = null;
+  // The matching type's id, or the matching types' ids as JSON, when
+  // filtered in SQL.
+  #typeIds: number | string | null = null;
   #caughtUp: number;
-  // Per-type streams' candidates until all are read, then merged.
-  #pending: TimeseriesRow[] = [];
   #empty = false;
 
   constructor(q: EventQueries, params: QueryTimeseriesParams, limit: number) {
@@ -107,7 +106,7 @@ export class TimeseriesRun extends Run {
   }
 
   protected override prepare(): boolean {
-    if (this.#streams !== null) return true;
+    if (this.#stream !== null) return true;
     if (!this.#match.done) {
       this.#match.step();
       return false;
@@ -121,36 +120,31 @@ export class TimeseriesRun extends Run {
       position = this.#position(params.lastEventId, from, to) ?? null;
       if (position === null) {
         this.#empty = this.exhausted = true;
-        this.#streams = [];
+        this.#stream = { position: null, exhausted: true };
         return true;
       }
       this.#where.push(this.#after("last"));
       Object.assign(this.#args, prefixKeys("last", position));
     }
-    // A few types: one ordered range scan of `events_type_*` per type,
-    // merged here. Many types: one scan of the time index, filtering by
-    // type. The index is forced: left alone, SQLite would rather read
-    // every event of the types and sort them, which is unbounded.
+    // One scan of the time index, filtering its entries by type (the
+    // index has it). The index is forced: left alone, SQLite would
+    // rather read every event of the types and sort them, which is
+    // unbounded.
     const ids = this.#match.ids;
-    const stream = (typeId: number | null): Stream => ({
-      typeId,
-      position,
-      exhausted: false,
-      count: 0,
-      bytes: 0,
-    });
-    if (ids !== null && ids.length <= MERGE_MAX_TYPES) {
-      this.#typeFilter = "stream";
-      this.#streams = ids.map(stream);
-      if (ids.length === 0) this.exhausted = true;
-    } else {
-      if (ids !== null) {
-        this.#typeFilter = ids.length <= SQL_LIST_MAX_TYPES ? "sql" : "here";
-        if (this.#typeFilter === "sql") {
-          this.#typeIds = JSON.stringify(ids);
-        }
+    this.#stream = { position, exhausted: false };
+    if (ids !== null) {
+      if (ids.length === 0) {
+        this.exhausted = true;
+        this.#stream.exhausted = true;
+      } else if (ids.length === 1) {
+        this.#typeFilter = "one";
+        this.#typeIds = ids[0];
+      } else if (ids.length <= SQL_LIST_MAX_TYPES) {
+        this.#typeFilter = "sql";
+        this.#typeIds = JSON.stringify(ids);
+      } else {
+        this.#typeFilter = "here";
       }
-      this.#streams = [stream(null)];
     }
     return true;
   }
@@ -169,17 +163,17 @@ export class TimeseriesRun extends Run {
     } (:${prefix}Key, :${prefix}Server, :${prefix}Session, :${prefix}Instance)`;
   }
 
-  // The statements scanning a stream: the entry SCAN_ROWS on in its
-  // index from the position (if any), and the candidates up to it.
-  #scanSql(perType: boolean, from: boolean, to: boolean): [string, string] {
-    const shape = `${perType} ${from} ${to}`;
+  // The statements scanning the index: the entry `rows` on from the
+  // position (if any), and the candidates up to it.
+  #scanSql(from: boolean, to: boolean, rows: number): [string, string] {
+    const shape = `${from} ${to}`;
     let sql = this.#sql.get(shape);
     if (sql !== undefined) return sql;
     const key = this.#key;
     const dir = this.#ascending ? "ASC" : "DESC";
     const order =
       `ORDER BY ${key} ${dir}, server ${dir}, session ${dir}, instance ${dir}`;
-    const index = `INDEXED BY events_${perType ? "type_" : ""}${key}`;
+    const index = `INDEXED BY events_${key}`;
     // The range of the ordering key holds the candidates; other
     // conditions filter them.
     const range: string[] = this.#bySource ? ["source_t IS NOT NULL"] : [];
@@ -188,10 +182,10 @@ export class TimeseriesRun extends Run {
         range.push(`${key} ${op} :${key}${name}`);
       }
     }
-    if (perType) range.push("type_id = :typeId");
     if (from) range.push(this.#after("pos"));
     const where = [...this.#where, ...range.slice(this.#bySource ? 1 : 0)];
     if (to) where.push(this.#upTo("end"));
+    if (this.#typeFilter === "one") where.push("type_id = :typeIds");
     if (this.#typeFilter === "sql") {
       where.push("type_id IN (SELECT value FROM json_each(:typeIds))");
     }
@@ -199,33 +193,39 @@ export class TimeseriesRun extends Run {
     sql = [
       `SELECT ${key}, server, session, instance FROM events ${index}
        ${range.length ? "WHERE " + range.join(" AND ") : ""}
-       ${order} LIMIT 1 OFFSET ${SCAN_ROWS - 1}`,
-      `SELECT seq, type_id, ${PAYLOAD_SIZE}${
-        perType ? `, ${key}, server, session, instance` : ""
-      } FROM events AS e ${index} WHERE ${where.join(" AND ")} ${order}`,
+       ${order} LIMIT 1 OFFSET ${rows - 1}`,
+      `SELECT seq, type_id, ${PAYLOAD_SIZE} FROM events AS e ${index}
+       WHERE ${where.join(" AND ")} ${order}`,
     ];
     this.#sql.set(shape, sql);
     return sql;
   }
 
-  // A bounded part of the first stream not exhausted: the next SCAN_ROWS
-  // entries of its index, those that match as candidates.
+  // A bounded part of the scan: the next entries of the index, those that
+  // match as candidates.
   protected scan(): void {
-    const streams = this.#streams!;
-    const stream = streams.find((s) => !s.exhausted)!;
-    const perType = stream.typeId !== null;
+    const stream = this.#stream!;
     const from = stream.position;
-    const [endSql] = this.#scanSql(perType, from !== null, false);
+    const filtered = this.#typeFilter === "one" ||
+      this.#typeFilter === "sql";
+    const [endSql] = this.#scanSql(
+      from !== null,
+      false,
+      filtered ? FILTERED_SCAN_ROWS : SCAN_ROWS,
+    );
     const args: Record<string, Param> = {};
     for (const name of [`${this.#key}From`, `${this.#key}To`]) {
       if (name in this.#args) args[name] = this.#args[name];
     }
-    if (perType) args.typeId = stream.typeId;
     if (from !== null) Object.assign(args, prefixKeys("pos", from));
     const row =
       this.q.all<[Uint8Array, number, number, number]>(endSql, args)[0];
     const end = row === undefined ? null : sortKey(row);
-    const sql = this.#scanSql(perType, from !== null, end !== null)[1];
+    const sql = this.#scanSql(
+      from !== null,
+      end !== null,
+      filtered ? FILTERED_SCAN_ROWS : SCAN_ROWS,
+    )[1];
     const rows = this.q.all<TimeseriesRow>(sql, {
       ...this.#args,
       ...args,
@@ -236,47 +236,13 @@ export class TimeseriesRun extends Run {
     this.#sized(rows);
     stream.position = end;
     stream.exhausted = end === null;
-    if (!perType) {
-      const filter = this.#typeFilter === "here" ? this.#match : null;
-      for (const row of rows) {
-        if (filter === null || filter.has(row[1])) {
-          this.add(row[0], row[2]);
-        }
-      }
-      this.exhausted = stream.exhausted;
-      return;
-    }
-    // One stream of several: its candidates up to its own cut (no more
-    // of its events can make the merged result), then the next stream.
+    const filter = this.#typeFilter === "here" ? this.#match : null;
     for (const row of rows) {
-      this.#pending.push(row);
-      if (stream.count >= this.limit) {
-        stream.exhausted = true;
-        break;
-      }
-      stream.bytes += row[2];
-      stream.count++;
-      if (stream.bytes > this.q.maxBytes && stream.count > 1) {
-        stream.exhausted = true;
-        break;
+      if (filter === null || filter.has(row[1])) {
+        this.add(row[0], row[2]);
       }
     }
-    if (streams.some((s) => !s.exhausted)) return;
-    const pending = this.#pending;
-    this.#pending = [];
-    const keys = pending.map((row) => sortKey(row, 3));
-    const order = pending.map((_, i) => i);
-    if (streams.length > 1) {
-      const sign = this.#ascending ? 1 : -1;
-      order.sort((a, b) => sign * compareKeys(keys[a], keys[b]));
-    }
-    for (const i of order) {
-      this.#keys.push(keys[i]);
-      this.add(pending[i][0], pending[i][2]);
-    }
-    // Whatever was left unread of a stream comes after its own cut, so
-    // after the merged result's end.
-    this.exhausted = true;
+    this.exhausted = stream.exhausted;
   }
 
   // Each row's payload size made its size in a result.

@@ -20,7 +20,7 @@ import type {
 } from "../common/event/mod.ts";
 import { writeEvents } from "../common/eventer/mod.ts";
 import { Writer } from "../common/sbs/mod.ts";
-import { compareTimestamps } from "../common/event/mod.ts";
+import { compareTimestamps, timestampToBytes } from "../common/event/mod.ts";
 import { relative } from "node:path";
 import {
   clock,
@@ -152,7 +152,59 @@ Deno.test("a file store keeps events and ids across reopen", async () => {
   });
 });
 
-Deno.test("an unknown schema version is refused, version 1 is migrated", async () => {
+// Schema version 2 as it was (version 1: `servers` without `reserved`).
+const SCHEMA_V2 = `
+CREATE TABLE event_types (
+  id INTEGER PRIMARY KEY, type TEXT NOT NULL UNIQUE, latest INTEGER);
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY, server INTEGER NOT NULL, session INTEGER NOT NULL,
+  instance INTEGER NOT NULL, type_id INTEGER NOT NULL, t BLOB NOT NULL,
+  source_t BLOB, payload_kind INTEGER, payload_type TEXT, payload_data BLOB);
+CREATE UNIQUE INDEX events_id ON events (server, session, instance);
+CREATE INDEX events_t ON events (t, server, session, instance);
+CREATE INDEX events_source_t ON events (source_t, server, session, instance)
+  WHERE source_t IS NOT NULL;
+CREATE INDEX events_type_t ON events (type_id, t, server, session, instance);
+CREATE INDEX events_type_source_t
+  ON events (type_id, source_t, server, session, instance)
+  WHERE source_t IS NOT NULL;
+CREATE TABLE servers (
+  server INTEGER PRIMARY KEY, session INTEGER NOT NULL,
+  instance INTEGER NOT NULL, t BLOB NOT NULL,
+  reserved INTEGER NOT NULL DEFAULT 0);
+PRAGMA user_version = 2;`;
+
+// A database of schema version `version` (1 or 2) holding sessions 1-3 of
+// server 1, types a, b, a at timestamps 10, 20, 30 (source 3, 2, 1).
+function oldDatabase(path: string, version: 1 | 2): void {
+  const db = new DatabaseSync(path);
+  db.exec(SCHEMA_V2);
+  const t = (s: number) => timestampToBytes(ts(s));
+  db.exec(`INSERT INTO event_types (id, type, latest)
+    VALUES (1, '["a"]', 3), (2, '["b"]', 2)`);
+  const insert = db.prepare(`INSERT INTO events (seq, server, session,
+    instance, type_id, t, source_t, payload_kind, payload_data)
+    VALUES (?, 1, ?, 1, ?, ?, ?, 1, ?)`);
+  for (const [session, typeId] of [[1, 1], [2, 2], [3, 1]]) {
+    insert.run(
+      session,
+      session,
+      typeId,
+      t(10 * session),
+      t(4 - session),
+      `${session}`,
+    );
+  }
+  db.prepare(`INSERT INTO servers (server, session, instance, t, reserved)
+    VALUES (1, 3, 1, ?, 3)`).run(t(30));
+  if (version === 1) {
+    db.exec(`ALTER TABLE servers DROP COLUMN reserved;
+      PRAGMA user_version = 1`);
+  }
+  db.close();
+}
+
+Deno.test("an unknown schema version is refused, versions 1 and 2 are migrated", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/other.db`;
     const db = new DatabaseSync(path);
@@ -160,19 +212,50 @@ Deno.test("an unknown schema version is refused, version 1 is migrated", async (
     db.close();
     assert.throws(() => SqliteStore.open({ path, serverId: 1 }), StoreError);
 
-    // Version 1: `servers` without `reserved`.
-    const v1 = `${dir}/v1.db`;
-    const store = SqliteStore.open({ path: v1, serverId: 1 });
-    store.register([{ type: ["a"] }]);
-    store.close();
-    const old = new DatabaseSync(v1);
-    old.exec(`ALTER TABLE servers DROP COLUMN reserved;
-      PRAGMA user_version = 1`);
-    old.close();
-    using migrated = SqliteStore.open({ path: v1, serverId: 1 });
-    assert.deepEqual(migrated.getLastEventId(), id(1, 1));
-    assert.deepEqual(migrated.register([{ type: ["a"] }])[0].id, id(2, 1));
-    assert.equal(migrated.query({ kind: "latest" }).events.length, 1);
+    for (const version of [1, 2] as const) {
+      const old = `${dir}/v${version}.db`;
+      oldDatabase(old, version);
+      const store = SqliteStore.open({ path: old, serverId: 1 });
+      assert.deepEqual(store.getLastEventId(), id(3, 1));
+      assert.deepEqual(ids(store.query({ kind: "latest" })), [
+        [[3, 1], [2, 1]],
+        false,
+      ]);
+      const [next] = store.register([{ type: ["b"] }]);
+      assert.deepEqual(next.id, id(4, 1));
+      for (
+        const [orderBy, types, expected] of [
+          ["timestamp", [["a"]], [[3, 1], [1, 1]]],
+          ["timestamp", [["b"]], [[4, 1], [2, 1]]],
+          ["timestamp", null, [[4, 1], [3, 1], [2, 1], [1, 1]]],
+          ["sourceTimestamp", [["a"]], [[1, 1], [3, 1]]],
+          ["sourceTimestamp", [["a"], ["b"]], [[1, 1], [2, 1], [3, 1]]],
+        ] as const
+      ) {
+        assert.deepEqual(
+          ids(store.query({
+            kind: "timeseries",
+            eventTypes: types,
+            orderBy,
+          } as QueryParams))[0],
+          expected,
+          `${orderBy} ${JSON.stringify(types)}`,
+        );
+      }
+      store.close();
+      const check = new DatabaseSync(old, { readOnly: true });
+      const indexes = check.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql NOT NULL ORDER BY name",
+      ).all().map((row) => row.name);
+      assert.deepEqual(indexes, ["events_id", "events_source_t", "events_t"]);
+      assert.equal(
+        (check.prepare("PRAGMA user_version").get() as {
+          user_version: number;
+        }).user_version,
+        3,
+      );
+      check.close();
+    }
   });
 });
 
