@@ -103,8 +103,9 @@ export const DEFAULT_MAX_EVENT_TYPE_BYTES = 1024;
 /** Default of {@linkcode SqliteStoreOptions.maxPayloadBytes}: 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
-// Events inserted by one statement, and the columns of each.
-const INSERT_ROWS = 64;
+// Events inserted by one statement (a statement costs more to run than a
+// row to write), largest first; and the columns of each.
+const INSERT_ROWS = [64, 16, 4, 1];
 const INSERT_COLUMNS = 10;
 
 function insertEventsSql(rows: number): string {
@@ -211,8 +212,8 @@ export class SqliteStore implements EventStore {
   #lock: DatabaseLock | null;
   #types: EventTypeTable;
   #queries: EventQueries;
-  #insertEvent: StatementSync;
-  #insertEvents: StatementSync;
+  // Inserting INSERT_ROWS[i] events.
+  #insertEvents: StatementSync[];
   #updateLatest: StatementSync;
   #selectLastSeq: StatementSync;
   // Sequence number of the last event stored or pending.
@@ -264,8 +265,7 @@ export class SqliteStore implements EventStore {
       this.#types,
       options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
     );
-    this.#insertEvent = db.prepare(insertEventsSql(1));
-    this.#insertEvents = db.prepare(insertEventsSql(INSERT_ROWS));
+    this.#insertEvents = INSERT_ROWS.map((n) => db.prepare(insertEventsSql(n)));
     this.#updateLatest = db.prepare(
       `UPDATE event_types SET latest = j.value ->> 1
        FROM json_each(?) AS j WHERE event_types.id = j.value ->> 0`,
@@ -450,8 +450,6 @@ export class SqliteStore implements EventStore {
     const registered: Event[] = [];
     const firstSeq = this.#lastSeq + 1;
     try {
-      // Rows are inserted INSERT_ROWS at a time: a statement costs more
-      // to run than a row to write.
       const latest = new Map<number, number>();
       const values: (number | string | Uint8Array | null)[] = [];
       for (let i = 0; i < events.length; i++) {
@@ -499,13 +497,16 @@ export class SqliteStore implements EventStore {
             : timestampFromBytes(sourceT),
           payload: event.payload ?? null,
         });
-        if (values.length === INSERT_ROWS * INSERT_COLUMNS) {
-          this.#insertEvents.run(...values);
+        if (values.length === INSERT_ROWS[0] * INSERT_COLUMNS) {
+          this.#insertEvents[0].run(...values);
           values.length = 0;
         }
       }
-      for (let i = 0; i < values.length; i += INSERT_COLUMNS) {
-        this.#insertEvent.run(...values.slice(i, i + INSERT_COLUMNS));
+      for (let i = 0, k = 1; i < values.length; k++) {
+        const n = INSERT_ROWS[k] * INSERT_COLUMNS;
+        for (; values.length - i >= n; i += n) {
+          this.#insertEvents[k].run(...values.slice(i, i + n));
+        }
       }
       this.#updateLatest.run(JSON.stringify([...latest]));
       this.#updateServer.run(server, session, events.length, t);

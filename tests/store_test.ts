@@ -647,3 +647,46 @@ Deno.test("a stepped query under the byte cap answers what query answers at its 
     }
   }
 });
+
+Deno.test("a request of any size is stored whole and in order", () => {
+  using store = SqliteStore.open({ path: ":memory:", serverId: 1 });
+  // 64 + 64 + 16 + 4 + 4 + 1 + 1 + ...: every statement size, and sizes
+  // around them.
+  let session = 0;
+  for (const n of [1, 3, 4, 5, 17, 63, 64, 65, 149, 1000]) {
+    const events = store.register(
+      Array.from({ length: n }, (_, i) => ({
+        type: ["n", String(n), String(i % 7)],
+        payload: { kind: "json", data: i },
+      })),
+    );
+    session++;
+    assert.deepEqual(
+      events.map((e) => e.id),
+      Array.from({ length: n }, (_, i) => id(session, i + 1)),
+    );
+  }
+  store.flush();
+  const all = store.query({ kind: "server", serverId: 1, maxResults: 2000 });
+  assert.equal(
+    all.events.length,
+    1 + 3 + 4 + 5 + 17 + 63 + 64 + 65 + 149 + 1000,
+  );
+  const of149 = store.query({
+    kind: "timeseries",
+    eventTypes: [["n", "149", "*"]],
+    order: "ascending",
+  }).events;
+  assert.deepEqual(
+    of149.map((e) => [e.id.instance, e.payload?.data]),
+    Array.from({ length: 149 }, (_, i) => [i + 1, i]),
+  );
+  const latest = store.query({
+    kind: "latest",
+    eventTypes: [["n", "1000", "*"]],
+  });
+  assert.deepEqual(
+    latest.events.map((e) => e.id.instance).sort((a, b) => a - b),
+    [994, 995, 996, 997, 998, 999, 1000],
+  );
+});
