@@ -229,7 +229,8 @@ const bytes = (v: number) =>
     : v >= 1024
     ? `${(v / 1024).toFixed(1)} KiB`
     : `${v.toFixed(0)} B`;
-const k = (n: number) => n >= 1000 ? `${n / 1000}k` : String(n);
+const k = (n: number) =>
+  n >= 1e6 ? `${n / 1e6}M` : n >= 1000 ? `${n / 1000}k` : String(n);
 const ROWS: [string, string, (v: number) => string, boolean][] = [
   ["register1", "register, batch 1, with response", rate, true],
   ["register100", "register, batch 100, with response", rate, true],
