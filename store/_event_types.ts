@@ -147,6 +147,10 @@ export class EventTypeTable {
   #selectAfter: StatementSync;
   #selectMaxId: StatementSync;
   #ids: Generations<string, number>;
+  // Ids of frozen type arrays (which the Eventer decoder hands out again
+  // for the types it decodes often): found without making the type's
+  // text. Bounded by the arrays alive, held by their users.
+  #frozenIds = new WeakMap<EventType, number>();
   #types: Generations<number, Cached>;
   // Query types (as JSON) to the ids matching them, extended as types come.
   #matches = new Map<string, Match>();
@@ -200,6 +204,7 @@ export class EventTypeTable {
    */
   reset(): void {
     this.#ids.clear();
+    this.#frozenIds = new WeakMap();
     this.#types.clear();
     for (const m of this.#matches.values()) m.kept = false;
     this.#matches.clear();
@@ -246,15 +251,24 @@ export class EventTypeTable {
 
   /** Id of `type`, inserting it when new (inside the caller's transaction). */
   ensure(type: EventType): number {
+    const frozen = Object.isFrozen(type);
+    if (frozen) {
+      const id = this.#frozenIds.get(type);
+      if (id !== undefined) return id;
+    }
     const key = JSON.stringify(type);
     let id = this.#ids.get(key);
-    if (id !== undefined) return id;
+    if (id !== undefined) {
+      if (frozen) this.#frozenIds.set(type, id);
+      return id;
+    }
     id = (this.#selectId.get(key) as { id: number } | undefined)?.id;
     if (id === undefined) {
       id = (this.#insert.get(key) as { id: number }).id;
       this.#lastId = Math.max(this.#lastId, id);
     }
     this.#ids.set(key, id);
+    if (frozen) this.#frozenIds.set(type, id);
     this.#types.set(id, {
       type: Object.freeze([...type]),
       bytes: utf8Length(key, Infinity),
