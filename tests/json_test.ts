@@ -989,3 +989,19 @@ Deno.test("JSON byte parser: shapes of 1 to 32 keys built in lanes and shared, a
   assert.ok(free < 4, `${free} lanes left`);
   assert.ok(served > 500, `${served} objects built by shapes`);
 });
+
+Deno.test("jsonText from inside a toJSON method called by jsonText", () => {
+  const nested = { nested: [1, 2.5, "é"] };
+  const inner = { toJSON: () => jsonText(nested) };
+  const long = "x".repeat(100_000);
+  const text = jsonText(
+    { a: inner, b: long, c: [inner] } as unknown as JsonValue,
+  );
+  const innerText = jsonText(nested);
+  assert.equal(innerText, '{"nested": [1, 2.5, "\\u00e9"]}');
+  assert.ok(
+    text === jsonText({ a: innerText, b: long, c: [innerText] }),
+    text.slice(0, 100),
+  );
+  assert.equal(jsonText([1, { k: null }]), '[1, {"k": null}]');
+});

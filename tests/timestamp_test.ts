@@ -91,6 +91,44 @@ Deno.test("bytes round trip, canonical seconds, byte order is time order", () =>
   });
 });
 
+Deno.test("bytes of number seconds equal those of the BigInt formula", () => {
+  const seconds = [
+    0,
+    -0,
+    1,
+    -1,
+    2 ** 31,
+    -(2 ** 31),
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 32 + 1,
+    -(2 ** 32) - 1,
+    -(2 ** 32),
+    -(2 ** 32) + 1,
+    2 ** 52,
+    -(2 ** 52),
+    2 ** 53 - 2 ** 32,
+    -(2 ** 53) + 2 ** 32,
+    2 ** 53 - 2 ** 32 - 1,
+    -(2 ** 53) + 2 ** 32 - 1,
+    Number.MAX_SAFE_INTEGER,
+    -Number.MAX_SAFE_INTEGER,
+    1732000000,
+  ];
+  for (let i = 0; i < 200; i++) {
+    seconds.push(Math.round((Math.random() - 0.5) * 2 ** (10 + i % 44)));
+  }
+  for (const s of seconds) {
+    const view = new DataView(new ArrayBuffer(12));
+    view.setBigUint64(0, BigInt(s) + 2n ** 63n);
+    view.setUint32(8, 7);
+    const expected = new Uint8Array(view.buffer);
+    assert.deepEqual(timestampToBytes({ s, us: 7 }), expected, `${s}`);
+    const back = timestampFromBytes(expected);
+    assert.ok(Object.is(back.s, s + 0), `${s}: ${back.s}`);
+  }
+});
+
 Deno.test("bytes reject bad lengths, microseconds and timestamps", () => {
   assert.throws(() => timestampFromBytes(new Uint8Array(11)), RangeError);
   assert.throws(() => timestampFromBytes(new Uint8Array(13)), RangeError);

@@ -323,7 +323,16 @@ export function timestampToBytes(t: Timestamp): Uint8Array {
   assertTimestamp(t);
   const bytes = new Uint8Array(12);
   const view = new DataView(bytes.buffer);
-  view.setBigUint64(0, BigInt(t.s) + S_OFFSET);
+  const s = t.s;
+  if (typeof s === "number" && Number.isSafeInteger(s)) {
+    // Without BigInt (some 10 times faster): the high word of `s` is
+    // within ±2^21, its offset one adds 2^31.
+    const high = Math.floor(s / 2 ** 32);
+    view.setUint32(0, (high + 0x80000000) >>> 0);
+    view.setUint32(4, s - high * 2 ** 32);
+  } else {
+    view.setBigUint64(0, BigInt(s) + S_OFFSET);
+  }
   view.setUint32(8, t.us);
   return bytes;
 }
@@ -351,6 +360,11 @@ export function timestampFromBytes(b: Uint8Array): Timestamp {
   const us = view.getUint32(8);
   if (us >= US_PER_S) {
     throw new RangeError(`timestamp bytes hold ${us} microseconds`);
+  }
+  const high = view.getUint32(0) - 0x80000000;
+  if (high > -0x200000 && high < 0x200000) {
+    // A safe integer: without BigInt.
+    return { s: high * 2 ** 32 + view.getUint32(4), us };
   }
   return { s: normalizeSeconds(view.getBigUint64(0) - S_OFFSET), us };
 }

@@ -61,10 +61,28 @@ export function writeJsonText(w: Writer, value: JsonValue): void {
 
 /** JSON text of `value` in the reference's format (`json.dumps` defaults). */
 export function jsonText(value: JsonValue): string {
-  const w = new Writer(64);
+  // One writer for every call, given up when a large value grew it; a
+  // call from inside another (a toJSON method's) takes its own.
+  if (scratchBusy) return textOf(new Writer(64), value);
+  scratchBusy = true;
+  try {
+    scratch.reset();
+    return textOf(scratch, value);
+  } finally {
+    scratchBusy = false;
+    if (scratch.buf.length > SCRATCH_MAX_BYTES) scratch = new Writer(256);
+  }
+}
+
+function textOf(w: Writer, value: JsonValue): string {
   writeValue(w, value, 0);
   return latin1.decode(w.bytes());
 }
+
+// Bytes the writer of jsonText keeps between calls, at most.
+const SCRATCH_MAX_BYTES = 64 * 1024;
+let scratch = new Writer(256);
+let scratchBusy = false;
 
 const latin1 = new TextDecoder("latin1");
 const hasOwnProperty = Object.prototype.hasOwnProperty;
