@@ -38,7 +38,10 @@ export type Synchronous = "full" | "normal";
 // `type_id`, so a query over some types filters the index's entries
 // without reading the events (see _query_timeseries.ts). They are the
 // store's default timeseries partitions (StorageRules.timeseries): a
-// partition is an index of this shape, by the timestamp of its `orderBy`.
+// partition is an index of this shape, by the timestamp of its `orderBy`
+// (partial, over the events its subscriptions keep, when there are
+// several), appended to as these are; a query scans the index of the
+// partition the reference's rule picks.
 const TIME_INDEXES = `
 CREATE INDEX events_t ON events (t, server, session, instance, type_id);
 CREATE INDEX events_source_t
