@@ -184,15 +184,15 @@ export interface EventServerOptions extends
    */
   maxSessionEvents?: number;
   /**
-   * Storage rules, the reference LMDB backend's `conditions` and
-   * `latest` (default: every event stored, every type with a latest
-   * entry). An event its `conditions` refuse is still registered (it has
-   * an id, is answered and notified) but not stored: no query answers it
-   * and its type's latest event stays the previous one. Types outside
-   * `latest.subscriptions` have no latest entry. `timeseries` partitions
-   * are accepted, but every stored event is served to timeseries queries
-   * of either order; a partition's `limit` (retention) is refused: not
-   * supported yet.
+   * Storage rules, the reference LMDB backend's `conditions`, `latest`
+   * and `timeseries` (default: every event stored, every type with a
+   * latest entry, one partition by timestamp and one by source
+   * timestamp). An event its `conditions` refuse is still registered (it
+   * has an id, is answered and notified) but not stored: no query answers
+   * it and its type's latest event stays the previous one. Types outside
+   * `latest.subscriptions` have no latest entry. A timeseries query reads
+   * the first partition of its `orderBy` sharing a type with it; see
+   * `SqliteStoreOptions.storage`.
    */
   storage?: StorageRules;
   /**

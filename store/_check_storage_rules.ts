@@ -52,10 +52,10 @@ export function checkStorageRules(
   if (
     cleanupPeriod !== undefined &&
     (typeof cleanupPeriod !== "number" || !Number.isFinite(cleanupPeriod) ||
-      cleanupPeriod < 0)
+      cleanupPeriod <= 0)
   ) {
     throw new TypeError(
-      `${field}.cleanupPeriod must be a number of milliseconds >= 0, got ${
+      `${field}.cleanupPeriod must be a number of milliseconds > 0, got ${
         describe(cleanupPeriod)
       }`,
     );

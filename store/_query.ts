@@ -35,6 +35,7 @@ import type {
 } from "../common/event/mod.ts";
 import { EVENT_COLUMNS, eventFromRow, type EventRow } from "./_event_row.ts";
 import type { EventTypeTable } from "./_event_types.ts";
+import type { Partitions } from "./_partitions.ts";
 import type { SteppedQuery } from "./event_store.ts";
 import { prepareArrays } from "./_schema.ts";
 import type { Param, Run } from "./_query_run.ts";
@@ -59,6 +60,8 @@ export class EventQueries {
   readonly types: EventTypeTable;
   /** Cap on the estimated encoded bytes of a result's events. */
   readonly maxBytes: number;
+  /** Timeseries partitions: what a timeseries query scans. */
+  readonly partitions: Partitions;
   /**
    * Bumped when events a running query may have read are gone (a failed
    * commit rolled back the pending ones): such a query starts again.
@@ -70,11 +73,18 @@ export class EventQueries {
    * @param types Event types of `db`.
    * @param maxBytes Cap on the estimated encoded bytes of a result's
    *   events (a single event larger than it is still returned alone).
+   * @param partitions Timeseries partitions of `db`.
    */
-  constructor(db: DatabaseSync, types: EventTypeTable, maxBytes: number) {
+  constructor(
+    db: DatabaseSync,
+    types: EventTypeTable,
+    maxBytes: number,
+    partitions: Partitions,
+  ) {
     this.#db = db;
     this.types = types;
     this.maxBytes = maxBytes;
+    this.partitions = partitions;
   }
 
   /**

@@ -13,6 +13,7 @@ import type {
 import { timestampToBytes } from "../common/event/mod.ts";
 import type { TypeMatch } from "./_event_types.ts";
 import type { EventQueries } from "./_query.ts";
+import type { PartitionScan } from "./_partitions.ts";
 import {
   CATCH_UP_ROWS,
   EVENT_OVERHEAD,
@@ -83,6 +84,9 @@ export class TimeseriesRun extends Run {
   #typeIds: number | string | null = null;
   #caughtUp: number;
   #empty = false;
+  // The partition read: its index and the condition its entries meet;
+  // null when no partition serves the query.
+  readonly #scan: PartitionScan | null;
 
   constructor(q: EventQueries, params: QueryTimeseriesParams, limit: number) {
     super(q, limit);
@@ -103,6 +107,10 @@ export class TimeseriesRun extends Run {
     bound("source_t", ">=", params.sourceTFrom);
     bound("source_t", "<=", params.sourceTTo);
     this.#match = q.types.match(params.eventTypes);
+    this.#scan = q.partitions.route(params);
+    if (this.#scan !== null && this.#scan.condition !== "") {
+      this.#where.push(this.#scan.condition);
+    }
   }
 
   protected override prepare(): boolean {
@@ -112,6 +120,11 @@ export class TimeseriesRun extends Run {
       return false;
     }
     const params = this.#params;
+    if (this.#scan === null) {
+      this.#empty = this.exhausted = true;
+      this.#stream = { position: null, exhausted: true };
+      return true;
+    }
     let position: SortKey | null = null;
     if (params.lastEventId != null) {
       // In the step that answers when there is no such event.
@@ -173,7 +186,7 @@ export class TimeseriesRun extends Run {
     const dir = this.#ascending ? "ASC" : "DESC";
     const order =
       `ORDER BY ${key} ${dir}, server ${dir}, session ${dir}, instance ${dir}`;
-    const index = `INDEXED BY events_${key}`;
+    const index = `INDEXED BY ${this.#scan!.index}`;
     // The range of the ordering key holds the candidates; other
     // conditions filter them.
     const range: string[] = this.#bySource ? ["source_t IS NOT NULL"] : [];
@@ -182,6 +195,7 @@ export class TimeseriesRun extends Run {
         range.push(`${key} ${op} :${key}${name}`);
       }
     }
+    if (this.#scan!.condition !== "") range.push(this.#scan!.condition);
     if (from) range.push(this.#after("pos"));
     const where = [...this.#where, ...range.slice(this.#bySource ? 1 : 0)];
     if (to) where.push(this.#upTo("end"));

@@ -37,12 +37,14 @@ export type Synchronous = "full" | "normal";
 // are the timeseries of the two orders, over every type. They end with
 // `type_id`, so a query over some types filters the index's entries
 // without reading the events (see _query_timeseries.ts). They are the
-// store's default timeseries partitions (StorageRules.timeseries): a
-// partition is an index of this shape, by the timestamp of its `orderBy`
-// (partial, over the events its subscriptions keep, when there are
-// several), appended to as these are; a query scans the index of the
-// partition the reference's rule picks.
-const TIME_INDEXES = `
+// store's implicit timeseries partitions; configured ones
+// (StorageRules.timeseries) are indexes of the same shape, partial over
+// the events whose `partitions` mask has their bit (_partitions.ts).
+/**
+ * The indexes of the implicit timeseries partitions (see _partitions.ts),
+ * which a store without configured partitions has.
+ */
+export const TIME_INDEXES = `
 CREATE INDEX events_t ON events (t, server, session, instance, type_id);
 CREATE INDEX events_source_t
   ON events (source_t, server, session, instance, type_id)
@@ -63,10 +65,17 @@ CREATE TABLE events (
   source_t BLOB,
   payload_kind INTEGER,
   payload_type TEXT,
-  payload_data BLOB
+  payload_data BLOB,
+  partitions INTEGER
 );
 CREATE UNIQUE INDEX events_id ON events (server, session, instance);
 ${TIME_INDEXES}
+CREATE TABLE partitions (
+  id INTEGER PRIMARY KEY,
+  order_by TEXT NOT NULL,
+  subscriptions TEXT NOT NULL,
+  UNIQUE (order_by, subscriptions)
+);
 CREATE TABLE servers (
   server INTEGER PRIMARY KEY,
   session INTEGER NOT NULL,
@@ -85,7 +94,14 @@ const MIGRATIONS: Record<number, string> = {
     DROP INDEX IF EXISTS events_type_source_t;
     DROP INDEX IF EXISTS events_t;
     DROP INDEX IF EXISTS events_source_t;
-    ${TIME_INDEXES}`,
+    ${TIME_INDEXES}
+    ALTER TABLE events ADD COLUMN partitions INTEGER;
+    CREATE TABLE partitions (
+      id INTEGER PRIMARY KEY,
+      order_by TEXT NOT NULL,
+      subscriptions TEXT NOT NULL,
+      UNIQUE (order_by, subscriptions)
+    );`,
 };
 
 /**

@@ -62,6 +62,7 @@ import {
   EventTypeTable,
 } from "./_event_types.ts";
 import { EventQueries } from "./_query.ts";
+import { Partitions } from "./_partitions.ts";
 import {
   checkPayloadSize,
   checkRegisterType,
@@ -106,12 +107,12 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 // Events inserted by one statement (a statement costs more to run than a
 // row to write), largest first; and the columns of each.
 const INSERT_ROWS = [64, 16, 4, 1];
-const INSERT_COLUMNS = 10;
+const INSERT_COLUMNS = 11;
 
 function insertEventsSql(rows: number): string {
   return `INSERT INTO events (seq, server, session, instance, type_id, t,
-      source_t, payload_kind, payload_type, payload_data)
-    VALUES ${Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
+      source_t, payload_kind, payload_type, payload_data, partitions)
+    VALUES ${Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
 }
 
 /** Options of {@linkcode SqliteStore.open}. */
@@ -187,18 +188,24 @@ export interface SqliteStoreOptions {
   eventTypeCacheSize?: number;
   /**
    * Storage rules, as the reference's LMDB backend's (default: every
-   * event stored, every type with a latest entry). `conditions` decide
-   * which events are stored: one that fails them still gets its id and is
-   * returned (and notified by a server) but is not stored, so no query
-   * answers it and it does not replace its type's latest event.
-   * `latest.subscriptions` decide which types have a latest entry: a
-   * latest query answers nothing for the others. At open, latest entries
-   * the rules no longer allow are dropped, as the reference does; events
-   * already stored stay (the reference hides those failing new
-   * conditions from timeseries queries). `timeseries` partitions are
-   * checked and accepted, but every stored event is served to timeseries
-   * queries of either order whatever they say; a partition's `limit`
-   * (retention) is refused: not supported yet.
+   * event stored, every type with a latest entry, every type kept by
+   * timestamp, and every type with a source timestamp by source
+   * timestamp). `conditions` decide which events are stored: one that
+   * fails them still gets its id and is returned (and notified by a
+   * server) but is not stored, so no query answers it and it does not
+   * replace its type's latest event. `latest.subscriptions` decide which
+   * types have a latest entry: a latest query answers nothing for the
+   * others. At open, latest entries the rules no longer allow are
+   * dropped, as the reference does; events already stored stay (the
+   * reference hides those failing new conditions from timeseries
+   * queries). `timeseries` are the partitions that keep the events for
+   * timeseries queries, each by its `orderBy` and for the types of its
+   * `subscriptions`. A timeseries query reads the first partition of its
+   * `orderBy` that shares a type with its query types, as the reference
+   * does, and answers nothing when there is none; an event kept by no
+   * partition is still registered, notified, and answered by latest and
+   * server queries. A partition new to the database starts empty; the
+   * indexes of partitions no longer configured are dropped at open.
    */
   storage?: StorageRules;
 }
@@ -211,6 +218,7 @@ export class SqliteStore implements EventStore {
   #db: DatabaseSync;
   #lock: DatabaseLock | null;
   #types: EventTypeTable;
+  #partitions: Partitions;
   #queries: EventQueries;
   // Inserting INSERT_ROWS[i] events.
   #insertEvents: StatementSync[];
@@ -260,10 +268,23 @@ export class SqliteStore implements EventStore {
       this.#now = () => clock.now();
     }
     this.#types = new EventTypeTable(db, options.eventTypeCacheSize);
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#partitions = Partitions.open(
+        db,
+        options.storage?.timeseries,
+        options.eventTypeCacheSize ?? DEFAULT_EVENT_TYPE_CACHE_SIZE,
+      );
+      db.exec("COMMIT");
+    } catch (e) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw e;
+    }
     this.#queries = new EventQueries(
       db,
       this.#types,
       options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+      this.#partitions,
     );
     this.#insertEvents = INSERT_ROWS.map((n) => db.prepare(insertEventsSql(n)));
     this.#updateLatest = db.prepare(
@@ -473,6 +494,11 @@ export class SqliteStore implements EventStore {
         }
         const typeId = this.#types.ensure(event.type);
         const seq = firstSeq + i;
+        const mask = this.#partitions.mask(
+          typeId,
+          event.type,
+          sourceT !== null,
+        );
         values.push(
           seq,
           server,
@@ -484,6 +510,7 @@ export class SqliteStore implements EventStore {
           kind,
           payloadType,
           data,
+          mask,
         );
         if (latestRule.all || latestRule.keeps(event.type)) {
           latest.set(typeId, seq);
@@ -768,6 +795,7 @@ export class SqliteStore implements EventStore {
   #undoRegister(): boolean {
     // The request may have added types.
     this.#types.reset();
+    this.#partitions.reset();
     if (!this.#db.isTransaction) return false;
     try {
       this.#db.exec("ROLLBACK TO register");
@@ -795,6 +823,7 @@ export class SqliteStore implements EventStore {
     this.#pending = [];
     this.#pendingCount = 0;
     this.#types.reset();
+    this.#partitions.reset();
     // Running queries may have read the events just lost.
     this.#queries.generation++;
     this.#lastEventId = this.#readLast().id;

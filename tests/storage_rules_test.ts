@@ -140,7 +140,7 @@ Deno.test("storage rules are checked at open, naming the field", async () => {
     ],
     [
       { cleanupPeriod: -1 },
-      /^storage\.cleanupPeriod must be a number of milliseconds >= 0/,
+      /^storage\.cleanupPeriod must be a number of milliseconds > 0/,
     ],
     [{ condition: [] }, /^storage\.condition is not a rule/],
     [{ conditions: {} }, /^storage\.conditions must be an array/],
