@@ -56,6 +56,9 @@ const SHUTDOWN_GRACE_MS = 50;
 
 // Long queries under way at once; more wait (see QueryTurns).
 const MAX_LONG_QUERIES = 2;
+// Milliseconds of retention cleanup steps in one event-loop turn at most
+// (a step takes out up to 256 entries: 2-3 ms of work).
+const CLEANUP_TURN_MS = 10;
 
 // Room for what a query result's frame holds besides its events.
 const RESULT_ENVELOPE = 64 * 1024;
@@ -444,6 +447,10 @@ export class EventServer extends Resource {
       );
       await this.#shutdown();
     });
+    const period = this.#store.cleanupPeriod;
+    if (period != null && this.#store.cleanup !== undefined) {
+      this.#group.spawn((signal) => this.#cleanupLoop(period, signal));
+    }
     const monitor = o.monitor;
     if (!monitor) {
       await this.#startEngine();
@@ -557,6 +564,41 @@ export class EventServer extends Resource {
       engine.start();
     }
     await started;
+  }
+
+  // Retention: every `period`, cleanup steps for at most
+  // CLEANUP_TURN_MS a turn, the event loop running between turns, until
+  // the store has nothing more to do.
+  async #cleanupLoop(period: number, signal: AbortSignal): Promise<void> {
+    const store = this.#store;
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timerDelay(ms));
+        signal.addEventListener("abort", done, { once: true });
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+      });
+    while (!signal.aborted) {
+      await pause(period);
+      for (;;) {
+        if (signal.aborted || store.closed) return;
+        const start = performance.now();
+        let more = true;
+        try {
+          while (more && performance.now() - start < CLEANUP_TURN_MS) {
+            more = store.cleanup!().more;
+          }
+        } catch (e) {
+          log.error("retention cleanup failed:", e);
+          break;
+        }
+        if (!more) break;
+        await pause(0);
+      }
+    }
   }
 
   #listen(addr: Address, o: EventServerOptions): Promise<Server> {

@@ -9,6 +9,7 @@
 import type { StorageRules } from "./storage_rules.ts";
 
 const RULES = ["conditions", "latest", "timeseries", "cleanupPeriod"];
+const LIMITS = ["minEntries", "maxEntries", "duration", "size"];
 const DATA_TYPES = ["null", "boolean", "string", "number", "array", "object"];
 
 /**
@@ -17,7 +18,7 @@ const DATA_TYPES = ["null", "boolean", "string", "number", "array", "object"];
  * @param rules The `storage` option.
  * @param field Its name, for the messages.
  * @throws {TypeError} For a rule the schema does not allow, or one not
- * supported yet (a partition's `limit`), naming the field, e.g.
+ * supported, naming the field, e.g.
  * `storage.conditions[0].condition.dataType must be one of ...`.
  */
 export function checkStorageRules(
@@ -43,9 +44,23 @@ export function checkStorageRules(
       }
       checkQueryTypes(subscriptions, `${f}[${i}].subscriptions`);
       if (limit !== undefined) {
-        throw new TypeError(
-          `${f}[${i}].limit: retention is not supported yet`,
-        );
+        const at = `${f}[${i}].limit`;
+        checkObject(limit, at, LIMITS);
+        for (const name of LIMITS) {
+          const value = (limit as Record<string, unknown>)[name];
+          if (value === undefined) continue;
+          const integer = name === "minEntries" || name === "maxEntries";
+          if (
+            typeof value !== "number" || value < 0 ||
+            !(integer ? Number.isSafeInteger(value) : Number.isFinite(value))
+          ) {
+            throw new TypeError(
+              `${at}.${name} must be ${
+                integer ? "an integer" : "a number"
+              } >= 0, got ${describe(value)}`,
+            );
+          }
+        }
       }
     });
   }

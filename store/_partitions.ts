@@ -25,7 +25,8 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { EventType, QueryTimeseriesParams } from "../common/event/mod.ts";
 import { Subscription } from "../common/event/mod.ts";
-import type { TimeseriesPartition } from "./storage_rules.ts";
+import type { RetentionLimit, TimeseriesPartition } from "./storage_rules.ts";
+import type { LimitedPartition } from "./_retention.ts";
 import { StoreError } from "./errors.ts";
 import { TIME_INDEXES } from "./_schema.ts";
 
@@ -50,6 +51,7 @@ interface Partition extends PartitionScan {
   readonly bit: number;
   readonly bySource: boolean;
   readonly subscription: Subscription;
+  readonly limit?: RetentionLimit;
 }
 
 const IMPLICIT: Record<"t" | "source_t", PartitionScan> = {
@@ -91,6 +93,7 @@ export class Partitions {
     ).all().map((row) => row.name as string);
     if (partitions === undefined) {
       for (const name of existing) db.exec(`DROP INDEX ${name}`);
+      db.exec("DROP INDEX IF EXISTS events_unkept");
       db.exec(
         TIME_INDEXES.replaceAll("CREATE INDEX", "CREATE INDEX IF NOT EXISTS"),
       );
@@ -126,7 +129,14 @@ export class Partitions {
           bySource ? "source_t" : "t"
         }, server, session, instance, type_id) WHERE ${condition}`,
       );
-      list.push({ index, condition, bit, bySource, subscription });
+      list.push({
+        index,
+        condition,
+        bit,
+        bySource,
+        subscription,
+        limit: p.limit,
+      });
     }
     const kept = new Set(list.map((p) => p.index));
     for (const name of existing) {
@@ -134,6 +144,11 @@ export class Partitions {
     }
     db.exec(
       "DROP INDEX IF EXISTS events_t; DROP INDEX IF EXISTS events_source_t",
+    );
+    // Events no partition keeps, for retention to delete once they are
+    // no type's latest.
+    db.exec(
+      "CREATE INDEX IF NOT EXISTS events_unkept ON events (seq) WHERE partitions = 0",
     );
     return new Partitions(list, maxMasks);
   }
@@ -173,6 +188,19 @@ export class Partitions {
       if (p.bySource && Math.floor(mask / p.bit) % 2 === 1) mask -= p.bit;
     }
     return mask;
+  }
+
+  /** The partitions that have a retention limit. */
+  limited(): LimitedPartition[] {
+    return (this.#list ?? []).filter((p) => p.limit !== undefined).map((
+      p,
+    ) => ({
+      bit: p.bit,
+      index: p.index,
+      condition: p.condition,
+      key: p.bySource ? "source_t" : "t",
+      limit: p.limit!,
+    }));
   }
 
   /** Forget the masks (type ids may have been rolled back). */

@@ -243,6 +243,20 @@ export interface EventStore extends Disposable {
   startQuery(params: QueryParams): SteppedQuery;
 
   /**
+   * Milliseconds between two {@linkcode EventStore.cleanup} calls, or
+   * null (or absent) when the store has nothing to clean up.
+   */
+  readonly cleanupPeriod?: number | null;
+
+  /**
+   * One bounded step of retention (see `SqliteStore.cleanup`), when the
+   * store has a `cleanupPeriod`.
+   *
+   * @returns Whether more is to do (call again soon).
+   */
+  cleanup?(): { more: boolean };
+
+  /**
    * Persist what is pending (without reporting it: call
    * {@linkcode EventStore.flush} first to learn what became persisted)
    * and release the store, as the reference's `async_close`. Closing

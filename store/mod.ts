@@ -23,6 +23,9 @@
 
 export type { EventStore, FlushResult, SteppedQuery } from "./event_store.ts";
 export {
+  type CleanupResult,
+  DEFAULT_CLEANUP_ENTRIES,
+  DEFAULT_CLEANUP_PERIOD,
   DEFAULT_EVENT_TYPE_CACHE_SIZE,
   DEFAULT_MAX_EVENT_TYPE_BYTES,
   DEFAULT_MAX_EVENT_TYPE_SEGMENTS,

@@ -63,6 +63,7 @@ import {
 } from "./_event_types.ts";
 import { EventQueries } from "./_query.ts";
 import { Partitions } from "./_partitions.ts";
+import { Retention } from "./_retention.ts";
 import {
   checkPayloadSize,
   checkRegisterType,
@@ -113,6 +114,25 @@ function insertEventsSql(rows: number): string {
   return `INSERT INTO events (seq, server, session, instance, type_id, t,
       source_t, payload_kind, payload_type, payload_data, partitions)
     VALUES ${Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
+}
+
+/**
+ * Default of `storage.cleanupPeriod`: milliseconds between two cleanups
+ * of the partitions' retention limits.
+ */
+export const DEFAULT_CLEANUP_PERIOD = 1000;
+
+/** Default entries a {@linkcode SqliteStore.cleanup} step takes out. */
+export const DEFAULT_CLEANUP_ENTRIES = 256;
+
+/** What a {@linkcode SqliteStore.cleanup} step did. */
+export interface CleanupResult {
+  /** Entries taken out of partitions. */
+  removed: number;
+  /** Events deleted (kept by no partition, no type's latest). */
+  deleted: number;
+  /** Whether more is to do: the next step should follow soon. */
+  more: boolean;
 }
 
 /** Options of {@linkcode SqliteStore.open}. */
@@ -206,6 +226,8 @@ export interface SqliteStoreOptions {
    * partition is still registered, notified, and answered by latest and
    * server queries. A partition new to the database starts empty; the
    * indexes of partitions no longer configured are dropped at open.
+   * A partition's `limit` is enforced by {@linkcode SqliteStore.cleanup}
+   * (the Event Server calls it every `cleanupPeriod`).
    */
   storage?: StorageRules;
 }
@@ -219,6 +241,8 @@ export class SqliteStore implements EventStore {
   #lock: DatabaseLock | null;
   #types: EventTypeTable;
   #partitions: Partitions;
+  #retention: Retention;
+  #cleanupPeriod: number | null;
   #queries: EventQueries;
   // Inserting INSERT_ROWS[i] events.
   #insertEvents: StatementSync[];
@@ -280,6 +304,10 @@ export class SqliteStore implements EventStore {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw e;
     }
+    this.#retention = new Retention(db, this.#partitions.limited());
+    this.#cleanupPeriod = this.#retention.active
+      ? options.storage?.cleanupPeriod ?? DEFAULT_CLEANUP_PERIOD
+      : null;
     this.#queries = new EventQueries(
       db,
       this.#types,
@@ -701,6 +729,57 @@ export class SqliteStore implements EventStore {
   }
 
   /**
+   * Milliseconds between two cleanups of the partitions' retention limits
+   * (`storage.cleanupPeriod`, default {@linkcode DEFAULT_CLEANUP_PERIOD});
+   * null when no partition has a limit.
+   */
+  get cleanupPeriod(): number | null {
+    return this.#cleanupPeriod;
+  }
+
+  /**
+   * One bounded step of retention, committed at once: the oldest entries
+   * of partitions past their `limit` taken out of them (at most
+   * `maxEntries`), and events that no partition keeps and that are no
+   * type's latest deleted. Call it every `cleanupPeriod`, and again while
+   * it answers `more`. It does nothing (answering `more`) while
+   * registered events wait for their flush, so that a failing commit of
+   * its own cannot take them with it.
+   *
+   * @param now The time retention `duration`s count back from (default:
+   *   the store's clock).
+   * @param maxEntries Entries taken out at most (default
+   *   {@linkcode DEFAULT_CLEANUP_ENTRIES}).
+   * @returns Entries taken out of partitions, events deleted, and whether
+   *   more is to do.
+   * @throws {StoreError} When the store is closed.
+   * @throws {Error} When SQLite fails (nothing of the step is kept).
+   */
+  cleanup(
+    now: Timestamp = this.#now(),
+    maxEntries: number = DEFAULT_CLEANUP_ENTRIES,
+  ): CleanupResult {
+    this.#checkOpen();
+    if (!this.#retention.active) {
+      return { removed: 0, deleted: 0, more: false };
+    }
+    if (this.#db.isTransaction) return { removed: 0, deleted: 0, more: true };
+    this.#db.exec("BEGIN IMMEDIATE");
+    let result: CleanupResult;
+    try {
+      result = this.#retention.step(now, this.#lastSeq, maxEntries);
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      this.#retention.reset();
+      throw e;
+    }
+    // Running queries may hold events just deleted: they start again.
+    if (result.deleted > 0) this.#queries.generation++;
+    return result;
+  }
+
+  /**
    * Commit what is pending (without reporting it: call
    * {@linkcode SqliteStore.flush} first to learn what became persisted)
    * and close the database. Closing twice is a no-op.
@@ -796,6 +875,7 @@ export class SqliteStore implements EventStore {
     // The request may have added types.
     this.#types.reset();
     this.#partitions.reset();
+    this.#retention.reset();
     if (!this.#db.isTransaction) return false;
     try {
       this.#db.exec("ROLLBACK TO register");
@@ -824,6 +904,7 @@ export class SqliteStore implements EventStore {
     this.#pendingCount = 0;
     this.#types.reset();
     this.#partitions.reset();
+    this.#retention.reset();
     // Running queries may have read the events just lost.
     this.#queries.generation++;
     this.#lastEventId = this.#readLast().id;

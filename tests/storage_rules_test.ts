@@ -129,10 +129,20 @@ Deno.test("storage rules are checked at open, naming the field", async () => {
         timeseries: [{
           orderBy: "timestamp",
           subscriptions: [["*"]],
-          limit: { maxEntries: 10 },
+          limit: { maxEntries: 1.5 },
         }],
       },
-      /^storage\.timeseries\[0\]\.limit: retention is not supported yet$/,
+      /^storage\.timeseries\[0\]\.limit\.maxEntries must be an integer >= 0, got number 1\.5$/,
+    ],
+    [
+      {
+        timeseries: [{
+          orderBy: "timestamp",
+          subscriptions: [["*"]],
+          limit: { maxEntry: 1 },
+        }],
+      },
+      /^storage\.timeseries\[0\]\.limit\.maxEntry is not/,
     ],
     [
       { timeseries: [{ orderBy: "TIMESTAMP", subscriptions: [["*"]] }] },

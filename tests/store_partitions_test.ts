@@ -127,6 +127,7 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       "events_p1",
       "events_p2",
       "events_p3",
+      "events_unkept",
     ]);
     {
       using store = SqliteStore.open({
@@ -146,7 +147,12 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       assert.deepEqual(types(store, { eventTypes: q("a/*") }), []);
       assert.deepEqual(types(store, { orderBy: "sourceTimestamp" }), []);
     }
-    assert.deepEqual(indexes(path), ["events_id", "events_p2", "events_p4"]);
+    assert.deepEqual(indexes(path), [
+      "events_id",
+      "events_p2",
+      "events_p4",
+      "events_unkept",
+    ]);
     // Without partitions: every event in the implicit two again.
     {
       using store = SqliteStore.open({ path, serverId: 1 });
@@ -182,10 +188,10 @@ Deno.test("storage rules this store cannot follow are refused, naming the field"
           timeseries: [{
             orderBy: "timestamp",
             subscriptions: [["*"]],
-            limit: { maxEntries: 10 },
+            limit: { maxEntries: -1 },
           }],
         },
-        /storage\.timeseries\[0\]\.limit: retention is not supported yet/,
+        /storage\.timeseries\[0\]\.limit\.maxEntries must be an integer >= 0, got number -1/,
       ],
       [
         { timeseries: [{ orderBy: "timestamp", subscriptions: [["*", "a"]] }] },

@@ -1,0 +1,229 @@
+/**
+ * Retention of timeseries partitions (`TimeseriesPartition.limit`), by
+ * the reference's (LMDB backend) rules, a bounded step at a time.
+ *
+ * A step takes the oldest entries of each limited partition, in the
+ * partition's order, as long as more than `minEntries` remain and either
+ * more than `maxEntries` (or than `size` bytes' worth, by the database's
+ * average bytes per event) remain or the entry is older than `duration`
+ * before now; it clears their bits in the events' `partitions` masks,
+ * which takes them out of the partition's index. Then it deletes events
+ * no partition keeps that are no type's latest event, as the reference
+ * drops an event once nothing refers to it. SQLite reuses the freed
+ * pages, so a database under retention stops growing.
+ *
+ * Entry counts are kept in memory: counted once by sequence ranges (a
+ * bounded number of events a step) and kept up as events come and go.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Timestamp } from "../common/event/mod.ts";
+import { addSeconds, timestampToBytes } from "../common/event/mod.ts";
+import type { RetentionLimit } from "./storage_rules.ts";
+
+/** Events whose counts a step catches up with, at most. */
+const COUNT_ROWS = 16_384;
+
+/** A partition under retention. */
+export interface LimitedPartition {
+  /** Its bit in the events' `partitions` masks. */
+  readonly bit: number;
+  /** Its index. */
+  readonly index: string;
+  /** The condition of its index. */
+  readonly condition: string;
+  /** Its ordering column. */
+  readonly key: "t" | "source_t";
+  /** Its limit. */
+  readonly limit: RetentionLimit;
+}
+
+interface State {
+  readonly partition: LimitedPartition;
+  // Entries of events with seq up to `countedTo`.
+  count: number;
+}
+
+/** Retention of the limited partitions of one database. */
+export class Retention {
+  readonly #db: DatabaseSync;
+  readonly #states: State[];
+  readonly #statements = new Map<string, StatementSync>();
+  // Events counted: those with seq up to it.
+  #countedTo = 0;
+  #events = 0;
+  // Where the search for events no partition keeps goes on.
+  #unkeptAfter = 0;
+
+  /**
+   * @param db Database with the store schema.
+   * @param partitions The partitions that have a limit.
+   */
+  constructor(db: DatabaseSync, partitions: readonly LimitedPartition[]) {
+    this.#db = db;
+    this.#states = partitions.map((partition) => ({ partition, count: 0 }));
+  }
+
+  /** Whether some partition has a limit. */
+  get active(): boolean {
+    return this.#states.length > 0;
+  }
+
+  /** Start counting again (events may have been rolled back). */
+  reset(): void {
+    this.#countedTo = 0;
+    this.#events = 0;
+    for (const state of this.#states) state.count = 0;
+  }
+
+  /**
+   * One step, inside the caller's transaction: at most `maxEntries`
+   * entries taken out of partitions, or some counting.
+   *
+   * @param now The time `duration` counts back from.
+   * @param lastSeq The last event's sequence number.
+   * @param maxEntries Entries a step takes out at most.
+   * @returns Entries taken out and events deleted, and whether more is to
+   *   do (a step should follow soon).
+   */
+  step(
+    now: Timestamp,
+    lastSeq: number,
+    maxEntries: number,
+  ): { removed: number; deleted: number; more: boolean } {
+    if (this.#countedTo < lastSeq) {
+      this.#count(Math.min(lastSeq, this.#countedTo + COUNT_ROWS));
+      return { removed: 0, deleted: 0, more: true };
+    }
+    let budget = maxEntries;
+    let removed = 0;
+    for (const state of this.#states) {
+      if (budget <= 0) break;
+      const n = this.#trim(state, now, budget);
+      removed += n;
+      budget -= n;
+    }
+    const deleted = this.#deleteUnkept(maxEntries);
+    return { removed, deleted, more: budget <= 0 || deleted >= maxEntries };
+  }
+
+  // Count the events with seq in (countedTo, to].
+  #count(to: number): void {
+    const from = this.#countedTo;
+    this.#events += this.#get<[number]>(
+      "SELECT count(*) FROM events WHERE seq > ? AND seq <= ?",
+      from,
+      to,
+    )[0];
+    for (const state of this.#states) {
+      state.count += this.#get<[number]>(
+        `SELECT count(*) FROM events WHERE seq > ? AND seq <= ?
+         AND ${state.partition.condition}`,
+        from,
+        to,
+      )[0];
+    }
+    this.#countedTo = to;
+  }
+
+  // Take the oldest entries of a partition past its limit out of it.
+  #trim(state: State, now: Timestamp, budget: number): number {
+    const { partition } = state;
+    const limit = partition.limit;
+    const min = limit.minEntries ?? 0;
+    let max = limit.maxEntries ?? null;
+    if (limit.size !== undefined && this.#events > 0) {
+      const [pages, free, pageSize] = this.#get<[number, number, number]>(
+        `SELECT (SELECT page_count FROM pragma_page_count()),
+           (SELECT freelist_count FROM pragma_freelist_count()),
+           (SELECT page_size FROM pragma_page_size())`,
+      );
+      const perEvent = (pages - free) * pageSize / this.#events;
+      const bySize = Math.floor(limit.size / perEvent);
+      max = max === null ? bySize : Math.min(max, bySize);
+    }
+    const cut = limit.duration === undefined
+      ? null
+      : timestampToBytes(addSeconds(now, -limit.duration / 1000));
+    const n = Math.min(budget, state.count - min);
+    if (n <= 0 || (max === null && cut === null)) return 0;
+    const key = partition.key;
+    const rows = this.#all<[number, Uint8Array]>(
+      `SELECT seq, ${key} FROM events INDEXED BY ${partition.index}
+       WHERE ${partition.condition}
+       ORDER BY ${key}, server, session, instance LIMIT ?`,
+      n,
+    );
+    const seqs: number[] = [];
+    for (const [seq, t] of rows) {
+      const left = state.count - seqs.length;
+      const overMax = max !== null && left > max;
+      if (!overMax && !(cut !== null && before(t, cut))) break;
+      seqs.push(seq);
+    }
+    if (seqs.length === 0) return 0;
+    this.#run(
+      `UPDATE events SET partitions = partitions - ${partition.bit}
+       WHERE seq IN (SELECT value FROM json_each(?))`,
+      JSON.stringify(seqs),
+    );
+    state.count -= seqs.length;
+    return seqs.length;
+  }
+
+  // Delete some events no partition keeps and no type has as its latest.
+  #deleteUnkept(maxEntries: number): number {
+    const rows = this.#all<[number, number]>(
+      `SELECT e.seq, e.seq = coalesce(et.latest, 0)
+       FROM events AS e INDEXED BY events_unkept
+       JOIN event_types AS et ON et.id = e.type_id
+       WHERE e.partitions = 0 AND e.seq > ? ORDER BY e.seq LIMIT ?`,
+      this.#unkeptAfter,
+      maxEntries,
+    );
+    this.#unkeptAfter = rows.length < maxEntries ? 0 : rows.at(-1)![0];
+    const seqs = rows.filter(([, latest]) => !latest).map(([seq]) => seq);
+    if (seqs.length === 0) return 0;
+    this.#run(
+      "DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))",
+      JSON.stringify(seqs),
+    );
+    this.#events -= seqs.length;
+    return seqs.length;
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql) as StatementSync & {
+        setReturnArrays(enabled: boolean): void;
+      };
+      (statement as unknown as { setReturnArrays(e: boolean): void })
+        .setReturnArrays(true);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #all<T>(sql: string, ...args: (number | string)[]): T[] {
+    return this.#statement(sql).all(...args) as unknown as T[];
+  }
+
+  #get<T>(sql: string, ...args: (number | string)[]): T {
+    return this.#all<T>(sql, ...args)[0];
+  }
+
+  #run(sql: string, ...args: (number | string)[]): void {
+    this.#statement(sql).run(...args);
+  }
+}
+
+// Whether the timestamp bytes `a` come before `b`.
+function before(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 12; i++) {
+    if (a[i] !== b[i]) return a[i] < b[i];
+  }
+  return false;
+}
