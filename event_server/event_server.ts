@@ -57,8 +57,11 @@ const SHUTDOWN_GRACE_MS = 50;
 // Long queries under way at once; more wait (see QueryTurns).
 const MAX_LONG_QUERIES = 2;
 // Milliseconds of retention cleanup steps in one event-loop turn at most
-// (a step takes out up to 256 entries: 2-3 ms of work).
-const CLEANUP_TURN_MS = 10;
+// (a step takes out up to 256 entries: 2-3 ms of work), and milliseconds
+// between two such turns: a cleanup takes at most a quarter of the time,
+// so that a client's request waits for one turn at most.
+const CLEANUP_TURN_MS = 5;
+const CLEANUP_PAUSE_MS = 15;
 
 // Room for what a query result's frame holds besides its events.
 const RESULT_ENVELOPE = 64 * 1024;
@@ -567,8 +570,9 @@ export class EventServer extends Resource {
   }
 
   // Retention: every `period`, cleanup steps for at most
-  // CLEANUP_TURN_MS a turn, the event loop running between turns, until
-  // the store has nothing more to do.
+  // CLEANUP_TURN_MS a turn, CLEANUP_PAUSE_MS between turns, until the
+  // store has nothing more to do. Registered events waiting for their
+  // commit end a turn (a step cannot run before the commit).
   async #cleanupLoop(period: number, signal: AbortSignal): Promise<void> {
     const store = this.#store;
     const pause = (ms: number) =>
@@ -588,7 +592,10 @@ export class EventServer extends Resource {
         const start = performance.now();
         let more = true;
         try {
-          while (more && performance.now() - start < CLEANUP_TURN_MS) {
+          while (
+            more && store.pendingCount === 0 &&
+            performance.now() - start < CLEANUP_TURN_MS
+          ) {
             more = store.cleanup!().more;
           }
         } catch (e) {
@@ -596,7 +603,7 @@ export class EventServer extends Resource {
           break;
         }
         if (!more) break;
-        await pause(0);
+        await pause(CLEANUP_PAUSE_MS);
       }
     }
   }

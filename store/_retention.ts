@@ -99,14 +99,19 @@ export class Retention {
     }
     let budget = maxEntries;
     let removed = 0;
+    const events = this.#events;
     for (const state of this.#states) {
       if (budget <= 0) break;
       const n = this.#trim(state, now, budget);
       removed += n;
       budget -= n;
     }
-    const deleted = this.#deleteUnkept(maxEntries);
-    return { removed, deleted, more: budget <= 0 || deleted >= maxEntries };
+    const unkept = this.#deleteUnkept(maxEntries);
+    return {
+      removed,
+      deleted: events - this.#events,
+      more: budget <= 0 || unkept >= maxEntries,
+    };
   }
 
   // Count the events with seq in (countedTo, to].
@@ -164,10 +169,19 @@ export class Retention {
       seqs.push(seq);
     }
     if (seqs.length === 0) return 0;
+    // Those only this partition keeps, and no type has as its latest, are
+    // deleted at once; the others lose the partition's bit.
+    const json = JSON.stringify(seqs);
+    this.#events -= this.#run(
+      `DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))
+       AND partitions = ${partition.bit} AND seq != coalesce(
+         (SELECT latest FROM event_types WHERE id = events.type_id), 0)`,
+      json,
+    );
     this.#run(
       `UPDATE events SET partitions = partitions - ${partition.bit}
        WHERE seq IN (SELECT value FROM json_each(?))`,
-      JSON.stringify(seqs),
+      json,
     );
     state.count -= seqs.length;
     return seqs.length;
@@ -186,12 +200,12 @@ export class Retention {
     this.#unkeptAfter = rows.length < maxEntries ? 0 : rows.at(-1)![0];
     const seqs = rows.filter(([, latest]) => !latest).map(([seq]) => seq);
     if (seqs.length === 0) return 0;
-    this.#run(
+    const deleted = this.#run(
       "DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))",
       JSON.stringify(seqs),
     );
-    this.#events -= seqs.length;
-    return seqs.length;
+    this.#events -= deleted;
+    return deleted;
   }
 
   #statement(sql: string): StatementSync {
@@ -215,8 +229,9 @@ export class Retention {
     return this.#all<T>(sql, ...args)[0];
   }
 
-  #run(sql: string, ...args: (number | string)[]): void {
-    this.#statement(sql).run(...args);
+  // Rows changed.
+  #run(sql: string, ...args: (number | string)[]): number {
+    return Number(this.#statement(sql).run(...args).changes);
   }
 }
 
