@@ -151,6 +151,25 @@ export interface EventStore extends Disposable {
   register(events: readonly RegisterEvent[], timestamp?: Timestamp): Event[];
 
   /**
+   * Store a peer Event Server's events (sync between the Event Servers
+   * of a monitor group) with their own ids and timestamps, without
+   * renumbering, as the reference's backend `register` does with events
+   * that already have ids: an event whose id is not after the last stored
+   * id of its server, or whose timestamp is before that server's last, is
+   * skipped, as is one the storage conditions refuse (neither advances
+   * its server's last id, {@linkcode EventStore.getLastEventId}). Like
+   * `register`'s, the events are visible to queries at once and persisted
+   * by the next {@linkcode EventStore.flush}, which reports them as one
+   * request (a server notifies them like any other events).
+   *
+   * @param events A peer's events, in id order.
+   * @returns The events written, in order.
+   * @throws {StoreError} When the store is closed.
+   * @throws {Error} When writing fails.
+   */
+  writeSynced(events: readonly Event[]): Event[];
+
+  /**
    * Check events as {@linkcode EventStore.register} would, writing
    * nothing: an engine checks what its modules return before adding it to
    * a session.

@@ -75,6 +75,7 @@ import type { StorageRules } from "./storage_rules.ts";
 import { checkStorageRules } from "./_check_storage_rules.ts";
 import { StorageConditions } from "./_conditions.ts";
 import { applyLatestRules, LatestRule } from "./_latest_rule.ts";
+import { SyncedWriter } from "./_synced.ts";
 
 export { DEFAULT_EVENT_TYPE_CACHE_SIZE };
 
@@ -258,6 +259,7 @@ export class SqliteStore implements EventStore {
   #limits: EventLimits;
   #conditions: StorageConditions;
   #latestRule: LatestRule;
+  #synced: SyncedWriter;
   // Last session durably reserved (see SqliteStoreOptions.sessionBlock).
   #reserved: number;
   #now: () => Timestamp;
@@ -355,6 +357,15 @@ export class SqliteStore implements EventStore {
         throw e;
       }
     }
+    this.#synced = new SyncedWriter({
+      db,
+      types: this.#types,
+      limits: this.#limits,
+      conditions: this.#conditions,
+      latestRule: this.#latestRule,
+      partitions: this.#partitions,
+      serverId: this.serverId,
+    });
     const last = this.#readLast();
     this.#lastEventId = last.id;
     this.#lastTimestamp = last.timestamp;
@@ -580,6 +591,46 @@ export class SqliteStore implements EventStore {
     this.#pending.push(registered);
     this.#pendingCount += registered.length;
     return registered;
+  }
+
+  /**
+   * Store a peer Event Server's events with their own ids and timestamps
+   * (sync, SPEC-monitor 6.5), in the pending transaction as
+   * {@linkcode SqliteStore.register} does: visible to queries at once,
+   * committed by the next {@linkcode SqliteStore.flush}, which reports
+   * them as one request. As the reference's LMDB backend, an event whose
+   * id is not after the last stored id of its server, or whose timestamp
+   * is before that server's last, is skipped, and so is one the storage
+   * conditions refuse; events of this store's own server id, or beyond
+   * its limits, are skipped too. `getLastEventId(server)` gives the last
+   * one written.
+   *
+   * @param events A peer's events, in id order.
+   * @returns The events written (and to be notified), in order.
+   * @throws {StoreError} When the store is closed.
+   * @throws {Error} When SQLite fails writing (nothing of `events` is
+   *   written; the pending requests may be lost, as with `register`).
+   */
+  writeSynced(events: readonly Event[]): Event[] {
+    this.#checkOpen();
+    if (events.length === 0) return [];
+    if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
+    this.#db.exec("SAVEPOINT register");
+    let written: Event[];
+    try {
+      let lastSeq;
+      ({ written, lastSeq } = this.#synced.write(events, this.#lastSeq));
+      this.#db.exec("RELEASE register");
+      this.#lastSeq = lastSeq;
+    } catch (e) {
+      if (!this.#undoRegister()) this.#abandon(e);
+      throw e;
+    }
+    if (written.length > 0) {
+      this.#pending.push(written);
+      this.#pendingCount += written.length;
+    }
+    return written;
   }
 
   /**

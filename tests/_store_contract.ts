@@ -331,6 +331,86 @@ function testContract(name: string, open: OpenEventStore): void {
     assert.equal(store.pendingCount, 2);
   });
 
+  test("writeSynced stores a peer's events as they are, skipping old ids and timestamps, and flush reports them", () => {
+    using store = newStore({ now: clock(ts(300)) });
+    const peer = (session: number, instance: number, t: Timestamp): Event => ({
+      id: id(session, instance, 2),
+      type: ["p", String(session)],
+      timestamp: t,
+      sourceTimestamp: ts(7, 1),
+      payload: { kind: "json", data: { n: session } },
+    });
+    assert.deepEqual(store.writeSynced([]), []);
+    const first = [
+      peer(5, 1, ts(100)),
+      peer(5, 2, ts(100)),
+      peer(7, 1, ts(200)),
+    ];
+    assert.deepEqual(plainEvents(store.writeSynced(first)), first);
+    assert.deepEqual(store.getLastEventId(2), id(7, 1, 2));
+    assert.equal(store.pendingCount, 3);
+    // Not after the last id (an old one, the same one), an older
+    // timestamp, this store's own id: skipped; the rest goes in.
+    const own = { ...peer(9, 1, ts(250)), id: id(9, 1, 1) };
+    const second = store.writeSynced([
+      peer(6, 1, ts(250)),
+      peer(7, 1, ts(250)),
+      peer(8, 1, ts(150)),
+      own,
+      peer(9, 1, ts(250)),
+    ]);
+    assert.deepEqual(second.map((e) => e.id), [id(9, 1, 2)]);
+    assert.deepEqual(store.getLastEventId(2), id(9, 1, 2));
+    // Our own ids go on from our own last, whatever the peer's.
+    assert.deepEqual(store.getLastEventId(), id(0, 0));
+    const [mine] = store.register([{ type: ["p", "5"] }]);
+    assert.deepEqual(mine.id, id(1, 1));
+    // One request per call, in order, with our own.
+    const { committed } = store.flush();
+    assert.deepEqual(committed.map((r) => r.map((e) => e.id)), [
+      first.map((e) => e.id),
+      [id(9, 1, 2)],
+      [id(1, 1)],
+    ]);
+    const server = store.query({
+      kind: "server",
+      serverId: 2,
+      persisted: true,
+      lastEventId: null,
+    });
+    assert.deepEqual(
+      plainEvents(server.events),
+      [...first, peer(9, 1, ts(250))],
+    );
+    // Latest: the newest by timestamp, ours (300) over the peer's (100).
+    const latest = store.query({ kind: "latest", eventTypes: [["p", "5"]] });
+    assert.deepEqual(latest.events.map((e) => e.id), [id(1, 1)]);
+    store.writeSynced([peer(10, 1, ts(260))]);
+    assert.deepEqual(
+      store.query({ kind: "latest", eventTypes: [["p", "10"]] }).events.map((
+        e,
+      ) => e.id),
+      [id(10, 1, 2)],
+    );
+  });
+
+  test("writeSynced: a peer's event older than the latest of its type leaves that latest", () => {
+    using store = newStore({ now: clock(ts(300)) });
+    store.register([{ type: ["x"] }]);
+    store.writeSynced([{
+      id: id(1, 1, 2),
+      type: ["x"],
+      timestamp: ts(100),
+      sourceTimestamp: null,
+      payload: null,
+    }]);
+    const latest = store.query({ kind: "latest" }).events;
+    assert.deepEqual(latest.map((e) => e.id), [id(1, 1)]);
+    // Timeseries holds both (newest first, by default).
+    const all = store.query({ kind: "timeseries" }).events;
+    assert.deepEqual(all.map((e) => e.id), [id(1, 1), id(1, 1, 2)]);
+  });
+
   test("register assigns one session per call, one timestamp", () => {
     using store = newStore({ now: clock(ts(100, 5), ts(101)) });
     assert.deepEqual(store.getLastEventId(), id(0, 0));

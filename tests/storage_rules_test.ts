@@ -283,6 +283,42 @@ Deno.test("an event the conditions refuse gets its id but is not stored", () => 
   assert.deepEqual(latest.map((e) => e.id), [first[0].id]);
 });
 
+Deno.test("a synced event the conditions refuse is skipped and does not advance its server's last id; latest by the rules", () => {
+  using store = SqliteStore.open({
+    path: ":memory:",
+    serverId: 1,
+    storage: {
+      conditions: [{
+        subscriptions: [["m", "*"]],
+        condition: { type: "json", dataPath: "quality", dataValue: "good" },
+      }],
+      latest: { subscriptions: [["m", "*"]] },
+    },
+  });
+  const peer = (instance: number, type: string[], quality: string): Event => ({
+    id: { server: 2, session: 1, instance },
+    type,
+    timestamp: { s: 100, us: 0 },
+    sourceTimestamp: null,
+    payload: json({ quality }),
+  });
+  const written = store.writeSynced([
+    peer(1, ["m", "a"], "good"),
+    peer(2, ["o"], "bad"),
+    peer(3, ["m", "a"], "bad"),
+  ]);
+  assert.deepEqual(written.map((e) => e.id.instance), [1, 2]);
+  assert.deepEqual(store.getLastEventId(2), {
+    server: 2,
+    session: 1,
+    instance: 2,
+  });
+  assert.deepEqual(
+    store.query({ kind: "latest" }).events.map((e) => e.type.join("/")),
+    ["m/a"],
+  );
+});
+
 Deno.test(
   "only the types of latest.subscriptions have a latest entry",
   withTempDir((dir) => {

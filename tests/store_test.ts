@@ -152,6 +152,34 @@ Deno.test("a file store keeps events and ids across reopen", async () => {
   });
 });
 
+Deno.test("synced events, and their servers' last ids, are kept across reopen", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/events.db`;
+    const peer = (session: number): Event => ({
+      id: { server: 2, session, instance: 1 },
+      type: ["p"],
+      timestamp: ts(session),
+      sourceTimestamp: null,
+      payload: null,
+    });
+    {
+      using store = SqliteStore.open({ path, serverId: 1 });
+      store.writeSynced([peer(1), peer(2)]);
+      store.flush();
+      store.writeSynced([peer(3)]);
+      // Closing commits what is pending.
+    }
+    using store = SqliteStore.open({ path, serverId: 1 });
+    assert.deepEqual(store.getLastEventId(2), id(3, 1, 2));
+    assert.deepEqual(store.getLastEventId(), id(0, 0));
+    assert.deepEqual(store.writeSynced([peer(3)]), []);
+    assert.deepEqual(
+      ids(store.query({ kind: "server", serverId: 2, persisted: true })),
+      [[[1, 1], [2, 1], [3, 1]], false],
+    );
+  });
+});
+
 // Schema version 2 as it was (version 1: `servers` without `reserved`).
 const SCHEMA_V2 = `
 CREATE TABLE event_types (
@@ -688,5 +716,31 @@ Deno.test("a request of any size is stored whole and in order", () => {
   assert.deepEqual(
     latest.events.map((e) => e.id.instance).sort((a, b) => a - b),
     [994, 995, 996, 997, 998, 999, 1000],
+  );
+});
+
+Deno.test("synced events take the next rows and their partitions: registering after them works, and timeseries queries answer them", () => {
+  using store = SqliteStore.open({
+    path: ":memory:",
+    serverId: 1,
+    storage: {
+      timeseries: [{ orderBy: "timestamp", subscriptions: [["p", "*"]] }],
+    },
+  });
+  store.register([{ type: ["p", "own"] }]);
+  const synced = store.writeSynced([1, 2].map((session) => ({
+    id: { server: 2, session, instance: 1 },
+    type: ["p", "peer"],
+    timestamp: ts(session),
+    sourceTimestamp: null,
+    payload: null,
+  })));
+  assert.equal(synced.length, 2);
+  store.register([{ type: ["p", "own"] }, { type: ["q"] }]);
+  store.flush();
+  const { events } = store.query({ kind: "timeseries" });
+  assert.deepEqual(
+    events.map((e) => `${e.id.server}/${e.id.session}`).sort(),
+    ["1/1", "1/2", "2/1", "2/2"],
   );
 });
