@@ -48,6 +48,9 @@ import {
   type Synchronous,
 } from "../store/mod.ts";
 import { type Component, connectComponent } from "../monitor/mod.ts";
+import type { JsonValue } from "../common/json/mod.ts";
+import { SyncRunner } from "./_sync_runner.ts";
+import type { SyncedState } from "./_sync_client.ts";
 import { QueryTurns } from "./_query_turns.ts";
 import { Engine, ENGINE_SOURCE } from "./engine.ts";
 import type { ModuleSpec, Source } from "./module.ts";
@@ -225,9 +228,17 @@ export interface EventServerOptions extends
  * server closes when its monitor connection closes (the reference's
  * process exits), or on MsgClose.
  *
- * There is no sync between Event Servers yet: a standby server does not
- * hold the active one's events, so two of ours in one group are not a
- * redundant pair. Hat components find a single one through the monitor
+ * The server also syncs with every other Event Server of the group
+ * (SPEC-monitor §6), standby or active: it keeps one connection to each
+ * (named `event/<name>`, with its `serverToken`; a peer whose published
+ * token differs is not synced from when `serverToken` is set), copies the
+ * events that peer created into its own store with their ids and
+ * timestamps, and notifies them to its own clients like any others. Its
+ * engine starts only while no connected peer reports a status other than
+ * `standby`, so two servers of a pair are never operational at once. The
+ * synced states (`CONNECTED`, `SYNCING`, `SYNCED`) are registered on the
+ * peer as `event/<own id>/synced/<peer id>` and, while the engine runs,
+ * here too. Hat components find the active server through the monitor
  * (`hat.event.component`, or `connectEventComponent` of
  * `@hat/eventer/monitor`).
  */
@@ -236,8 +247,17 @@ export interface EventServerMonitorOptions {
   addr: Address;
   /** The Event Servers' monitor group (BLESS_ONE in the monitor). */
   group: string;
-  /** Monitor component name (default `event-<serverId>`). */
+  /**
+   * Monitor component name (default `event-<serverId>`); sync
+   * connections to the other Event Servers are named `event/<name>`.
+   */
   name?: string;
+  /**
+   * Milliseconds before connecting again to a peer Event Server whose
+   * sync connect failed (default 5,000, as the reference's); a sync
+   * connection that ends is reconnected at once.
+   */
+  syncReconnectDelay?: number;
 }
 
 /**
@@ -392,6 +412,8 @@ export class EventServer extends Resource {
   #engineOpen = false;
   // The monitor component, when the server is in a monitor group.
   #component: Component | null = null;
+  // Sync with the group's other Event Servers, in a monitor group.
+  #sync: SyncRunner | null = null;
   // Status changes of the engine, one after the other.
   #engineSteps: Promise<void> = Promise.resolve();
   #cancelFlush: (() => void) | null = null;
@@ -460,14 +482,31 @@ export class EventServer extends Resource {
       return;
     }
     const { hostname, port } = srv.addresses[0];
+    const name = monitor.name ?? `event-${this.serverId}`;
+    const sync = new SyncRunner({
+      name,
+      serverId: this.serverId,
+      group: monitor.group,
+      serverToken: o.serverToken ?? null,
+      reconnectDelay: monitor.syncReconnectDelay,
+      pingDelay: o.pingDelay,
+      pingTimeout: o.pingTimeout,
+      target: {
+        getLastEventId: (serverId) => this.#store.getLastEventId(serverId),
+        write: (events) => this.#writeSynced(events),
+      },
+      syncedCb: (peer, state, count) => this.#synced(peer, state, count),
+    });
+    this.#sync = sync;
     let component: Component;
     try {
       component = await connectComponent(
         monitor.addr,
-        monitor.name ?? `event-${this.serverId}`,
+        name,
         monitor.group,
         () => this.#engineRunner(),
         {
+          stateCb: (_c, state) => sync.setState(state),
           data: {
             server_id: this.serverId,
             eventer_server: { host: hostname, port },
@@ -530,6 +569,10 @@ export class EventServer extends Resource {
   #engineRunner(): Group {
     const runner = new Group();
     runner.spawn(async (signal) => {
+      // Never two operational servers: wait while a synced peer is not
+      // standby (SPEC-monitor 5.2 behaviour 4a).
+      await this.#sync?.waitNotRemoteActive(signal);
+      if (signal.aborted) return;
       await this.#engineStep(() => this.#startEngine());
       await new Promise((resolve) => {
         if (signal.aborted) resolve(undefined);
@@ -634,6 +677,7 @@ export class EventServer extends Resource {
 
   // Releases what startEventServer acquired.
   async #abort(): Promise<void> {
+    await this.#sync?.asyncClose();
     if (this.#srv) await this.asyncClose();
     else this.#group.close();
     await this.#engine?.closeModules();
@@ -706,7 +750,7 @@ export class EventServer extends Resource {
    */
   async #registerOwn(
     type: string[],
-    status: string,
+    status: JsonValue,
     source: Source | null = null,
   ): Promise<void> {
     if (!this.#engineOpen) return;
@@ -722,7 +766,9 @@ export class EventServer extends Resource {
       }
     } catch (e) {
       log.warn(
-        `cannot register ${type.join("/")} ${status}: ${(e as Error).message}`,
+        `cannot register ${type.join("/")} ${JSON.stringify(status)}: ${
+          (e as Error).message
+        }`,
       );
     }
   }
@@ -763,6 +809,29 @@ export class EventServer extends Resource {
     await this.#registered(registered);
     if (committed === null) return registered;
     return await committed ? registered : null;
+  }
+
+  // A peer's events, from its sync connection: stored as they are and
+  // notified like any others (SPEC-monitor 5.3 behaviour 11).
+  async #writeSynced(events: Event[]): Promise<void> {
+    if (this.#store.closed) throw new Error("the event store is closed");
+    const written = this.#store.writeSynced(events);
+    if (written.length > 0) await this.#registered(written);
+  }
+
+  // A peer's synced state, registered here too while the engine runs
+  // (SPEC-monitor 6.4 rule 15).
+  async #synced(
+    peer: number,
+    state: SyncedState,
+    count: number | null,
+  ): Promise<void> {
+    log.debug(`sync from server ${peer}: ${state}`);
+    await this.#registerOwn(
+      ["synced", String(peer)],
+      state === "SYNCED" ? { state, count } : { state },
+      { type: "server", id: 0 },
+    );
   }
 
   async #registerEvents(events: RegisterEvent[]): Promise<Event[]> {
@@ -845,6 +914,8 @@ export class EventServer extends Resource {
 
   #answer(requests: Event[][], committed: boolean): void {
     for (const events of requests) {
+      // A peer's synced events: nobody waits for them.
+      if (events[0].id.server !== this.serverId) continue;
       const session = events[0].id.session;
       this.#commitWaiters.get(session)?.(committed);
       this.#commitWaiters.delete(session);
@@ -859,6 +930,7 @@ export class EventServer extends Resource {
       if (this.#options.monitor) {
         // Closing the component closes the engine's runner first.
         await this.#component?.asyncClose();
+        await this.#sync?.asyncClose();
       } else {
         await this.#stopEngine();
       }

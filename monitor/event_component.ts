@@ -426,6 +426,21 @@ export function activeServerData(
     c.blessingReq.token === c.blessingRes.token
   );
   if (!info) return null;
+  return serverDataOf(info, clientToken);
+}
+
+/**
+ * An Event Server's data as its monitor data gives it: a server id, an
+ * Eventer address and a token (SPEC-monitor 4.2), else null.
+ *
+ * @param info The Event Server's component.
+ * @param clientToken When set, a server with another token gives null.
+ * @returns The server's data, or null.
+ */
+export function serverDataOf(
+  info: ComponentInfo,
+  clientToken: string | null = null,
+): ServerData | null {
   const data = info.data as Record<string, JsonValue> | null;
   if (!data || typeof data !== "object" || Array.isArray(data)) return null;
   const serverId = data.server_id;
