@@ -50,8 +50,13 @@ export class HatProcess implements AsyncDisposable {
   readonly status: Promise<Deno.CommandStatus>;
   readonly #reading: Promise<void>;
 
-  constructor(readonly name: string, args: string[], stdin = false) {
-    this.#child = new Deno.Command(`${venvPath()}/bin/python`, {
+  constructor(
+    readonly name: string,
+    args: string[],
+    stdin = false,
+    command = `${venvPath()}/bin/python`,
+  ) {
+    this.#child = new Deno.Command(command, {
       args,
       stdin: stdin ? "piped" : "null",
       stdout: "piped",
@@ -249,6 +254,7 @@ export async function startPyEventServer(
   dir: string,
   port: number,
   group = "event",
+  serverToken: string | null = null,
 ): Promise<HatEventServer> {
   const conf = `${dir}/event-${serverId}.json`;
   await Deno.writeTextFile(
@@ -257,6 +263,7 @@ export async function startPyEventServer(
       type: "event",
       name: `event-${serverId}`,
       server_id: serverId,
+      server_token: serverToken,
       backend: {
         module: "hat.event.backends.lmdb",
         db_path: `${dir}/event-${serverId}.db`,
@@ -280,4 +287,62 @@ export async function startPyEventServer(
     throw e;
   }
   return server;
+}
+
+/** An Event Server process, ours or the reference's. */
+export type EventServerProcess = HatProcess & {
+  readonly serverId: number;
+  readonly port: number;
+};
+
+const SERVE_TS = decodeURIComponent(
+  new URL("../../cli/serve.ts", import.meta.url).pathname,
+);
+
+/**
+ * Start our Event Server (`cli/serve.ts`) in its own process, in monitor
+ * group `group`, with its database in `dir`; resolves once it listens.
+ *
+ * @param port Its Eventer port (the same on a restart).
+ * @param args More flags.
+ */
+export async function startDenoEventServer(
+  serverId: number,
+  monitorPort: number,
+  dir: string,
+  port: number,
+  args: string[] = [],
+  group = "event",
+): Promise<EventServerProcess> {
+  const server = new HatProcess(
+    `deno event server ${serverId}`,
+    [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      SERVE_TS,
+      "--db",
+      `${dir}/deno-${serverId}.db`,
+      "--port",
+      String(port),
+      "--server-id",
+      String(serverId),
+      "--monitor",
+      `127.0.0.1:${monitorPort}`,
+      "--group",
+      group,
+      ...args,
+    ],
+    false,
+    Deno.execPath(),
+  );
+  const process = Object.assign(server, { serverId, port });
+  try {
+    await waitListening(port, 20_000, `deno event server ${serverId}`);
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return process;
 }
