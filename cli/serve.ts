@@ -140,9 +140,10 @@ Flags (they override the configuration file):
   --monitor HOST:PORT --group G [--name N]
                      join monitor group G of the Hat Monitor Server at
                      HOST:PORT (component name N, default event-<server-id>):
-                     standby until blessed, the engine only while blessed;
-                     exits when the monitor connection closes. No sync
-                     between Event Servers yet
+                     standby until blessed, the engine only while blessed
+                     and no other Event Server of the group is active;
+                     syncs with the group's other Event Servers; exits
+                     when the monitor connection closes
   --verbose          log clients connecting and disconnecting to stderr
   -h, --help         show this help
 

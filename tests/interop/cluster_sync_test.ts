@@ -209,6 +209,18 @@ Deno.test("interop cluster: our Event Server joins a reference pair as standby, 
     // No id names two events: ours' ids of server 2 are its own.
     const ids = (await serverEvents(writer, 2)).map(key);
     assert.equal(new Set(ids).size, ids.length);
+
+    // Ours stops gracefully: the reference takes over, with ours'
+    // STOPPED event synced.
+    await ours.asyncClose();
+    await until(
+      "the reference operational",
+      () => pyAgain.status() === "operational",
+    );
+    assert.equal(
+      await latestPayload(pyAgain.client, ["event", "2", "engine"]),
+      "STOPPED",
+    );
   } finally {
     for (const c of clients) await c.asyncClose();
     await ours?.asyncClose();
