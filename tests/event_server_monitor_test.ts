@@ -13,6 +13,7 @@ import {
   writeMsgServer,
 } from "../common/monitor/mod.ts";
 import { connect } from "../client.ts";
+import { listen } from "../server.ts";
 import { EventServerError, startEventServer } from "../event_server/mod.ts";
 import { parseServeArgs } from "../cli/serve.ts";
 import { UsageError } from "../cli/_flags.ts";
@@ -154,4 +155,99 @@ Deno.test("event server in a monitor group: --monitor HOST:PORT --group G [--nam
   ) {
     await assert.rejects(parseServeArgs(args), UsageError, args.join(" "));
   }
+});
+
+Deno.test("event server in a monitor group: blessed, the engine waits while a peer it syncs from is not standby, and syncs that peer's events", async () => {
+  let conn: chatter.Connection | null = null;
+  await using monitor = await chatter.listen((c) => {
+    conn = c;
+  }, LOCAL);
+  // The peer: an Eventer server (server id 9) holding one event of its own,
+  // operational.
+  const peerEvent: Event = {
+    id: { server: 9, session: 4, instance: 1 },
+    type: ["p"],
+    timestamp: { s: 10, us: 0 },
+    sourceTimestamp: null,
+    payload: null,
+  };
+  const inits: string[] = [];
+  await using peer = await listen(LOCAL, {
+    status: "operational",
+    connectedCb: (info) => void inits.push(info.clientName),
+    queryCb: (_info, params) =>
+      params.kind === "server" && params.lastEventId?.session !== 4
+        ? { events: [peerEvent], moreFollows: false }
+        : { events: [], moreFollows: false },
+  });
+  await using server = await startEventServer({
+    db: ":memory:",
+    port: 0,
+    serverId: 7,
+    monitor: { addr: monitor.addresses[0], group: "event" },
+  });
+  await until(() => conn !== null, "monitor connection");
+  const info = (
+    cid: number,
+    name: string,
+    data: unknown,
+    req: number | null,
+    res: number | null,
+  ): ComponentInfoRecord => ({
+    cid,
+    mid: 0,
+    name,
+    group: "event",
+    data: JSON.stringify(data),
+    rank: 1,
+    blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
+    blessingRes: { token: res, ready: true },
+  });
+  const send = (req: number | null, res: number | null) =>
+    conn!.send(
+      ObserverMsgType.Server,
+      (w) =>
+        writeMsgServer(w, {
+          cid: 1,
+          mid: 0,
+          components: [
+            info(1, "event-7", null, req, res),
+            info(
+              2,
+              "event-9",
+              {
+                server_id: 9,
+                eventer_server: {
+                  host: "127.0.0.1",
+                  port: peer.addresses[0].port,
+                },
+                server_token: null,
+              },
+              null,
+              null,
+            ),
+          ],
+        }),
+    );
+  await send(null, null);
+  await until(() => inits.length === 1, "sync connection to the peer");
+  assert.equal(inits[0], "event/event-7");
+  await using client = await connect(server.addresses[0], "c");
+  await until(() => server.getConnInfos().length === 1, "client");
+  const held = async () =>
+    (await client.query({ kind: "server", serverId: 9, persisted: true }))
+      .events;
+  for (let i = 0; (await held()).length === 0; i++) {
+    if (i > 300) throw new Error("peer's event not synced");
+    await delay(10);
+  }
+  assert.deepEqual((await held()).map((e) => e.id), [peerEvent.id]);
+  // Blessed and shown back, but the peer is operational: still standby.
+  await send(3, null);
+  await send(3, 3);
+  await delay(300);
+  assert.equal(server.status, "standby");
+  // The peer goes standby: the engine starts.
+  await peer.setStatus("standby");
+  await until(() => server.status === "operational", "operational");
 });
