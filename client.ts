@@ -123,6 +123,15 @@ export interface ConnectOptions extends ChatterConnectOptions {
   statusCb?: StatusCb;
   /** Events notification callback. */
   eventsCb?: EventsCb;
+  /**
+   * Decode the JSON payloads of notified events and query results as
+   * `JsonTextPayload`s of the text that arrived, checked but parsed only
+   * when their `data` is read, and written back as that very text
+   * (default false: parsed at once). For a client that stores and
+   * forwards events, as an Event Server syncing from another does, so
+   * that the bytes stay the ones the first server got (key order, `2.0`).
+   */
+  keepJsonText?: boolean;
 }
 
 /** Options of {@linkcode Client.events}. */
@@ -339,6 +348,7 @@ export class Client extends Resource {
   #status: Status;
   readonly #statusCb?: StatusCb;
   readonly #eventsCb?: EventsCb;
+  readonly #keepJsonText: boolean;
   // Not a Map: see common/async/slot_map.ts (responses outliving their use).
   // Made by the first request: a client that only listens holds none.
   #pending: SlotMap<PromiseWithResolvers<unknown>> | null = null;
@@ -366,6 +376,7 @@ export class Client extends Resource {
     this.#status = status;
     this.#statusCb = options.statusCb;
     this.#eventsCb = options.eventsCb;
+    this.#keepJsonText = options.keepJsonText ?? false;
     this.#maxNotifications = options.receiveQueueSize ?? 1024;
     // Messages are taken and decoded as they arrive, with no receive loop
     // of our own waiting (a suspended frame and its promises cost every
@@ -735,7 +746,7 @@ export class Client extends Resource {
   // MsgEventsNotify: the iterators at once, the events callback in
   // notification order, then the ack if the server asked for one.
   #processEventsNotify(msg: Msg, r: Reader): Promise<void> | undefined {
-    const events = readEvents(r);
+    const events = readEvents(r, this.#keepJsonText);
     r.done();
     let iteratorFull = false;
     const iterators = this.#iterators;
@@ -780,7 +791,7 @@ export class Client extends Resource {
 
   // MsgQueryRes: the pending query resolves, even while a callback runs.
   #processQueryRes(msg: Msg, r: Reader): void {
-    const result = readQueryResult(r);
+    const result = readQueryResult(r, this.#keepJsonText);
     r.done();
     this.#resolve(msg, result);
   }

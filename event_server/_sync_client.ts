@@ -143,6 +143,8 @@ export class SyncClient extends Resource {
       subscriptions: [["*"]],
       serverId: o.peerServerId,
       persisted: true,
+      // The peer's payload texts are stored and served as they are.
+      keepJsonText: true,
       statusCb: (_c, status) => this.#onStatus(status),
       eventsCb: (_c, events) => this.#onEvents(events),
       signal: this.#group.signal,

@@ -213,12 +213,14 @@ export function writeEvent(w: Writer, e: Event): void {
 }
 
 /** Read an Event. */
-export function readEvent(r: Reader): Event {
+export function readEvent(r: Reader, keepJsonText = false): Event {
   const id = readEventId(r);
   const type = readEventType(r);
   const timestamp = readTimestamp(r);
   const sourceTimestamp = readOptTimestamp(r);
-  const payload = readOptPayload(r);
+  const payload = keepJsonText
+    ? readOptPayloadKeepingText(r)
+    : readOptPayload(r);
   return { id, type, timestamp, sourceTimestamp, payload };
 }
 
@@ -262,10 +264,10 @@ export function writeEventsUpTo(
 }
 
 /** Read an Array(Event). */
-export function readEvents(r: Reader): Event[] {
+export function readEvents(r: Reader, keepJsonText = false): Event[] {
   const n = r.length();
   const events: Event[] = [];
-  for (let i = 0; i < n; i++) events.push(readEvent(r));
+  for (let i = 0; i < n; i++) events.push(readEvent(r, keepJsonText));
   return events;
 }
 

@@ -358,8 +358,11 @@ export function writeQueryResult(
 }
 
 /** Read MsgQueryRes: QueryResult. */
-export function readQueryResult(r: Reader): QueryResult {
-  const events = readEvents(r);
+export function readQueryResult(
+  r: Reader,
+  keepJsonText = false,
+): QueryResult {
+  const events = readEvents(r, keepJsonText);
   return { events, moreFollows: r.bool() };
 }
 

@@ -10,7 +10,12 @@
 
 import assert from "node:assert/strict";
 import { type Client, connect } from "../../client.ts";
-import type { Event, EventId, Status } from "../../common/event/mod.ts";
+import {
+  type Event,
+  type EventId,
+  JsonTextPayload,
+  type Status,
+} from "../../common/event/mod.ts";
 import { type EventServer, startEventServer } from "../../event_server/mod.ts";
 import {
   freePorts,
@@ -116,6 +121,13 @@ Deno.test("interop cluster: our Event Server joins a reference pair as standby, 
     for (let n = 0; n < 5; n++) {
       acked.push(...(await register(pyWatch.client, n))!);
     }
+    // A float the reference keeps as such (its text "2.0").
+    acked.push(
+      ...(await pyWatch.client.register([{
+        type: ["test", "f"],
+        payload: new JsonTextPayload('{"v": 2.0}'),
+      }], true))!,
+    );
 
     ours = await startEventServer({
       db: `${dir}/ours.db`,
@@ -142,6 +154,31 @@ Deno.test("interop cluster: our Event Server joins a reference pair as standby, 
       return (p as { state?: string } | undefined)?.state === "SYNCED";
     });
     assert.equal(ours.status, "standby");
+    // And the payloads' texts as the reference serves them (its
+    // rendering: ", " and ": ", 2.0), byte for byte.
+    {
+      const texts = async (port: number) => {
+        const c = await connect({ hostname: LOCAL, port }, "texts", {
+          keepJsonText: true,
+        });
+        try {
+          return (await serverEvents(c, 1)).map((e) =>
+            e.payload instanceof JsonTextPayload ? e.payload.text : null
+          );
+        } finally {
+          await c.asyncClose();
+        }
+      };
+      // (Its clients' connections are events too: until both agree.)
+      await until("the same payload texts on both", async () => {
+        const [onPy, onOurs] = await Promise.all([
+          texts(pyPort),
+          texts(ourPort),
+        ]);
+        return onPy.includes('{"v": 2.0}') &&
+          JSON.stringify(onOurs) === JSON.stringify(onPy);
+      });
+    }
 
     // Sync lag: a register answered by the reference to its notification
     // by ours (the reference notifies its peers after its flush, 1 s).
