@@ -103,7 +103,8 @@ export async function startReference(
 /**
  * Start our Event Server through `cli/serve.ts --conf` with `conf` (its
  * `eventer_server` set to port 0), written to `${dir}/ours.json`: module
- * paths are relative to `dir`.
+ * paths are relative to `dir`. Once it is ready, one bare connection is
+ * opened and closed, as {@linkcode startReference} does while waiting.
  */
 export async function startOurs(
   dir: string,
@@ -140,8 +141,12 @@ export async function startOurs(
   }
   // Keep stdout drained.
   child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  const port = Number(m[1]);
+  // One bare connection, as the reference's start is waited for: both
+  // servers number every connection (the source ids of the clients).
+  await untilListening(port, child, "our server");
   return {
-    port: Number(m[1]),
+    port,
     stderr: () => stderr,
     [Symbol.asyncDispose]: stop,
   };

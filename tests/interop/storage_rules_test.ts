@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 
 import { startEventServer, type StorageRules } from "../../event_server/mod.ts";
+import { freePort, seen, untilListening } from "./_differential.ts";
 import {
   clientArgs,
-  type PeerEvent,
   type PeerQueryParams,
   type PeerQueryResult,
   type PeerRegisterEvent,
@@ -86,44 +86,6 @@ const EVENTS: PeerRegisterEvent[] = [
 ];
 const TYPES = [["m", "*"], ["x"], ["y"]];
 
-// What a reference client sees of an event, ids and timestamps aside.
-function seen(e: PeerEvent): string {
-  const p = e.payload;
-  const payload = p === null
-    ? "none"
-    : p.kind === "binary"
-    ? `binary ${p.type} ${p.data}`
-    : p.text;
-  return `${e.type.join("/")} ${payload}`;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function untilListening(port: number, child: Deno.ChildProcess) {
-  const end = performance.now() + 20000;
-  for (;;) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      if (performance.now() > end) {
-        child.kill("SIGKILL");
-        const out = await child.output();
-        throw new Error(
-          "reference server did not start: " +
-            new TextDecoder().decode(out.stderr).slice(-2000),
-        );
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 // Registers EVENTS through a reference client and reports what a
 // subscriber was notified of and what the queries answer.
 async function drive(port: number) {
@@ -184,7 +146,7 @@ Deno.test("storage rules: our Event Server answers as the reference's", async ()
     }).spawn();
     let reference;
     try {
-      await untilListening(port, child);
+      await untilListening(port, child, "reference server");
       reference = await drive(port);
     } finally {
       try {
