@@ -20,11 +20,12 @@
 
 import { Group, Resource } from "../common/async/mod.ts";
 import type { Address } from "../common/chatter/mod.ts";
-import type {
-  Event,
-  EventId,
-  RegisterEvent,
-  Status,
+import {
+  compareEventIds,
+  type Event,
+  type EventId,
+  type RegisterEvent,
+  type Status,
 } from "../common/event/mod.ts";
 import { type Client, connect, type ConnectOptions } from "../client.ts";
 import { log } from "../common/log.ts";
@@ -70,13 +71,6 @@ export interface SyncOptions
 }
 
 const DEFAULT_MAX_QUEUED_BATCHES = 1024;
-
-/** Whether id `a` comes after id `b`, as (server, session, instance). */
-function after(a: EventId, b: EventId): boolean {
-  if (a.server !== b.server) return a.server > b.server;
-  if (a.session !== b.session) return a.session > b.session;
-  return a.instance > b.instance;
-}
 
 /**
  * Connect to a peer Event Server at `addr` and sync from it until the
@@ -236,7 +230,7 @@ export class SyncClient extends Resource {
       // empty, notifications are written as they come.
       const queued = this.#queued!;
       for (let batch; (batch = queued.shift());) {
-        const newer = batch.filter((e) => after(e.id, last));
+        const newer = batch.filter((e) => compareEventIds(e.id, last) > 0);
         if (newer.length > 0) await this.#write(newer);
       }
       this.#queued = null;

@@ -9,6 +9,7 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
+  compareEventIds,
   compareTimestamps,
   type Event,
   timestampFromBytes,
@@ -127,8 +128,7 @@ export class SyncedWriter {
       }
       if (
         last !== null &&
-        (session < last.session ||
-          (session === last.session && instance <= last.instance))
+        (session - last.session || instance - last.instance) <= 0
       ) continue;
       if (
         last !== null &&
@@ -200,12 +200,8 @@ function newer(
   t: Uint8Array,
   event: Event,
 ): boolean {
-  const c = compareBytes(latest.t, t);
-  if (c !== 0) return c > 0;
-  const { server, session, instance } = event.id;
-  if (latest.server !== server) return latest.server > server;
-  if (latest.session !== session) return latest.session > session;
-  return latest.instance > instance;
+  // Timestamp bytes compare in time order (big-endian, see _schema.ts).
+  return (compareBytes(latest.t, t) || compareEventIds(latest, event.id)) > 0;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

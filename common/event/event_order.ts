@@ -5,7 +5,7 @@
  */
 
 import { compareTimestamps } from "./timestamp.ts";
-import type { Event } from "./types.ts";
+import type { Event, EventId } from "./types.ts";
 
 /**
  * Compares two events in natural order, assuming `a` was registered before
@@ -48,4 +48,16 @@ export function compareEvents(a: Event, b: Event): number {
       : 0;
   }
   return compareTimestamps(a.timestamp, b.timestamp) || -1;
+}
+
+/**
+ * Compares two event ids as the tuple (server, session, instance), the
+ * reference's `EventId` order.
+ *
+ * @returns A negative number if `a` comes first, positive if `b` does, 0
+ *   if they are equal.
+ */
+export function compareEventIds(a: EventId, b: EventId): number {
+  return a.server - b.server || a.session - b.session ||
+    a.instance - b.instance;
 }

@@ -14,7 +14,7 @@ export {
   checkRegisterEvents,
   checkTimestamp,
 } from "./check.ts";
-export { compareEvents } from "./event_order.ts";
+export { compareEventIds, compareEvents } from "./event_order.ts";
 export {
   type BinaryEncoding,
   eventFromJson,
