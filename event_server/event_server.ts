@@ -1,8 +1,9 @@
 /**
  * A runnable Event Server: the Eventer server of `server.ts` backed by an
  * event store (the embedded SQLite one), doing for its clients what the
- * reference's (hat-event 0.9) Event Server with an LMDB backend and no
- * modules does.
+ * reference's (hat-event 0.9) Event Server with an LMDB backend does:
+ * engine modules, storage rules and retention, and, in a Hat monitor
+ * group, activity while blessed and sync with the other Event Servers.
  *
  * @module
  */

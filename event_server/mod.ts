@@ -3,7 +3,9 @@
  * Eventer server of `@hat/eventer` answering clients the way the Python
  * reference's Event Server (hat-event 0.9) does, with ids and timestamps
  * assigned here, queries answered from the database, group commit, and
- * register responses sent only once the events are on disk.
+ * register responses sent only once the events are on disk; with engine
+ * modules in TypeScript, the LMDB backend's storage rules, and membership
+ * of a redundant Hat monitor group.
  *
  * Uses Deno's built-in `node:sqlite`, which is why it is a separate entry
  * point from the protocol library.
