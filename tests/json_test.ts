@@ -13,6 +13,7 @@ import {
 } from "../common/json/mod.ts";
 import type { JsonValue } from "../common/json/mod.ts";
 import { Reader, Writer } from "../common/sbs/mod.ts";
+import { exactParse } from "../common/json/_exact_parse.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
 const SEED = seedFromEnv("JSON_SEED");
@@ -1004,4 +1005,38 @@ Deno.test("jsonText from inside a toJSON method called by jsonText", () => {
     text.slice(0, 100),
   );
   assert.equal(jsonText([1, { k: null }]), '[1, {"k": null}]');
+});
+
+Deno.test("JSON: a key that is one escape keeps its own value, whatever was parsed before (V8's JSON.parse does not)", () => {
+  const keys = ["\\u00e9", "\\u00e8", "\\n", "\\t", "\\\\", '\\"', "\\ud800"];
+  for (let i = 0; i < 200; i++) {
+    const key = keys[i % keys.length];
+    const text = `{"a":1,"${key}":${i}}`;
+    const want = referenceParse(text);
+    assert.deepStrictEqual(parseJsonText(text), want, text);
+    assert.deepStrictEqual(viaBytes(text), want, text);
+  }
+});
+
+Deno.test("JSON: the exact parser answers as parseJsonText on the edge cases", () => {
+  for (const text of CASES) {
+    assert.deepStrictEqual(
+      outcome(() => exactParse(text)),
+      outcome(() => parseJsonText(text)),
+      JSON.stringify(text),
+    );
+  }
+  assert.deepStrictEqual(exactParse('{"\\n": 9007199254740993}'), {
+    "\n": 9007199254740993n,
+  });
+  assert.deepStrictEqual(exactParse("[9007199254740993, -0, 1e2]"), [
+    9007199254740993n,
+    -0,
+    100,
+  ]);
+  assert.throws(() => exactParse('{"\\n": 1e999}'), SyntaxError);
+  assert.throws(() => exactParse('{"\\n": 1,}'), SyntaxError);
+  assert.ok(
+    Object.hasOwn(exactParse('{"__proto__": 1}') as object, "__proto__"),
+  );
 });

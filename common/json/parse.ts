@@ -6,6 +6,7 @@
  */
 
 import type { JsonValue } from "./value.ts";
+import { exactParse, needsExactParse } from "./_exact_parse.ts";
 
 function bigintReviver(
   _key: string,
@@ -51,6 +52,9 @@ export function parseJsonText(text: string): JsonValue {
   // Only texts with a 16+ digit run or a 3-digit exponent can hold an
   // unsafe integer or an overflowing number; the checking reviver costs
   // several times a plain parse, so one scan decides whether to pay it.
+  // A key that is one escape: V8's JSON.parse may give another object's
+  // key (see _exact_parse.ts).
+  if (needsExactParse(text)) return exactParse(text);
   return NEEDS_REVIVER.test(text)
     ? JSON.parse(text, finiteReviver as (k: string, v: unknown) => unknown)
     : JSON.parse(text);
