@@ -1,6 +1,12 @@
 // Loading ../shared/vectors and mapping their SBS data model (README there)
 // onto our domain values.
 
+import assert from "node:assert/strict";
+import {
+  type ChatterMsg,
+  frameBodyLength,
+  readChatterMsg,
+} from "../common/chatter/mod.ts";
 import type {
   Event,
   EventPayload,
@@ -37,6 +43,31 @@ export function bytesToHex(bytes: Uint8Array): string {
 
 // deno-lint-ignore no-explicit-any
 type V = any;
+
+/**
+ * A whole Chatter frame of the vectors (`hex`), read: its length prefix
+ * must span exactly the frame, and its header and data must be those of
+ * the vector's `value` (`v`).
+ */
+export function readVectorFrame(hex: string, v: V): ChatterMsg {
+  const frame = hexToBytes(hex);
+  const k = frameBodyLength(frame, 0, frame.length, 1 << 30);
+  assert.equal(1 + frame[0] + k, frame.length);
+  const msg = readChatterMsg(frame, 1 + frame[0], frame.length);
+  assert.deepEqual(
+    { ...msg.header(), data: bytesToHex(msg.data) },
+    {
+      id: int(v.id),
+      first: int(v.first),
+      owner: v.owner,
+      token: v.token,
+      last: v.last,
+      type: v.data.type,
+      data: v.data.data.bytes,
+    },
+  );
+  return msg;
+}
 
 /** Integer in the vector model: a number, or {int: "<decimal>"}. */
 export function int(v: V): number | bigint {

@@ -4,14 +4,10 @@
 
 import assert from "node:assert/strict";
 import { Reader, Writer } from "../common/sbs/mod.ts";
-import {
-  frameBodyLength,
-  readChatterMsg,
-  writeFrame,
-} from "../common/chatter/mod.ts";
+import { writeFrame } from "../common/chatter/mod.ts";
 import * as m from "../common/monitor/mod.ts";
 import { jsonText, parseJsonText } from "../common/json/mod.ts";
-import { bytesToHex, hexToBytes, int } from "./_vectors.ts";
+import { bytesToHex, hexToBytes, readVectorFrame } from "./_vectors.ts";
 import { loadMonitorVectors, observerValue } from "./_monitor_vectors.ts";
 
 const vectors = loadMonitorVectors();
@@ -66,22 +62,7 @@ Deno.test({
     assert.ok(vectors.frames.length > 0);
     for (const e of vectors.frames) {
       const v = e.value;
-      const frame = hexToBytes(e.hex);
-      const k = frameBodyLength(frame, 0, frame.length, 1 << 30);
-      assert.equal(1 + frame[0] + k, frame.length);
-      const msg = readChatterMsg(frame, 1 + frame[0], frame.length);
-      assert.deepEqual(
-        { ...msg.header(), data: bytesToHex(msg.data) },
-        {
-          id: int(v.id),
-          first: int(v.first),
-          owner: v.owner,
-          token: v.token,
-          last: v.last,
-          type: v.data.type,
-          data: v.data.data.bytes,
-        },
-      );
+      const msg = readVectorFrame(e.hex, v);
       const [read, write] = codecs[msg.type];
       const value = observerValue(msg.type, e.dataValue);
       const r = new Reader(msg.buf, msg.dataStart, msg.dataEnd);

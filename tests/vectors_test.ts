@@ -3,11 +3,7 @@
 
 import assert from "node:assert/strict";
 import { Reader, Writer } from "../common/sbs/mod.ts";
-import {
-  frameBodyLength,
-  readChatterMsg,
-  writeFrame,
-} from "../common/chatter/mod.ts";
+import { writeFrame } from "../common/chatter/mod.ts";
 import * as m from "../common/eventer/mod.ts";
 import {
   bytes,
@@ -17,6 +13,7 @@ import {
   hexToBytes,
   int,
   loadVectors,
+  readVectorFrame,
 } from "./_vectors.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -117,22 +114,7 @@ vectorTest("sbs.json", (entries) => {
 vectorTest("chatter.json", (entries) => {
   for (const e of entries) {
     const v = e.value;
-    const frame = hexToBytes(e.hex);
-    const k = frameBodyLength(frame, 0, frame.length, 1 << 30);
-    assert.equal(1 + frame[0] + k, frame.length);
-    const msg = readChatterMsg(frame, 1 + frame[0], frame.length);
-    assert.deepEqual(
-      { ...msg.header(), data: bytesToHex(msg.data) },
-      {
-        id: int(v.id),
-        first: int(v.first),
-        owner: v.owner,
-        token: v.token,
-        last: v.last,
-        type: v.data.type,
-        data: v.data.data.bytes,
-      },
-    );
+    readVectorFrame(e.hex, v);
     const w = new Writer(8);
     writeFrame(
       w,
