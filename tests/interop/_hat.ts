@@ -2,11 +2,14 @@
  * Real Hat processes for the interop tests: a `hat-monitor` Monitor
  * Server, `hat-event-server` Event Servers in its group and reference
  * monitor components (`monitor_peer.py`), each on free loopback ports in
- * a temporary directory, stopped by their own PID.
+ * a temporary directory, stopped by their own PID; and the query the
+ * cluster tests read a server's events with.
  *
  * @module
  */
 
+import type { Client } from "../../client.ts";
+import type { Event, EventId } from "../../common/event/mod.ts";
 import { venvPath } from "./peer.ts";
 
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
@@ -38,6 +41,26 @@ async function waitListening(port: number, ms: number, what: string) {
       if (Date.now() > end) throw new Error(`${what} not listening on ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+}
+
+/** Every event of `serverId` a server holds, persisted, in id order. */
+export async function serverEvents(
+  client: Client,
+  serverId: number,
+): Promise<Event[]> {
+  const all: Event[] = [];
+  let lastEventId: EventId | null = null;
+  for (;;) {
+    const r = await client.query({
+      kind: "server",
+      serverId,
+      persisted: true,
+      lastEventId,
+    });
+    all.push(...r.events);
+    if (!r.moreFollows) return all;
+    lastEventId = all.at(-1)!.id;
   }
 }
 

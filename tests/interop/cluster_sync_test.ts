@@ -12,14 +12,20 @@ import assert from "node:assert/strict";
 import { type Client, connect } from "../../client.ts";
 import {
   type Event,
-  type EventId,
   JsonTextPayload,
   type Status,
 } from "../../common/event/mod.ts";
-import { type EventServer, startEventServer } from "../../event_server/mod.ts";
+import {
+  type EventServer,
+  type EventServerMonitorOptions,
+  type EventServerOptions,
+  startEventServer,
+} from "../../event_server/mod.ts";
 import {
   freePorts,
   type HatEventServer,
+  type HatMonitor,
+  serverEvents,
   startHatMonitor,
   startPyEventServer,
   wallClock,
@@ -39,8 +45,9 @@ async function until(
   }
 }
 
-/** A client whose status is kept up to date. */
+/** A client whose status is kept up to date (closed with the cluster). */
 async function watch(
+  c: Cluster,
   port: number,
   name: string,
 ): Promise<{ client: Client; status: () => Status }> {
@@ -48,25 +55,90 @@ async function watch(
   const client = await connect({ hostname: LOCAL, port }, name, {
     statusCb: (_c, s) => void (status = s),
   });
+  c.clients.push(client);
   status = client.status;
   return { client, status: () => status };
 }
 
-/** Every event of `serverId`, persisted, in id order. */
-async function serverEvents(client: Client, serverId: number) {
-  const all: Event[] = [];
-  let lastEventId: EventId | null = null;
-  for (;;) {
-    const r = await client.query({
-      kind: "server",
-      serverId,
-      persisted: true,
-      lastEventId,
-    });
-    all.push(...r.events);
-    if (!r.moreFollows) return all;
-    lastEventId = all.at(-1)!.id;
+/** A BLESS_ONE `hat-monitor` group of the reference's Event Server and ours. */
+interface Cluster {
+  readonly monitor: HatMonitor;
+  readonly dir: string;
+  /** The reference's Eventer port (the same on a restart). */
+  readonly pyPort: number;
+  py: HatEventServer | null;
+  ours: EventServer | null;
+  /** Closed at the end. */
+  readonly clients: Client[];
+}
+
+/**
+ * Run `body` with a monitor and a directory; then close the clients, stop
+ * the servers (the reference SIGCONTed first, in case it is stopped) and
+ * the monitor, and remove the directory.
+ */
+async function withCluster(
+  prefix: string,
+  body: (c: Cluster) => Promise<void>,
+): Promise<void> {
+  const monitor = await startHatMonitor({
+    groupAlgorithms: { event: "BLESS_ONE" },
+  });
+  const c: Cluster = {
+    monitor,
+    dir: await Deno.makeTempDir({ prefix }),
+    pyPort: freePorts(1)[0],
+    py: null,
+    ours: null,
+    clients: [],
+  };
+  try {
+    await body(c);
+  } finally {
+    c.py?.kill("SIGCONT");
+    for (const client of c.clients) await client.asyncClose();
+    await c.ours?.asyncClose();
+    await c.py?.stop();
+    await monitor.stop();
+    await Deno.remove(c.dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** Start the reference (server 1), with a client; wait until it is active. */
+async function startActiveReference(
+  c: Cluster,
+  serverToken: string | null = null,
+) {
+  const py = c.py = await startPyEventServer(
+    1,
+    c.monitor.port,
+    c.dir,
+    c.pyPort,
+    "event",
+    serverToken,
+  );
+  const pyWatch = await watch(c, c.pyPort, "py-watch");
+  await until("reference active", () => pyWatch.status() === "operational");
+  return { py, pyWatch };
+}
+
+/** Start ours (server 2) in the monitor's group "event", with a client. */
+async function startOursInGroup(
+  c: Cluster,
+  options: Omit<EventServerOptions, "serverId" | "monitor">,
+  monitor: Partial<EventServerMonitorOptions> = {},
+) {
+  const ours = c.ours = await startEventServer({
+    ...options,
+    serverId: 2,
+    monitor: {
+      addr: { hostname: LOCAL, port: c.monitor.port },
+      group: "event",
+      ...monitor,
+    },
+  });
+  const oursWatch = await watch(c, ours.addresses[0].port, "ours-watch");
+  return { ours, oursWatch };
 }
 
 const key = (e: Event) => `${e.id.server},${e.id.session},${e.id.instance}`;
@@ -104,19 +176,9 @@ async function register(client: Client, n: number): Promise<Event[] | null> {
 }
 
 Deno.test("interop cluster: our Event Server joins a reference pair as standby, syncs, takes over on SIGKILL, and the reference syncs back after its restart", async () => {
-  const monitor = await startHatMonitor({
-    groupAlgorithms: { event: "BLESS_ONE" },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "cluster-sync-" });
-  const [pyPort] = freePorts(1);
-  let py: HatEventServer | null = null;
-  let ours: EventServer | null = null;
-  const clients: Client[] = [];
-  try {
-    py = await startPyEventServer(1, monitor.port, dir, pyPort);
-    const pyWatch = await watch(pyPort, "py-watch");
-    clients.push(pyWatch.client);
-    await until("reference active", () => pyWatch.status() === "operational");
+  await withCluster("cluster-sync-", async (cluster) => {
+    const { monitor, dir, pyPort, clients } = cluster;
+    const { py, pyWatch } = await startActiveReference(cluster);
     const acked: Event[] = [];
     for (let n = 0; n < 5; n++) {
       acked.push(...(await register(pyWatch.client, n))!);
@@ -129,18 +191,11 @@ Deno.test("interop cluster: our Event Server joins a reference pair as standby, 
       }], true))!,
     );
 
-    ours = await startEventServer({
+    const { ours, oursWatch } = await startOursInGroup(cluster, {
       db: `${dir}/ours.db`,
       port: 0,
-      serverId: 2,
-      monitor: {
-        addr: { hostname: LOCAL, port: monitor.port },
-        group: "event",
-      },
     });
     const ourPort = ours.addresses[0].port;
-    const oursWatch = await watch(ourPort, "ours-watch");
-    clients.push(oursWatch.client);
     // The reference's events, the same on both (committed there first).
     await assertSameEvents(pyWatch.client, oursWatch.client, 1);
     // Our sync's states, registered on the reference through it.
@@ -230,9 +285,8 @@ Deno.test("interop cluster: our Event Server joins a reference pair as standby, 
 
     // The reference restarts: standby, it syncs ours' events and ours
     // syncs its new ones (its own engine events aside, it has none).
-    py = await startPyEventServer(1, monitor.port, dir, pyPort);
-    const pyAgain = await watch(pyPort, "py-watch-2");
-    clients.push(pyAgain.client);
+    cluster.py = await startPyEventServer(1, monitor.port, dir, pyPort);
+    const pyAgain = await watch(cluster, pyPort, "py-watch-2");
     await assertSameEvents(pyAgain.client, writer, 2);
     await assertSameEvents(pyAgain.client, writer, 1);
     assert.equal(pyAgain.status(), "standby");
@@ -258,42 +312,18 @@ Deno.test("interop cluster: our Event Server joins a reference pair as standby, 
       await latestPayload(pyAgain.client, ["event", "2", "engine"]),
       "STOPPED",
     );
-  } finally {
-    for (const c of clients) await c.asyncClose();
-    await ours?.asyncClose();
-    await py?.stop();
-    await monitor.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test("interop cluster: a reference peer with another server token is not synced from", async () => {
-  const monitor = await startHatMonitor({
-    groupAlgorithms: { event: "BLESS_ONE" },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "cluster-token-" });
-  const [pyPort] = freePorts(1);
-  let py: HatEventServer | null = null;
-  let ours: EventServer | null = null;
-  const clients: Client[] = [];
-  try {
-    py = await startPyEventServer(1, monitor.port, dir, pyPort, "event", "a");
-    const pyWatch = await watch(pyPort, "py-watch");
-    clients.push(pyWatch.client);
-    await until("reference active", () => pyWatch.status() === "operational");
+  await withCluster("cluster-token-", async (cluster) => {
+    const { pyWatch } = await startActiveReference(cluster, "a");
     await register(pyWatch.client, 1);
-    ours = await startEventServer({
+    const { ours, oursWatch } = await startOursInGroup(cluster, {
       db: ":memory:",
       port: 0,
-      serverId: 2,
       serverToken: "b",
-      monitor: {
-        addr: { hostname: LOCAL, port: monitor.port },
-        group: "event",
-      },
     });
-    const oursWatch = await watch(ours.addresses[0].port, "ours-watch");
-    clients.push(oursWatch.client);
     // The reference flushes every second: give it two.
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(await serverEvents(oursWatch.client, 1), []);
@@ -302,43 +332,18 @@ Deno.test("interop cluster: a reference peer with another server token is not sy
       undefined,
     );
     assert.equal(ours.status, "standby");
-  } finally {
-    for (const c of clients) await c.asyncClose();
-    await ours?.asyncClose();
-    await py?.stop();
-    await monitor.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test("interop cluster: a frozen reference peer (SIGSTOP): our sync connection times out by ping, and is made again once it runs", async () => {
-  const monitor = await startHatMonitor({
-    groupAlgorithms: { event: "BLESS_ONE" },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "cluster-freeze-" });
-  const [pyPort] = freePorts(1);
-  let py: HatEventServer | null = null;
-  let ours: EventServer | null = null;
-  const clients: Client[] = [];
-  try {
-    py = await startPyEventServer(1, monitor.port, dir, pyPort);
-    const pyWatch = await watch(pyPort, "py-watch");
-    clients.push(pyWatch.client);
-    await until("reference active", () => pyWatch.status() === "operational");
-    ours = await startEventServer({
+  await withCluster("cluster-freeze-", async (cluster) => {
+    const { py, pyWatch } = await startActiveReference(cluster);
+    const { ours, oursWatch } = await startOursInGroup(cluster, {
       db: ":memory:",
       port: 0,
-      serverId: 2,
       pingDelay: 200,
       pingTimeout: 300,
-      monitor: {
-        addr: { hostname: LOCAL, port: monitor.port },
-        group: "event",
-        syncReconnectDelay: 200,
-      },
-    });
-    const oursWatch = await watch(ours.addresses[0].port, "ours-watch");
-    clients.push(oursWatch.client);
+    }, { syncReconnectDelay: 200 });
     // The reference registers event/1/eventer/<client> for each client
     // connection while its engine runs: ours' sync connections counted.
     const syncConnections = async () =>
@@ -366,12 +371,5 @@ Deno.test("interop cluster: a frozen reference peer (SIGSTOP): our sync connecti
         ),
     );
     assert.equal(ours.status, "standby");
-  } finally {
-    py?.kill("SIGCONT");
-    for (const c of clients) await c.asyncClose();
-    await ours?.asyncClose();
-    await py?.stop();
-    await monitor.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 });

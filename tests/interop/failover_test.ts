@@ -24,11 +24,12 @@
 import assert from "node:assert/strict";
 import { Group } from "../../common/async/mod.ts";
 import { type Client, connect } from "../../client.ts";
-import type { Event, EventId } from "../../common/event/mod.ts";
+import type { EventId } from "../../common/event/mod.ts";
 import { connectEventComponent } from "../../monitor/mod.ts";
 import {
   type EventServerProcess,
   freePorts,
+  serverEvents,
   startDenoEventServer,
   startHatMonitor,
   startPyEventServer,
@@ -48,22 +49,6 @@ async function until(
   while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function serverEvents(client: Client, serverId: number) {
-  const all: Event[] = [];
-  let lastEventId: EventId | null = null;
-  for (;;) {
-    const r = await client.query({
-      kind: "server",
-      serverId,
-      persisted: true,
-      lastEventId,
-    });
-    all.push(...r.events);
-    if (!r.moreFollows) return all;
-    lastEventId = all.at(-1)!.id;
   }
 }
 
