@@ -152,6 +152,30 @@ export async function startOurs(
   };
 }
 
+/**
+ * The same scenario on both servers, one after the other: `drive` run
+ * against the reference started with `referenceConf` (modules found on
+ * `pythonPath`), then against ours started with `oursConf`, each stopped
+ * once driven.
+ *
+ * @returns What `drive` answered for each.
+ */
+export async function driveBoth<T>(
+  dir: string,
+  referenceConf: Record<string, unknown>,
+  oursConf: Record<string, unknown>,
+  drive: (server: DiffServer) => Promise<T>,
+  pythonPath: string[] = [],
+): Promise<{ reference: T; ours: T }> {
+  let reference;
+  {
+    await using server = await startReference(dir, referenceConf, pythonPath);
+    reference = await drive(server);
+  }
+  await using server = await startOurs(dir, oursConf);
+  return { reference, ours: await drive(server) };
+}
+
 /** A reference backend section (LMDB) with the given rules. */
 export function lmdbBackend(
   dbPath: string,

@@ -22,10 +22,9 @@ import {
 } from "./peer.ts";
 import {
   type DiffServer,
+  driveBoth,
   lmdbBackend,
   seenWithId,
-  startOurs,
-  startReference,
 } from "./_differential.ts";
 
 const MODULES = new URL("./modules/", import.meta.url).pathname;
@@ -112,23 +111,13 @@ Deno.test("modules: a module's events as the reference's module's", async () => 
       backend: lmdbBackend(`${dir}/${db}`, {}),
       modules: [{ module, subscriptions: [["in", "*"], ["out", "*"]] }],
     });
-    let reference;
-    {
-      await using server = await startReference(
-        dir,
-        conf("reference.db", "double_module"),
-        [MODULES],
-      );
-      reference = await drive(server);
-    }
-    let ours;
-    {
-      await using server = await startOurs(
-        dir,
-        conf("ours.db", `${MODULES}double_module.ts`),
-      );
-      ours = await drive(server);
-    }
+    const { reference, ours } = await driveBoth(
+      dir,
+      conf("reference.db", "double_module"),
+      conf("ours.db", `${MODULES}double_module.ts`),
+      drive,
+      [MODULES],
+    );
     assert.deepEqual(ours, reference);
     // What the scenario means: a module's output is in the session of
     // its input, after it; its own output is processed in turn.

@@ -22,10 +22,9 @@ import {
 } from "./peer.ts";
 import {
   type DiffServer,
+  driveBoth,
   lmdbBackend,
   seenWithId,
-  startOurs,
-  startReference,
 } from "./_differential.ts";
 
 const TIMESERIES = [
@@ -144,16 +143,12 @@ Deno.test("partitions: timeseries queries follow the partitions as the reference
       }),
       modules: [],
     });
-    let reference;
-    {
-      await using server = await startReference(dir, conf("reference.db"));
-      reference = await drive(server);
-    }
-    let ours;
-    {
-      await using server = await startOurs(dir, conf("ours.db"));
-      ours = await drive(server);
-    }
+    const { reference, ours } = await driveBoth(
+      dir,
+      conf("reference.db"),
+      conf("ours.db"),
+      drive,
+    );
     assert.deepEqual(Object.keys(ours), Object.keys(reference));
     for (const key of Object.keys(reference)) {
       assert.deepEqual(ours[key], reference[key], key);

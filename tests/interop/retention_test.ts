@@ -20,10 +20,9 @@ import {
 } from "./peer.ts";
 import {
   type DiffServer,
+  driveBoth,
   lmdbBackend,
   seenWithId,
-  startOurs,
-  startReference,
 } from "./_differential.ts";
 
 const TIMESERIES = [
@@ -120,16 +119,12 @@ Deno.test("retention: what the cleanup leaves is what the reference's leaves", a
       },
       modules: [],
     });
-    let reference;
-    {
-      await using server = await startReference(dir, conf("reference.db"));
-      reference = await drive(server);
-    }
-    let ours;
-    {
-      await using server = await startOurs(dir, conf("ours.db"));
-      ours = await drive(server);
-    }
+    const { reference, ours } = await driveBoth(
+      dir,
+      conf("reference.db"),
+      conf("ours.db"),
+      drive,
+    );
     assert.deepEqual(ours, reference);
     // What the scenario means: the 5 newest a; of b, the future one and
     // the 2 newest old ones (min_entries 3); every c.

@@ -9,14 +9,13 @@
 import assert from "node:assert/strict";
 
 import { startEventServer, type StorageRules } from "../../event_server/mod.ts";
-import { freePort, seen, untilListening } from "./_differential.ts";
+import { lmdbBackend, seen, startReference } from "./_differential.ts";
 import {
   clientArgs,
   type PeerQueryParams,
   type PeerQueryResult,
   type PeerRegisterEvent,
   startPeer,
-  venvPath,
 } from "./peer.ts";
 
 // The rules, in the reference's configuration and in ours.
@@ -121,40 +120,16 @@ async function drive(port: number) {
 Deno.test("storage rules: our Event Server answers as the reference's", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const port = freePort();
-    const conf = {
-      type: "event",
-      name: "reference",
-      server_id: 1,
-      backend: {
-        module: "hat.event.backends.lmdb",
-        db_path: `${dir}/reference.db`,
-        identifier: null,
-        flush_period: 0.05,
-        cleanup_period: 60,
-        timeseries: [{ order_by: "TIMESTAMP", subscriptions: [["*"]] }],
-        ...REFERENCE_RULES,
-      },
-      modules: [],
-      eventer_server: { host: "127.0.0.1", port },
-    };
-    await Deno.writeTextFile(`${dir}/conf.json`, JSON.stringify(conf));
-    const child = new Deno.Command(`${venvPath()}/bin/hat-event-server`, {
-      args: ["--conf", `${dir}/conf.json`],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
     let reference;
-    try {
-      await untilListening(port, child, "reference server");
-      reference = await drive(port);
-    } finally {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      await child.output();
+    {
+      await using server = await startReference(dir, {
+        type: "event",
+        name: "reference",
+        server_id: 1,
+        backend: lmdbBackend(`${dir}/reference.db`, REFERENCE_RULES),
+        modules: [],
+      });
+      reference = await drive(server.port);
     }
 
     await using ours = await startEventServer({
