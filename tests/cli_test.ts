@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { listen, type QueryResult } from "../mod.ts";
 import { type EventServer, startEventServer } from "../event_server/mod.ts";
 import { CA_PEM, CERT_PEM, KEY_PEM } from "./_certs.ts";
+import { startReferenceServer } from "./interop/_reference_server.ts";
+import { venvPath } from "./interop/peer.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CLI = `${ROOT}cli.ts`;
-const PYTHON = `${ROOT}.venv/bin/python`;
 
 interface Run {
   code: number;
@@ -740,7 +741,7 @@ Deno.test("an invalid client token refusal says why", async () => {
 
 async function hasReference(): Promise<boolean> {
   try {
-    const { code } = await new Deno.Command(PYTHON, {
+    const { code } = await new Deno.Command(`${venvPath()}/bin/python`, {
       args: ["-c", "import hat.event.server.main, hat.event.backends.lmdb"],
       stdout: "null",
       stderr: "null",
@@ -759,81 +760,41 @@ Deno.test({
       : " (skipped: no .venv; run tests/interop/setup.ts)"),
   ignore: !referenceInstalled,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "cli_test_ref_" });
-    using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
-    const conf = {
-      type: "event",
-      log: { version: 1 },
+    await using reference = await startReferenceServer({
+      serverId: 5,
       name: "reference",
-      server_id: 5,
-      server_token: "secret",
-      backend: {
-        module: "hat.event.backends.lmdb",
-        db_path: `${dir}/db`,
-        identifier: null,
-        flush_period: 0.05,
-        cleanup_period: 60,
-        conditions: [],
-        latest: { subscriptions: [["*"]] },
-        timeseries: [{ order_by: "TIMESTAMP", subscriptions: [["*"]] }],
-      },
-      modules: [],
-      eventer_server: { host: "127.0.0.1", port },
-    };
-    await Deno.writeTextFile(`${dir}/conf.json`, JSON.stringify(conf));
-    const reference = new Deno.Command(PYTHON, {
-      args: ["-m", "hat.event.server", "--conf", `${dir}/conf.json`],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    try {
-      for (let i = 0;; i++) {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          break;
-        } catch (e) {
-          if (i > 200) throw e;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      }
-      const p = ["--port", String(port), "--token", "secret"];
-      const reg = await cli([
-        "register",
-        ...p,
-        "--type",
-        "ref/x",
-        "--json",
-        '{"v": [1, 2.5, "é"]}',
-        "--source-timestamp",
-        "1700000000.25",
-      ]);
-      assert.equal(reg.code, 0, reg.stderr);
-      assert.equal((reg.lines[0].id as Record<string, number>).server, 5);
-      const latest = await cli(["query", "latest", ...p, "--types", "ref/*"]);
-      assert.deepEqual(latest.lines, reg.lines);
-      const engine = await cli([
-        "query",
-        "timeseries",
-        ...p,
-        "--types",
-        "event/5/engine",
-      ]);
-      assert.deepEqual(engine.lines.map((e) => e.payload), [
-        { kind: "json", data: "STARTED" },
-      ]);
-      assertError(
-        await cli(["query", "latest", "--port", String(port), "--token", "x"]),
-        1,
-        /^error: the server refused the client: invalid client token \(a server started without a server token refuses every client token: leave --token out, or give the server's own\)\n$/,
-      );
-    } finally {
-      reference.kill("SIGINT");
-      await reference.status;
-      await reference.stderr.cancel();
-      await Deno.remove(dir, { recursive: true });
-    }
+      serverToken: "secret",
+    });
+    const port = reference.port;
+    const p = ["--port", String(port), "--token", "secret"];
+    const reg = await cli([
+      "register",
+      ...p,
+      "--type",
+      "ref/x",
+      "--json",
+      '{"v": [1, 2.5, "é"]}',
+      "--source-timestamp",
+      "1700000000.25",
+    ]);
+    assert.equal(reg.code, 0, reg.stderr);
+    assert.equal((reg.lines[0].id as Record<string, number>).server, 5);
+    const latest = await cli(["query", "latest", ...p, "--types", "ref/*"]);
+    assert.deepEqual(latest.lines, reg.lines);
+    const engine = await cli([
+      "query",
+      "timeseries",
+      ...p,
+      "--types",
+      "event/5/engine",
+    ]);
+    assert.deepEqual(engine.lines.map((e) => e.payload), [
+      { kind: "json", data: "STARTED" },
+    ]);
+    assertError(
+      await cli(["query", "latest", "--port", String(port), "--token", "x"]),
+      1,
+      /^error: the server refused the client: invalid client token \(a server started without a server token refuses every client token: leave --token out, or give the server's own\)\n$/,
+    );
   },
 });
