@@ -41,6 +41,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type {
   Event,
   EventId,
+  EventType,
   QueryParams,
   QueryResult,
   RegisterEvent,
@@ -515,58 +516,52 @@ export class SqliteStore implements EventStore {
       for (let i = 0; i < events.length; i++) {
         const event = events[i];
         const [sourceT, [kind, payloadType, data], stored] = rows[i];
-        if (!stored) {
-          // Its id is given and it is notified, but not stored (its
-          // type is not added to the table either: frozen as the others).
-          registered.push({
-            id: { server, session, instance: i + 1 },
-            type: Object.isFrozen(event.type)
-              ? event.type
-              : Object.freeze([...event.type]),
-            timestamp,
-            sourceTimestamp: sourceT === null
-              ? null
-              : timestampFromBytes(sourceT),
-            payload: event.payload ?? null,
-          });
-          continue;
-        }
-        const typeId = this.#types.ensure(event.type);
-        const seq = firstSeq + i;
-        const mask = this.#partitions.mask(
-          typeId,
-          event.type,
-          sourceT !== null,
-        );
-        values.push(
-          seq,
-          server,
-          session,
-          i + 1,
-          typeId,
-          t,
-          sourceT,
-          kind,
-          payloadType,
-          data,
-          mask,
-        );
-        if (latestRule.all || latestRule.keeps(event.type)) {
-          latest.set(typeId, seq);
+        let type: EventType;
+        if (stored) {
+          const typeId = this.#types.ensure(event.type);
+          const seq = firstSeq + i;
+          const mask = this.#partitions.mask(
+            typeId,
+            event.type,
+            sourceT !== null,
+          );
+          values.push(
+            seq,
+            server,
+            session,
+            i + 1,
+            typeId,
+            t,
+            sourceT,
+            kind,
+            payloadType,
+            data,
+            mask,
+          );
+          if (latestRule.all || latestRule.keeps(event.type)) {
+            latest.set(typeId, seq);
+          }
+          if (values.length === INSERT_ROWS[0] * INSERT_COLUMNS) {
+            this.#insertEvents[0].run(...values);
+            values.length = 0;
+          }
+          type = this.#types.typeOf(typeId);
+        } else {
+          // Its id is given and it is notified, but not stored (its type
+          // is not added to the table either: frozen as the others).
+          type = Object.isFrozen(event.type)
+            ? event.type
+            : Object.freeze([...event.type]);
         }
         registered.push({
           id: { server, session, instance: i + 1 },
-          type: this.#types.typeOf(typeId),
+          type,
           timestamp,
           sourceTimestamp: sourceT === null
             ? null
             : timestampFromBytes(sourceT),
           payload: event.payload ?? null,
         });
-        if (values.length === INSERT_ROWS[0] * INSERT_COLUMNS) {
-          this.#insertEvents[0].run(...values);
-          values.length = 0;
-        }
       }
       for (let i = 0, k = 1; i < values.length; k++) {
         const n = INSERT_ROWS[k] * INSERT_COLUMNS;
