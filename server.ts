@@ -48,6 +48,10 @@ import {
   writeRegisterRes,
   writeStatus,
 } from "./common/eventer/mod.ts";
+import {
+  encodeQueryResultInTurns,
+  IN_TURNS_EVENTS,
+} from "./common/eventer/_query_result_in_turns.ts";
 
 /** Connection identifier, counted from 1 per server. */
 export type ConnectionId = number;
@@ -640,7 +644,16 @@ function replyQueryRes(
   e: Established,
   msg: Msg,
   result: { events: readonly Event[]; moreFollows: boolean },
-): void {
+): Promise<void> | void {
+  if (result.events.length > IN_TURNS_EVENTS) {
+    return encodeQueryResultInTurns(result).then((bytes) => {
+      if (!e.conn.isOpen) return;
+      e.conn.sendNow(MsgType.QueryRes, bytes, {
+        conv: msg.conv,
+        reserved: true,
+      });
+    });
+  }
   e.conn.sendNow(
     MsgType.QueryRes,
     (w) => writeQueryResult(w, result),
@@ -744,9 +757,11 @@ function whenDone<T>(
   e: Established,
   msg: Msg,
   result: T | PromiseLike<T>,
-  reply: (e: Established, msg: Msg, result: T) => void,
+  reply: (e: Established, msg: Msg, result: T) => Promise<void> | void,
 ): Promise<void> | undefined {
-  if (!isThenable(result)) return void reply(e, msg, result);
+  if (!isThenable(result)) {
+    return reply(e, msg, result)?.catch((err) => e.conn.fail(err, msg.type));
+  }
   return Promise.resolve(result).then((res) => reply(e, msg, res)).catch(
     (err) => e.conn.fail(err, msg.type),
   );

@@ -7,8 +7,11 @@ import {
   readTimestamp,
   writeEventId,
   writeEventType,
+  writeQueryResult,
   writeTimestamp,
 } from "../common/eventer/mod.ts";
+import { encodeQueryResultInTurns } from "../common/eventer/_query_result_in_turns.ts";
+import type { Event } from "../common/event/mod.ts";
 import { Reader, SbsError, Writer } from "../common/sbs/mod.ts";
 import { Rng, seedFromEnv } from "./_rng.ts";
 
@@ -364,4 +367,36 @@ Deno.test("event type slots: a type too long for its slot leaves the slot's own 
     for (const s of t) b.string(s);
     assert.deepEqual(a.bytes(), b.bytes(), t[0]);
   }
+});
+
+Deno.test("a large query result encoded in turns: the bytes of writeQueryResult, timers running meanwhile", async () => {
+  const events: Event[] = [];
+  for (let i = 0; i < 60_000; i++) {
+    events.push({
+      id: { server: 1, session: 1 + (i >> 10), instance: i },
+      type: ["gateway", `device${i % 97}`, "data", `point${i}`],
+      timestamp: { s: 1_700_000_000 + i, us: i % 1_000_000 },
+      sourceTimestamp: i % 3 === 0 ? null : { s: 1_700_000_000, us: 7 },
+      payload: i % 5 === 0
+        ? { kind: "binary", type: "raw", data: new Uint8Array([i & 255]) }
+        : { kind: "json", data: { value: i, text: "é\n" } },
+    });
+  }
+  const res = { events, moreFollows: true };
+  const w = new Writer();
+  writeQueryResult(w, res);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  try {
+    const bytes = await encodeQueryResultInTurns(res);
+    assert.deepEqual(bytes, w.bytes());
+  } finally {
+    clearInterval(timer);
+  }
+  // 60,000 events take some 30 ms: the event loop turned meanwhile.
+  assert.ok(ticks > 0, "no timer ran while encoding");
+  const small = { events: events.slice(0, 3), moreFollows: false };
+  const ws = new Writer();
+  writeQueryResult(ws, small);
+  assert.deepEqual(await encodeQueryResultInTurns(small), ws.bytes());
 });
