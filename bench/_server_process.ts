@@ -2,6 +2,7 @@
 // the reference's (hat-event-server with its LMDB backend) and the library
 // alone, and what /proc tells of them.
 
+import { startTaskArgs } from "../tools/start_task.ts";
 import { connect } from "../mod.ts";
 
 /** A server process listening on 127.0.0.1. */
@@ -57,11 +58,7 @@ export async function startOurs(
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      `${root}cli/serve.ts`,
+      ...startTaskArgs(),
       "--port",
       "0",
       "--db",

@@ -11,6 +11,7 @@ import {
 import { TURN_MS } from "../common/async/mod.ts";
 import type { SteppedQuery } from "../store/mod.ts";
 import { fillTypes } from "./_fill_store.ts";
+import { startTaskArgs } from "../tools/start_task.ts";
 
 const TYPES = Number(Deno.env.get("LONG_QUERY_TYPES") ?? 200_000);
 // Results of at most 4 MiB (~24,000 events of a latest query): with the
@@ -56,14 +57,9 @@ function client(script: string, args: (string | number)[]) {
  * listens.
  */
 function startServe(db: string, maxResultBytes: number) {
-  const task = JSON.parse(
-    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
-  ).tasks.start.split(" ") as string[];
-  assert.equal(task[0], "deno");
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      ...task.slice(1, -1),
-      new URL(`../${task.at(-1)}`, import.meta.url).pathname,
+      ...startTaskArgs(),
       ...["--db", db, "--port", "0"],
       ...["--max-result-bytes", String(maxResultBytes)],
       // Commits without an fsync: the fsyncs of this machine's disk take
