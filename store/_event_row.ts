@@ -88,6 +88,22 @@ export function checkRegisterType(
       `event type of ${type.length} segments`,
     );
   }
+  // UTF-8 takes at most 3 bytes a UTF-16 unit: a type of few enough
+  // units is within the limit without counting its bytes.
+  let units = 0;
+  for (const segment of type) {
+    if (typeof segment !== "string") {
+      throw new InvalidEventTypeError(type, "event type segment not a string");
+    }
+    if (segment === "?" || segment === "*") {
+      throw new InvalidEventTypeError(
+        type,
+        `event type ${JSON.stringify(type)} has a '${segment}' segment`,
+      );
+    }
+    units += segment.length;
+  }
+  if (3 * units <= limits.maxEventTypeBytes) return;
   let bytes = 0;
   for (const segment of type) {
     if (typeof segment !== "string") {
@@ -119,6 +135,11 @@ export function checkPayloadSize(
   [, type, data]: PayloadColumns,
   maxPayloadBytes: number,
 ): void {
+  // UTF-8 takes at most 3 bytes a UTF-16 unit: few enough units are
+  // within the limit without counting their bytes.
+  const units = (type?.length ?? 0) +
+    (data instanceof Uint8Array ? data.byteLength : data?.length ?? 0);
+  if (3 * units <= maxPayloadBytes) return;
   let bytes = type === null ? 0 : utf8Length(type, maxPayloadBytes + 1);
   if (data instanceof Uint8Array) bytes += data.byteLength;
   else if (data !== null) bytes += utf8Length(data, maxPayloadBytes + 1);

@@ -50,6 +50,7 @@ import type {
 import {
   compareTimestamps,
   MIN_TIMESTAMP,
+  normalizeSeconds,
   timestampFromBytes,
   timestampToBytes,
 } from "../common/event/mod.ts";
@@ -557,9 +558,11 @@ export class SqliteStore implements EventStore {
           id: { server, session, instance: i + 1 },
           type,
           timestamp,
-          sourceTimestamp: sourceT === null
-            ? null
-            : timestampFromBytes(sourceT),
+          // As timestampFromBytes(sourceT) would give it, without decoding.
+          sourceTimestamp: sourceT === null ? null : {
+            s: normalizeSeconds(event.sourceTimestamp!.s),
+            us: event.sourceTimestamp!.us,
+          },
           payload: event.payload ?? null,
         });
       }
@@ -664,12 +667,26 @@ export class SqliteStore implements EventStore {
     events: readonly RegisterEvent[],
   ): [Uint8Array | null, PayloadColumns, boolean][] {
     const conditions = this.#conditions;
+    // The events of a request often share their source timestamp: its
+    // bytes are made once (SQLite copies what is bound).
+    let lastSource: Timestamp | null = null;
+    let lastBytes: Uint8Array | null = null;
     return events.map((e) => {
       checkRegisterType(e.type, this.#limits);
       const payload = payloadColumns(e.payload);
       checkPayloadSize(payload, this.#limits.maxPayloadBytes);
+      const source = e.sourceTimestamp;
+      if (source != null) {
+        if (
+          lastSource === null || source.s !== lastSource.s ||
+          source.us !== lastSource.us
+        ) {
+          lastBytes = timestampToBytes(source);
+          lastSource = source;
+        }
+      }
       return [
-        e.sourceTimestamp == null ? null : timestampToBytes(e.sourceTimestamp),
+        source == null ? null : lastBytes,
         payload,
         conditions.empty || conditions.matches(e.type, e.payload),
       ];
