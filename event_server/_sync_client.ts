@@ -164,6 +164,7 @@ export class SyncClient extends Resource {
 
   // The client calls it one batch at a time, in order.
   async #onEvents(events: Event[]): Promise<void> {
+    if (!this.#group.isOpen) return;
     if (this.#queued) {
       if (this.#queued.length >= this.#maxQueued) {
         log.warn(
@@ -181,8 +182,12 @@ export class SyncClient extends Resource {
   }
 
   // A write that fails ends the sync: the next one starts from what the
-  // target holds.
+  // target holds. Once closing, nothing more is written: the sync may
+  // have been closed because the target lost events (a failed commit),
+  // and newer ones written after them would leave a hole the next sync
+  // cannot see.
   async #write(events: Event[]): Promise<void> {
+    if (!this.#group.isOpen) throw new Error("the sync is closed");
     try {
       await this.#options.target.write(events);
     } catch (e) {

@@ -18,6 +18,7 @@ import type { State } from "../monitor/mod.ts";
 import { type ServerData, serverDataOf } from "../monitor/event_component.ts";
 import {
   startSync,
+  type SyncClient,
   type SyncedState,
   type SyncTarget,
 } from "./_sync_client.ts";
@@ -43,7 +44,9 @@ export interface SyncRunnerOptions
   target: SyncTarget;
   /**
    * Milliseconds to wait after a failed connect before trying the same
-   * peer again (default {@linkcode DEFAULT_SYNC_RECONNECT_DELAY}).
+   * peer again, and the least time between two
+   * {@linkcode SyncRunner.restart}s of a peer's sync (default
+   * {@linkcode DEFAULT_SYNC_RECONNECT_DELAY}).
    */
   reconnectDelay?: number;
   /** Called with each synced state of a peer's sync. */
@@ -70,6 +73,10 @@ export class SyncRunner extends Resource {
   readonly #active = new Set<string>();
   #remoteActive = false;
   #changed: PromiseWithResolvers<void> | null = null;
+  // The sync connection of each loop while connected, and the keys whose
+  // connection restart() closed (by key).
+  readonly #clients = new Map<string, { serverId: number; sync: SyncClient }>();
+  readonly #restarting = new Set<string>();
 
   /** @param options Own identity, the target, callbacks. */
   constructor(options: SyncRunnerOptions) {
@@ -133,14 +140,57 @@ export class SyncRunner extends Resource {
     }
   }
 
+  /**
+   * Close the sync connections to the peers `peerServerIds` now, so that
+   * each is made again at once and syncs from the last event the target
+   * holds: events written by the old one may be lost (a failed commit),
+   * and notifications only ever bring newer ones. A peer restarted less
+   * than `reconnectDelay` ago is connected again once that much time has
+   * passed, so a disk that stays full does not make the peer serve a
+   * sync in a loop.
+   *
+   * @param peerServerIds The peers' server ids.
+   * @param reason Why, for the log.
+   */
+  restart(peerServerIds: ReadonlySet<number>, reason: string): void {
+    const restarted: number[] = [];
+    for (const [key, { serverId, sync }] of this.#clients) {
+      if (!peerServerIds.has(serverId)) continue;
+      this.#restarting.add(key);
+      sync.close();
+      restarted.push(serverId);
+    }
+    if (restarted.length === 0) return;
+    log.warn(
+      `sync: ${reason}: syncing again from server ${restarted.join(", ")}`,
+    );
+  }
+
   // Connect, sync until the connection ends, and again while the peer is
   // a candidate; a failed connect waits reconnectDelay first. (As the
   // reference, the candidates are looked at between attempts only.)
   async #loop(key: string, data: ServerData, signal: AbortSignal) {
     const o = this.#options;
+    const delay = o.reconnectDelay ?? DEFAULT_SYNC_RECONNECT_DELAY;
+    let restarted = false;
+    let restartedAt = -Infinity;
     try {
       while (!signal.aborted && this.#candidates.has(key)) {
-        this.#setStatus(key, null);
+        if (restarted) {
+          // A restart keeps the peer's last status until the new
+          // connection tells it: the peer is as alive as before, and
+          // "not active" for a moment could let this server's engine
+          // start (blessed) beside an active peer (SPEC-monitor 5.2
+          // behaviour 4a). A lost connection or a failed connect, as
+          // before, says nothing of the peer: not active.
+          const wait = restartedAt + delay - Date.now();
+          if (wait > 0) await sleep(wait, signal);
+          restartedAt = Date.now();
+          restarted = false;
+          if (signal.aborted || !this.#candidates.has(key)) break;
+        } else {
+          this.#setStatus(key, null);
+        }
         let sync;
         try {
           sync = await startSync(data.addr, {
@@ -158,24 +208,25 @@ export class SyncRunner extends Resource {
           });
         } catch (e) {
           if (signal.aborted) break;
+          this.#setStatus(key, null);
           log.warn(
             `sync: cannot connect to server ${data.serverId} at ` +
               `${data.addr.hostname}:${data.addr.port}: ${
                 (e as Error).message
               }`,
           );
-          await sleep(
-            o.reconnectDelay ?? DEFAULT_SYNC_RECONNECT_DELAY,
-            signal,
-          );
+          await sleep(delay, signal);
           continue;
         }
         const stop = () => sync.close();
         signal.addEventListener("abort", stop, { once: true });
+        this.#clients.set(key, { serverId: data.serverId, sync });
         try {
           await sync.waitClosing();
         } finally {
           signal.removeEventListener("abort", stop);
+          this.#clients.delete(key);
+          restarted = this.#restarting.delete(key);
           await sync.asyncClose();
         }
       }

@@ -582,7 +582,15 @@ export class EventServer extends Resource {
   // notified like any others (SPEC-monitor 5.3 behaviour 11).
   async #writeSynced(events: Event[]): Promise<void> {
     if (this.#store.closed) throw new Error("the event store is closed");
-    const written = this.#store.writeSynced(events);
+    let written;
+    try {
+      written = this.#store.writeSynced(events);
+    } catch (e) {
+      // The store may have lost what was pending, other peers' synced
+      // events too: learn it now, before their syncs write newer ones.
+      void this.#flush();
+      throw e;
+    }
     if (written.length > 0) await this.#registered(written);
   }
 
@@ -665,6 +673,7 @@ export class EventServer extends Resource {
       log.error(
         `commit failed, ${lost} events of ${failed.length} requests lost: ${error?.message}`,
       );
+      this.#resync(failed);
     }
     // One message per subscriber for the whole commit, in id order: one
     // per request would fill a subscriber's send queue with a big commit.
@@ -677,6 +686,23 @@ export class EventServer extends Resource {
     this.#answer(committed, true);
     this.#answer(failed, false);
     await notified;
+  }
+
+  // Synced events lost by a failed commit are not in the store any more
+  // (nor in getLastEventId), but their sync connections go on notifying
+  // newer ones: restart those syncs, now, before they write another, so
+  // that they ask the peers again from the last event stored.
+  #resync(failed: Event[][]): void {
+    if (this.#sync === null) return;
+    const peers = new Set<number>();
+    // A synced request is one batch of one peer's events.
+    for (const events of failed) {
+      const server = events[0].id.server;
+      if (server !== this.serverId) peers.add(server);
+    }
+    if (peers.size > 0) {
+      this.#sync.restart(peers, "synced events lost by a failed commit");
+    }
   }
 
   #answer(requests: Event[][], committed: boolean): void {
