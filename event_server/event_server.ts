@@ -697,8 +697,8 @@ export class EventServer extends Resource {
     const peers = new Set<number>();
     // A synced request is one batch of one peer's events.
     for (const events of failed) {
-      const server = events[0].id.server;
-      if (server !== this.serverId) peers.add(server);
+      const server = events[0]?.id.server;
+      if (server !== undefined && server !== this.serverId) peers.add(server);
     }
     if (peers.size > 0) {
       this.#sync.restart(peers, "synced events lost by a failed commit");
