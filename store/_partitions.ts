@@ -19,6 +19,20 @@
  * query types (all of them when it has none), and answers nothing when
  * there is no such partition.
  *
+ * When the configured partitions change, the masks of the events stored
+ * before are set again by retention, a bounded step at a time
+ * (`events_stale_<bits>` indexes those left, so a restart goes on where
+ * it stopped): an event stored without configured partitions (no mask)
+ * joins every partition configured now that matches it, as if configured
+ * from the start (the implicit partitions are this store's default, not
+ * a configuration the reference could have had); an event loses the bits
+ * of partitions no longer configured (the reference keeps such a
+ * partition's entries, out of every query's reach, for as long as the
+ * database lives, and shows them again should the partition come back;
+ * here they go, and a partition that comes back starts empty). An event
+ * left in no partition is deleted once it is no type's latest, as one
+ * registered in none.
+ *
  * @module
  */
 
@@ -67,9 +81,16 @@ export class Partitions {
   readonly #masks = new Map<number, number>();
   readonly #maxMasks: number;
 
-  private constructor(list: Partition[] | null, maxMasks: number) {
+  readonly #stale: PartitionScan | null;
+
+  private constructor(
+    list: Partition[] | null,
+    maxMasks: number,
+    stale: PartitionScan | null = null,
+  ) {
     this.#list = list;
     this.#maxMasks = Math.max(1, maxMasks);
+    this.#stale = stale;
   }
 
   /**
@@ -91,8 +112,11 @@ export class Partitions {
     const existing = db.prepare(
       "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events\\_p%' ESCAPE '\\'",
     ).all().map((row) => row.name as string);
+    const stale = db.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events\\_stale\\_%' ESCAPE '\\'",
+    ).all().map((row) => row.name as string);
     if (partitions === undefined) {
-      for (const name of existing) db.exec(`DROP INDEX ${name}`);
+      for (const name of [...existing, ...stale]) db.exec(`DROP INDEX ${name}`);
       db.exec("DROP INDEX IF EXISTS events_unkept");
       db.exec(
         TIME_INDEXES.replaceAll("CREATE INDEX", "CREATE INDEX IF NOT EXISTS"),
@@ -150,7 +174,61 @@ export class Partitions {
     db.exec(
       "CREATE INDEX IF NOT EXISTS events_unkept ON events (seq) WHERE partitions = 0",
     );
-    return new Partitions(list, maxMasks);
+    // Events whose mask is not of these partitions: stored without
+    // configured partitions (no mask), or kept by partitions no longer
+    // configured. Built over the whole table when the set of partitions
+    // changes; retention empties it in steps.
+    // (Bits go up to 2 ** 51: sums, not JavaScript's 32-bit `|`.)
+    const all = [...new Set(list.map((p) => p.bit))].reduce((a, b) => a + b, 0);
+    const staleIndex = `events_stale_${all}`;
+    for (const name of stale) {
+      if (name !== staleIndex) db.exec(`DROP INDEX ${name}`);
+    }
+    const staleCondition =
+      `(partitions IS NULL OR (partitions | ${all}) != ${all})`;
+    db.exec(
+      `CREATE INDEX IF NOT EXISTS ${staleIndex} ON events (seq) WHERE ${staleCondition}`,
+    );
+    return new Partitions(list, maxMasks, {
+      index: staleIndex,
+      condition: staleCondition,
+    });
+  }
+
+  /**
+   * The index of the events whose masks retention must set again (see
+   * {@linkcode Partitions.remask}); null without configured partitions.
+   */
+  get stale(): PartitionScan | null {
+    return this.#stale;
+  }
+
+  /**
+   * The mask an event stored before the configuration of today gets: the
+   * partitions that would keep it now when it has no mask (it was stored
+   * without configured partitions), else its mask less the partitions no
+   * longer configured.
+   *
+   * @param typeId Its type's id.
+   * @param type Its type.
+   * @param hasSourceTimestamp Whether it has a source timestamp.
+   * @param mask Its mask (null: none).
+   */
+  remask(
+    typeId: number,
+    type: () => EventType,
+    hasSourceTimestamp: boolean,
+    mask: number | null,
+  ): number {
+    const list = this.#list ?? [];
+    if (mask === null) {
+      return this.mask(typeId, type(), hasSourceTimestamp) ?? 0;
+    }
+    let kept = 0;
+    for (const bit of new Set(list.map((p) => p.bit))) {
+      if (Math.floor(mask / bit) % 2 === 1) kept += bit;
+    }
+    return kept;
   }
 
   /** True when partitions are configured (events get a mask). */

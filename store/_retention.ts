@@ -12,6 +12,12 @@
  * drops an event once nothing refers to it. SQLite reuses the freed
  * pages, so a database under retention stops growing.
  *
+ * Before anything else, events stored before the configuration of today
+ * get their masks (see _partitions.ts), a step of at most as many events
+ * as a step takes out, so that counts are of the masks of today. With
+ * partitions configured there is retention even when none has a limit:
+ * events no partition keeps are still deleted.
+ *
  * Entry counts are kept in memory: counted once by sequence ranges (a
  * bounded number of events a step) and kept up as events come and go.
  *
@@ -22,6 +28,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Timestamp } from "../common/event/mod.ts";
 import { addSeconds, timestampToBytes } from "../common/event/mod.ts";
 import type { RetentionLimit } from "./storage_rules.ts";
+import type { PartitionScan } from "./_partitions.ts";
 
 /** Events whose counts a step catches up with, at most. */
 const COUNT_ROWS = 16_384;
@@ -40,6 +47,25 @@ export interface LimitedPartition {
   readonly limit: RetentionLimit;
 }
 
+/**
+ * Events whose `partitions` masks are not of the configured partitions:
+ * their index, and the mask each gets (`Partitions.remask`).
+ */
+export interface StaleMasks extends PartitionScan {
+  /**
+   * The mask of an event of type `typeId` with mask `mask` (null: none).
+   *
+   * @param typeId Its type's id.
+   * @param hasSourceTimestamp Whether it has a source timestamp.
+   * @param mask Its mask.
+   */
+  remask(
+    typeId: number,
+    hasSourceTimestamp: boolean,
+    mask: number | null,
+  ): number;
+}
+
 interface State {
   readonly partition: LimitedPartition;
   // Entries of events with seq up to `countedTo`.
@@ -56,23 +82,37 @@ export class Retention {
   #events = 0;
   // Where the search for events no partition keeps goes on.
   #unkeptAfter = 0;
+  readonly #stale: StaleMasks | null;
+  // No stale masks left (as of the last commit).
+  #remasked = false;
 
   /**
    * @param db Database with the store schema.
    * @param partitions The partitions that have a limit.
+   * @param stale The events whose masks are to set again; null: no
+   *   configured partitions (nothing to do).
    */
-  constructor(db: DatabaseSync, partitions: readonly LimitedPartition[]) {
+  constructor(
+    db: DatabaseSync,
+    partitions: readonly LimitedPartition[],
+    stale: StaleMasks | null,
+  ) {
     this.#db = db;
     this.#states = partitions.map((partition) => ({ partition, count: 0 }));
+    this.#stale = stale;
   }
 
-  /** Whether some partition has a limit. */
+  /**
+   * Whether there is anything to do: partitions are configured (events
+   * no partition keeps are deleted, limits enforced).
+   */
   get active(): boolean {
-    return this.#states.length > 0;
+    return this.#stale !== null;
   }
 
   /** Start counting again (events may have been rolled back). */
   reset(): void {
+    this.#remasked = false;
     this.#countedTo = 0;
     this.#events = 0;
     for (const state of this.#states) state.count = 0;
@@ -93,6 +133,12 @@ export class Retention {
     lastSeq: number,
     maxEntries: number,
   ): { removed: number; deleted: number; more: boolean } {
+    // Masks first, so that counts are of the masks of today.
+    if (!this.#remasked && this.#stale !== null) {
+      const n = this.#remask(this.#stale, maxEntries);
+      if (n < maxEntries) this.#remasked = true;
+      return { removed: 0, deleted: 0, more: true };
+    }
     if (this.#countedTo < lastSeq) {
       this.#count(Math.min(lastSeq, this.#countedTo + COUNT_ROWS));
       return { removed: 0, deleted: 0, more: true };
@@ -112,6 +158,29 @@ export class Retention {
       deleted: events - this.#events,
       more: budget <= 0 || unkept >= maxEntries,
     };
+  }
+
+  // Set the masks of some events stored before this configuration:
+  // their index shrinks a step at a time, each step committed, so that a
+  // restart goes on where it stopped.
+  #remask(stale: StaleMasks, maxEntries: number): number {
+    const rows = this.#all<[number, number, number | null, number]>(
+      `SELECT seq, type_id, partitions, source_t IS NOT NULL
+       FROM events INDEXED BY ${stale.index}
+       WHERE ${stale.condition} ORDER BY seq LIMIT ?`,
+      maxEntries,
+    );
+    if (rows.length === 0) return 0;
+    const masks = rows.map(([seq, typeId, mask, hasSource]) => [
+      seq,
+      stale.remask(typeId, hasSource === 1, mask),
+    ]);
+    this.#run(
+      `UPDATE events SET partitions = j.value ->> 1
+       FROM json_each(?) AS j WHERE events.seq = j.value ->> 0`,
+      JSON.stringify(masks),
+    );
+    return rows.length;
   }
 
   // Count the events with seq in (countedTo, to].

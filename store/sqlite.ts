@@ -227,10 +227,14 @@ export interface SqliteStoreOptions {
    * `orderBy` that shares a type with its query types, as the reference
    * does, and answers nothing when there is none; an event kept by no
    * partition is still registered, notified, and answered by latest and
-   * server queries. A partition new to the database starts empty; the
-   * indexes of partitions no longer configured are dropped at open.
-   * A partition's `limit` is enforced by {@linkcode SqliteStore.cleanup}
-   * (the Event Server calls it every `cleanupPeriod`).
+   * server queries until {@linkcode SqliteStore.cleanup} deletes it (once
+   * it is no type's latest). A partition new to the database starts
+   * empty, except that events stored while the store had no configured
+   * partitions join every partition that matches them; events lose the
+   * partitions no longer configured (whose indexes are dropped at open);
+   * both in the first cleanup steps after the open. A partition's `limit`
+   * is enforced by {@linkcode SqliteStore.cleanup} (the Event Server
+   * calls it every `cleanupPeriod`).
    */
   storage?: StorageRules;
 }
@@ -308,7 +312,23 @@ export class SqliteStore implements EventStore {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw e;
     }
-    this.#retention = new Retention(db, this.#partitions.limited());
+    const partitions = this.#partitions;
+    const stale = partitions.stale;
+    const types = this.#types;
+    this.#retention = new Retention(
+      db,
+      partitions.limited(),
+      stale && {
+        ...stale,
+        remask: (typeId, hasSource, mask) =>
+          partitions.remask(
+            typeId,
+            () => types.typeOf(typeId),
+            hasSource,
+            mask,
+          ),
+      },
+    );
     this.#cleanupPeriod = this.#retention.active
       ? options.storage?.cleanupPeriod ?? DEFAULT_CLEANUP_PERIOD
       : null;
@@ -794,17 +814,19 @@ export class SqliteStore implements EventStore {
   /**
    * Milliseconds between two cleanups of the partitions' retention limits
    * (`storage.cleanupPeriod`, default {@linkcode DEFAULT_CLEANUP_PERIOD});
-   * null when no partition has a limit.
+   * null without configured partitions (with some, events no partition
+   * keeps are deleted even when no partition has a limit).
    */
   get cleanupPeriod(): number | null {
     return this.#cleanupPeriod;
   }
 
   /**
-   * One bounded step of retention, committed at once: the oldest entries
-   * of partitions past their `limit` taken out of them (at most
-   * `maxEntries`), and events that no partition keeps and that are no
-   * type's latest deleted. Call it every `cleanupPeriod`, and again while
+   * One bounded step of retention, committed at once: the masks of (at
+   * most `maxEntries`) events stored before the partitions of today set
+   * (until none is left), or the oldest entries of partitions past their
+   * `limit` taken out of them (at most `maxEntries`), and events that no
+   * partition keeps and that are no type's latest deleted. Call it every `cleanupPeriod`, and again while
    * it answers `more`. It does nothing (answering `more`) while
    * registered events wait for their flush, so that a failing commit of
    * its own cannot take them with it.

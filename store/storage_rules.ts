@@ -49,16 +49,18 @@ export interface StorageRules {
   readonly latest?: { readonly subscriptions: readonly EventType[] };
   /**
    * Timeseries partitions: an event is kept in each partition whose
-   * subscriptions match its type, ordered by the partition's `orderBy`.
-   * Default: one partition of every type, by timestamp, kept for ever.
-   * Not supported yet: `SqliteStore.open` and `startEventServer` refuse
-   * it.
+   * subscriptions match its type, ordered by the partition's `orderBy`;
+   * one no partition keeps is deleted by a cleanup once it is no type's
+   * latest. Events stored before a change of partitions: see
+   * `SqliteStoreOptions.storage`. Default: every type by timestamp, and
+   * every type with a source timestamp by source timestamp, kept for
+   * ever.
    */
   readonly timeseries?: readonly TimeseriesPartition[];
   /**
    * Milliseconds between two cleanups enforcing the partitions' limits.
    * Default: 1,000 (the reference's configurations commonly use 1 s).
-   * Not supported yet, as `timeseries`.
+   * Without `timeseries` there is no cleanup.
    */
   readonly cleanupPeriod?: number;
 }

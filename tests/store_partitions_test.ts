@@ -127,6 +127,7 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       "events_p1",
       "events_p2",
       "events_p3",
+      "events_stale_7",
       "events_unkept",
     ]);
     {
@@ -151,6 +152,7 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       "events_id",
       "events_p2",
       "events_p4",
+      "events_stale_10",
       "events_unkept",
     ]);
     // Without partitions: every event in the implicit two again.
