@@ -12,8 +12,14 @@
 //   what a VACUUM would make of it (VACUUM INTO another file), and after
 //   registering as many events as were deleted (they reuse the pages).
 //
+// With --unmasked, the fill is into a store without partitions (as one
+// that ran without storage rules), and the store with the partition is
+// opened only for the cleanup: it also reports that open (the partition's
+// index and that of the events whose masks are to set are built) and
+// the first cleanup steps, which give the events their masks.
+//
 //   deno run -A bench/retention.ts [--n=1000000] [--keep=N/10]
-//     [--types=1000] [--batch=1000] [--dir=DIR]
+//     [--types=1000] [--batch=1000] [--dir=DIR] [--unmasked]
 
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "./_workloads.ts";
@@ -35,13 +41,19 @@ const storage = {
     limit: { maxEntries: keep },
   }],
 };
-const open = () =>
-  SqliteStore.open({ path, serverId: 1, synchronous: "normal", storage });
+const unmasked = args.has("unmasked");
+const open = (withStorage = true) =>
+  SqliteStore.open({
+    path,
+    serverId: 1,
+    synchronous: "normal",
+    storage: withStorage ? storage : undefined,
+  });
 
 let value = 0;
-function fill(count: number): number {
+function fill(count: number, withStorage = true): number {
   const start = performance.now();
-  using store = open();
+  using store = open(withStorage);
   for (let done = 0; done < count; done += batch) {
     const events: RegisterEvent[] = [];
     for (let i = 0; i < Math.min(batch, count - done); i++) {
@@ -103,7 +115,7 @@ console.log(
     keep.toLocaleString("en")
   }, in ${dir}`,
 );
-const fillMs = fill(n);
+const fillMs = fill(n, !unmasked);
 console.log(
   `fill: ${(fillMs / 1000).toFixed(1)} s (${
     Math.round(n / fillMs * 1000).toLocaleString("en")
@@ -117,13 +129,25 @@ let steps = 0;
 let removed = 0;
 let deleted = 0;
 const stepMs: number[] = [];
+let openMs = 0;
+let maskMs = 0;
+let masked = 0;
+const maskStepMs: number[] = [];
 {
+  const opening = performance.now();
   using store = open();
+  openMs = performance.now() - opening;
   let counting = true;
   for (;;) {
     const start = performance.now();
     const step = store.cleanup();
     const ms = performance.now() - start;
+    if (step.remasked > 0) {
+      maskMs += ms;
+      maskStepMs.push(ms);
+      masked += step.remasked;
+      continue;
+    }
     if (counting && step.removed === 0 && step.deleted === 0 && step.more) {
       countMs += ms;
       continue;
@@ -143,8 +167,24 @@ fill(deleted);
 const refilled = stats();
 
 stepMs.sort((a, b) => a - b);
-const q = (p: number) =>
-  stepMs[Math.min(stepMs.length - 1, Math.floor(p * stepMs.length))];
+maskStepMs.sort((a, b) => a - b);
+const q = (p: number, ms = stepMs) =>
+  ms[Math.min(ms.length - 1, Math.floor(p * ms.length))];
+if (unmasked) {
+  console.log(
+    `open with the partition (its index and the index of the events ` +
+      `without a mask built): ${(openMs / 1000).toFixed(2)} s`,
+  );
+  console.log(
+    `masks set: ${masked.toLocaleString("en")} events in ${
+      (maskMs / 1000).toFixed(2)
+    } s, ${maskStepMs.length} steps (p50 ${
+      q(0.5, maskStepMs).toFixed(1)
+    } ms, p99 ${q(0.99, maskStepMs).toFixed(1)} ms): ${
+      (maskMs * 1000 / masked).toFixed(1)
+    } µs per event`,
+  );
+}
 console.log(
   `counting entries (once per start): ${(countMs / 1000).toFixed(2)} s`,
 );

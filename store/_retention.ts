@@ -84,7 +84,7 @@ export class Retention {
   #unkeptAfter = 0;
   readonly #stale: StaleMasks | null;
   // No stale masks left (as of the last commit).
-  #remasked = false;
+  #masksSet = false;
 
   /**
    * @param db Database with the store schema.
@@ -112,36 +112,37 @@ export class Retention {
 
   /** Start counting again (events may have been rolled back). */
   reset(): void {
-    this.#remasked = false;
+    this.#masksSet = false;
     this.#countedTo = 0;
     this.#events = 0;
     for (const state of this.#states) state.count = 0;
   }
 
   /**
-   * One step, inside the caller's transaction: at most `maxEntries`
-   * entries taken out of partitions, or some counting.
+   * One step, inside the caller's transaction: the masks of at most
+   * `maxEntries` events set, or at most `maxEntries` entries taken out of
+   * partitions, or some counting.
    *
    * @param now The time `duration` counts back from.
    * @param lastSeq The last event's sequence number.
    * @param maxEntries Entries a step takes out at most.
-   * @returns Entries taken out and events deleted, and whether more is to
-   *   do (a step should follow soon).
+   * @returns Events whose masks were set, entries taken out and events
+   *   deleted, and whether more is to do (a step should follow soon).
    */
   step(
     now: Timestamp,
     lastSeq: number,
     maxEntries: number,
-  ): { removed: number; deleted: number; more: boolean } {
+  ): { remasked: number; removed: number; deleted: number; more: boolean } {
     // Masks first, so that counts are of the masks of today.
-    if (!this.#remasked && this.#stale !== null) {
-      const n = this.#remask(this.#stale, maxEntries);
-      if (n < maxEntries) this.#remasked = true;
-      return { removed: 0, deleted: 0, more: true };
+    if (!this.#masksSet && this.#stale !== null) {
+      const remasked = this.#remask(this.#stale, maxEntries);
+      if (remasked < maxEntries) this.#masksSet = true;
+      return { remasked, removed: 0, deleted: 0, more: true };
     }
     if (this.#countedTo < lastSeq) {
       this.#count(Math.min(lastSeq, this.#countedTo + COUNT_ROWS));
-      return { removed: 0, deleted: 0, more: true };
+      return { remasked: 0, removed: 0, deleted: 0, more: true };
     }
     let budget = maxEntries;
     let removed = 0;
@@ -154,6 +155,7 @@ export class Retention {
     }
     const unkept = this.#deleteUnkept(maxEntries);
     return {
+      remasked: 0,
       removed,
       deleted: events - this.#events,
       more: budget <= 0 || unkept >= maxEntries,

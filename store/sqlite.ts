@@ -130,6 +130,11 @@ export const DEFAULT_CLEANUP_ENTRIES = 256;
 
 /** What a {@linkcode SqliteStore.cleanup} step did. */
 export interface CleanupResult {
+  /**
+   * Events stored before the partitions of today whose masks were set
+   * (see {@linkcode SqliteStoreOptions.storage}).
+   */
+  remasked: number;
   /** Entries taken out of partitions. */
   removed: number;
   /** Events deleted (kept by no partition, no type's latest). */
@@ -835,8 +840,8 @@ export class SqliteStore implements EventStore {
    *   the store's clock).
    * @param maxEntries Entries taken out at most (default
    *   {@linkcode DEFAULT_CLEANUP_ENTRIES}).
-   * @returns Entries taken out of partitions, events deleted, and whether
-   *   more is to do.
+   * @returns Events whose masks were set, entries taken out of
+   *   partitions, events deleted, and whether more is to do.
    * @throws {StoreError} When the store is closed.
    * @throws {Error} When SQLite fails (nothing of the step is kept).
    */
@@ -846,9 +851,11 @@ export class SqliteStore implements EventStore {
   ): CleanupResult {
     this.#checkOpen();
     if (!this.#retention.active) {
-      return { removed: 0, deleted: 0, more: false };
+      return { remasked: 0, removed: 0, deleted: 0, more: false };
     }
-    if (this.#db.isTransaction) return { removed: 0, deleted: 0, more: true };
+    if (this.#db.isTransaction) {
+      return { remasked: 0, removed: 0, deleted: 0, more: true };
+    }
     this.#db.exec("BEGIN IMMEDIATE");
     let result: CleanupResult;
     try {

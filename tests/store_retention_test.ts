@@ -66,7 +66,12 @@ Deno.test("a cleanup keeps the newest maxEntries, never fewer than minEntries, a
     ]);
   }
   // Nothing while registered events wait for their commit.
-  assert.deepEqual(store.cleanup(), { removed: 0, deleted: 0, more: true });
+  assert.deepEqual(store.cleanup(), {
+    remasked: 0,
+    removed: 0,
+    deleted: 0,
+    more: true,
+  });
   store.flush();
   assert.equal(cleanAll(store), 7 + 8);
   const data = (types: string) =>
@@ -139,7 +144,14 @@ Deno.test("events stored without partitions join the partitions configured later
       using store = SqliteStore.open({ path, serverId: 1, storage });
       // A limit configured: a cleanup runs. A few steps, then a restart.
       assert.equal(store.cleanupPeriod, 1000);
-      for (let i = 0; i < 3; i++) assert.ok(store.cleanup(undefined, 64).more);
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(store.cleanup(undefined, 64), {
+          remasked: 64,
+          removed: 0,
+          deleted: 0,
+          more: true,
+        });
+      }
     }
     assert.deepEqual(rows(path), { all: 300, unmasked: 300 - 3 * 64 });
     {
