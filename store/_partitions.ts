@@ -29,9 +29,10 @@
  * of partitions no longer configured (the reference keeps such a
  * partition's entries, out of every query's reach, for as long as the
  * database lives, and shows them again should the partition come back;
- * here they go, and a partition that comes back starts empty). An event
- * left in no partition is deleted once it is no type's latest, as one
- * registered in none.
+ * here they go, and a partition that comes back starts empty; the open
+ * that drops a partition logs a warning saying so). An event left in no
+ * partition is deleted once it is no type's latest, as one registered in
+ * none.
  *
  * @module
  */
@@ -41,6 +42,7 @@ import type { EventType, QueryTimeseriesParams } from "../common/event/mod.ts";
 import { Subscription } from "../common/event/mod.ts";
 import type { RetentionLimit, TimeseriesPartition } from "./storage_rules.ts";
 import type { LimitedPartition } from "./_retention.ts";
+import { log } from "../common/log.ts";
 import { StoreError } from "./errors.ts";
 import { TIME_INDEXES } from "./_schema.ts";
 
@@ -163,8 +165,21 @@ export class Partitions {
       });
     }
     const kept = new Set(list.map((p) => p.index));
+    const selectById = db.prepare(
+      "SELECT order_by, subscriptions FROM partitions WHERE id = ?",
+    );
     for (const name of existing) {
-      if (!kept.has(name)) db.exec(`DROP INDEX ${name}`);
+      if (kept.has(name)) continue;
+      db.exec(`DROP INDEX ${name}`);
+      const row = selectById.get(Number(name.slice("events_p".length))) as
+        | { order_by: string; subscriptions: string }
+        | undefined;
+      const types = row === undefined ? "?" : JSON.stringify(
+        (JSON.parse(row.subscriptions) as string[]).map((t) => JSON.parse(t)),
+      );
+      log.warn(
+        `timeseries partition ${row?.order_by} ${types} is no longer configured: cleanups delete its events that no other partition keeps`,
+      );
     }
     db.exec(
       "DROP INDEX IF EXISTS events_t; DROP INDEX IF EXISTS events_source_t",
