@@ -831,10 +831,10 @@ export class SqliteStore implements EventStore {
    * most `maxEntries`) events stored before the partitions of today set
    * (until none is left), or the oldest entries of partitions past their
    * `limit` taken out of them (at most `maxEntries`), and events that no
-   * partition keeps and that are no type's latest deleted. Call it every `cleanupPeriod`, and again while
-   * it answers `more`. It does nothing (answering `more`) while
-   * registered events wait for their flush, so that a failing commit of
-   * its own cannot take them with it.
+   * partition keeps and that are no type's latest deleted. Call it every
+   * `cleanupPeriod`, and again while it answers `more`. It does nothing
+   * (answering `more`) while registered events wait for their flush, so
+   * that a failing commit of its own cannot take them with it.
    *
    * @param now The time retention `duration`s count back from (default:
    *   the store's clock).
