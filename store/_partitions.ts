@@ -19,20 +19,18 @@
  * query types (all of them when it has none), and answers nothing when
  * there is no such partition.
  *
- * When the configured partitions change, the masks of the events stored
- * before are set again by retention, a bounded step at a time
- * (`events_stale_<bits>` indexes those left, so a restart goes on where
- * it stopped): an event stored without configured partitions (no mask)
- * joins every partition configured now that matches it, as if configured
- * from the start (the implicit partitions are this store's default, not
- * a configuration the reference could have had); an event loses the bits
- * of partitions no longer configured (the reference keeps such a
- * partition's entries, out of every query's reach, for as long as the
- * database lives, and shows them again should the partition come back;
- * here they go, and a partition that comes back starts empty; the open
- * that drops a partition logs a warning saying so). An event left in no
- * partition is deleted once it is no type's latest, as one registered in
- * none.
+ * When partitions are configured on a store that ran without, the events
+ * stored before (no mask) get their masks from retention, a bounded step
+ * at a time (`events_stale_<bits>` indexes those left, so a restart goes
+ * on where it stopped): each joins every partition configured now that
+ * matches it, as if configured from the start (the implicit partitions
+ * are this store's default, not a configuration the reference could have
+ * had), and one left in no partition is deleted once it is no type's
+ * latest, as one registered in none. A partition no longer configured
+ * keeps its entries, as the reference's: out of every timeseries query's
+ * reach (its index is dropped), answered by server queries, and shown
+ * again should the partition come back (the open that drops it logs a
+ * warning saying so).
  *
  * @module
  */
@@ -178,7 +176,7 @@ export class Partitions {
         (JSON.parse(row.subscriptions) as string[]).map((t) => JSON.parse(t)),
       );
       log.warn(
-        `timeseries partition ${row?.order_by} ${types} is no longer configured: cleanups delete its events that no other partition keeps`,
+        `timeseries partition ${row?.order_by} ${types} is no longer configured: its events stay in the database, out of timeseries queries' reach, until it is configured again`,
       );
     }
     db.exec(
@@ -189,18 +187,16 @@ export class Partitions {
     db.exec(
       "CREATE INDEX IF NOT EXISTS events_unkept ON events (seq) WHERE partitions = 0",
     );
-    // Events whose mask is not of these partitions: stored without
-    // configured partitions (no mask), or kept by partitions no longer
-    // configured. Built over the whole table when the set of partitions
-    // changes; retention empties it in steps.
-    // (Bits go up to 2 ** 51: sums, not JavaScript's 32-bit `|`.)
+    // Events stored without configured partitions (no mask): built over
+    // the whole table when the set of partitions changes; retention
+    // empties it in steps. (Bits go up to 2 ** 51: sums, not JavaScript's
+    // 32-bit `|`.)
     const all = [...new Set(list.map((p) => p.bit))].reduce((a, b) => a + b, 0);
     const staleIndex = `events_stale_${all}`;
     for (const name of stale) {
       if (name !== staleIndex) db.exec(`DROP INDEX ${name}`);
     }
-    const staleCondition =
-      `(partitions IS NULL OR (partitions | ${all}) != ${all})`;
+    const staleCondition = "partitions IS NULL";
     db.exec(
       `CREATE INDEX IF NOT EXISTS ${staleIndex} ON events (seq) WHERE ${staleCondition}`,
     );
@@ -219,31 +215,19 @@ export class Partitions {
   }
 
   /**
-   * The mask an event stored before the configuration of today gets: the
-   * partitions that would keep it now when it has no mask (it was stored
-   * without configured partitions), else its mask less the partitions no
-   * longer configured.
+   * The mask an event stored without configured partitions gets: the
+   * partitions that would keep it now.
    *
    * @param typeId Its type's id.
    * @param type Its type.
    * @param hasSourceTimestamp Whether it has a source timestamp.
-   * @param mask Its mask (null: none).
    */
   remask(
     typeId: number,
     type: () => EventType,
     hasSourceTimestamp: boolean,
-    mask: number | null,
   ): number {
-    const list = this.#list ?? [];
-    if (mask === null) {
-      return this.mask(typeId, type(), hasSourceTimestamp) ?? 0;
-    }
-    let kept = 0;
-    for (const bit of new Set(list.map((p) => p.bit))) {
-      if (Math.floor(mask / bit) % 2 === 1) kept += bit;
-    }
-    return kept;
+    return this.mask(typeId, type(), hasSourceTimestamp) ?? 0;
   }
 
   /** True when partitions are configured (events get a mask). */

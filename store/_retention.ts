@@ -48,22 +48,17 @@ export interface LimitedPartition {
 }
 
 /**
- * Events whose `partitions` masks are not of the configured partitions:
- * their index, and the mask each gets (`Partitions.remask`).
+ * Events stored without configured partitions (no mask): their index, and
+ * the mask each gets (`Partitions.remask`).
  */
 export interface StaleMasks extends PartitionScan {
   /**
-   * The mask of an event of type `typeId` with mask `mask` (null: none).
+   * The mask of an event of type `typeId`.
    *
    * @param typeId Its type's id.
    * @param hasSourceTimestamp Whether it has a source timestamp.
-   * @param mask Its mask.
    */
-  remask(
-    typeId: number,
-    hasSourceTimestamp: boolean,
-    mask: number | null,
-  ): number;
+  remask(typeId: number, hasSourceTimestamp: boolean): number;
 }
 
 interface State {
@@ -173,9 +168,9 @@ export class Retention {
       maxEntries,
     );
     if (rows.length === 0) return 0;
-    const masks = rows.map(([seq, typeId, mask, hasSource]) => [
+    const masks = rows.map(([seq, typeId, , hasSource]) => [
       seq,
-      stale.remask(typeId, hasSource === 1, mask),
+      stale.remask(typeId, hasSource === 1),
     ]);
     this.#run(
       `UPDATE events SET partitions = j.value ->> 1

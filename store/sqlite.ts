@@ -235,9 +235,10 @@ export interface SqliteStoreOptions {
    * server queries until {@linkcode SqliteStore.cleanup} deletes it (once
    * it is no type's latest). A partition new to the database starts
    * empty, except that events stored while the store had no configured
-   * partitions join every partition that matches them; events lose the
-   * partitions no longer configured (whose indexes are dropped at open);
-   * both in the first cleanup steps after the open. A partition's `limit`
+   * partitions join every partition that matches them, in the first
+   * cleanup steps after the open; the events of partitions no longer
+   * configured (whose indexes are dropped at open) stay, and are in them
+   * again should they come back. A partition's `limit`
    * is enforced by {@linkcode SqliteStore.cleanup} (the Event Server
    * calls it every `cleanupPeriod`).
    */
@@ -325,13 +326,8 @@ export class SqliteStore implements EventStore {
       partitions.limited(),
       stale && {
         ...stale,
-        remask: (typeId, hasSource, mask) =>
-          partitions.remask(
-            typeId,
-            () => types.typeOf(typeId),
-            hasSource,
-            mask,
-          ),
+        remask: (typeId, hasSource) =>
+          partitions.remask(typeId, () => types.typeOf(typeId), hasSource),
       },
     );
     this.#cleanupPeriod = this.#retention.active
