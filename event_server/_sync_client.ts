@@ -141,7 +141,10 @@ export class SyncClient extends Resource {
       keepJsonText: true,
       statusCb: (_c, status) => this.#onStatus(status),
       eventsCb: (_c, events) => this.#onEvents(events),
-      signal: this.#group.signal,
+      // Closing the sync client, or the caller's signal, aborts connecting.
+      signal: o.signal
+        ? AbortSignal.any([o.signal, this.#group.signal])
+        : this.#group.signal,
     });
     this.#client = client;
     client.group.waitClosing().then(() => this.close());

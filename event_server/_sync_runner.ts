@@ -205,6 +205,8 @@ export class SyncRunner extends Resource {
             syncedCb: (state, count) =>
               o.syncedCb?.(data.serverId, state, count),
             peerStatusCb: (status) => this.#setStatus(key, status),
+            // Closing the runner aborts a connect in flight.
+            signal,
           });
         } catch (e) {
           if (signal.aborted) break;
@@ -219,7 +221,10 @@ export class SyncRunner extends Resource {
           continue;
         }
         const stop = () => sync.close();
-        signal.addEventListener("abort", stop, { once: true });
+        // The runner may have closed while the connect completed: an abort
+        // listener added now would never run, and the sync would go on.
+        if (signal.aborted) stop();
+        else signal.addEventListener("abort", stop, { once: true });
         this.#clients.set(key, { serverId: data.serverId, sync });
         try {
           await sync.waitClosing();

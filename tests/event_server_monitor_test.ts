@@ -18,7 +18,8 @@ import { EventServerError, startEventServer } from "../event_server/mod.ts";
 import { parseServeArgs } from "../cli/serve.ts";
 import { UsageError } from "../cli/_flags.ts";
 import type { Event, Status } from "../common/event/mod.ts";
-import { deadline, delay, LOCAL } from "./_net.ts";
+import { MsgType, writeInitRes } from "../common/eventer/mod.ts";
+import { chatterServer, deadline, delay, LOCAL } from "./_net.ts";
 
 async function until(cond: () => boolean, what: string, ms = 3000) {
   const end = Date.now() + ms;
@@ -250,4 +251,68 @@ Deno.test("event server in a monitor group: blessed, the engine waits while a pe
   // The peer goes standby: the engine starts.
   await peer.setStatus("standby");
   await until(() => server.status === "operational", "operational");
+});
+
+Deno.test("event server in a monitor group: closed while a sync connection is connecting, it closes, and the sync does not go on", async () => {
+  let conn: chatter.Connection | null = null;
+  await using monitor = await chatter.listen((c) => {
+    conn = c;
+  }, LOCAL);
+  await using server = await startEventServer({
+    db: ":memory:",
+    port: 0,
+    serverId: 7,
+    monitor: { addr: monitor.addresses[0], group: "event" },
+  });
+  // The peer: a Chatter server that answers the sync client's MsgInitReq
+  // only when told, as a peer resuming from a freeze does. (Disposed
+  // before the server, so that a failing test does not hang.)
+  await using peer = await chatterServer();
+  await until(() => conn !== null, "monitor connection");
+  const component = (
+    cid: number,
+    name: string,
+    data: unknown,
+  ): ComponentInfoRecord => ({
+    cid,
+    mid: 0,
+    name,
+    group: "event",
+    data: JSON.stringify(data),
+    rank: 1,
+    blessingReq: { token: null, timestamp: null },
+    blessingRes: { token: null, ready: true },
+  });
+  await conn!.send(
+    ObserverMsgType.Server,
+    (w) =>
+      writeMsgServer(w, {
+        cid: 1,
+        mid: 0,
+        components: [
+          component(1, "event-7", null),
+          component(2, "event-9", {
+            server_id: 9,
+            eventer_server: { host: "127.0.0.1", port: peer.addr.port },
+            server_token: null,
+          }),
+        ],
+      }),
+  );
+  const sync = await peer.next();
+  const init = await deadline(sync.receive(), 2000, "MsgInitReq");
+  // Out of the monitor group while connecting; then the peer answers.
+  await conn!.asyncClose();
+  await until(() => !server.isOpen, "server closing");
+  try {
+    sync.sendNow(
+      MsgType.InitRes,
+      (w) => writeInitRes(w, { type: "success", status: "standby" }),
+      { conv: init.conv },
+    );
+  } catch {
+    // closed already: the connect was aborted
+  }
+  await deadline(server.waitClosed(), 3000, "server closed");
+  await deadline(sync.waitClosed(), 3000, "sync connection closed");
 });
