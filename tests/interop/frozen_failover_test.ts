@@ -16,11 +16,13 @@
  * {@linkcode FAILOVER_BOUND_MS}.
  *
  * Then SIGCONT: the resumed server finds its monitor connection closed,
- * stops its engine and exits (SPEC-monitor 5.2 behaviour 7), acknowledging
- * nothing; restarted on its database it joins as standby and syncs. The
- * monitor never shows two servers active, no `event/1/engine "STARTED"`
- * comes after the freeze, and every acknowledged registration is held by
- * both servers under its id.
+ * stops its engine within 5 s and exits (SPEC-monitor 5.2 behaviour 7),
+ * acknowledging nothing; before it reads that, it may commit the one
+ * registration its socket held from before the freeze (never acknowledged:
+ * its client gave up on it), and nothing more. Restarted on its database it
+ * joins as standby and syncs. The monitor never shows two servers active,
+ * no `event/1/engine "STARTED"` comes after the freeze, and every
+ * acknowledged registration is held by both servers under its id.
  *
  * About 50 s: its own task, `deno task test:frozen` (run by `.ci/run`),
  * not part of `deno task test:interop`.
