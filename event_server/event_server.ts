@@ -57,6 +57,16 @@ const SHUTDOWN_GRACE_MS = 50;
 // Long queries under way at once; more wait (see QueryTurns).
 const MAX_LONG_QUERIES = 2;
 
+// In a monitor group, an event loop that stood still longer than
+// STALL_MS (the process frozen, swapped out, stuck on its disk) may have
+// been replaced: the monitor blesses another server once its pings go
+// unanswered. Registrations are then refused for STALL_GRACE_MS, while
+// what arrived meanwhile is read: the monitor's closed connection or new
+// state among it. A tick every STALL_TICK_MS notices the stall too.
+const STALL_MS = 2000;
+const STALL_GRACE_MS = 500;
+const STALL_TICK_MS = 250;
+
 export {
   DEFAULT_MAX_CLIENT_NAME_BYTES,
   type EventServerMonitorOptions,
@@ -228,6 +238,10 @@ export class EventServer extends Resource {
   readonly #queryTurns = new QueryTurns(MAX_LONG_QUERIES);
   // Present only with modules: registration then goes through it.
   #engine: Engine | null = null;
+  // In a monitor group: the last tick, and until when registrations are
+  // refused after a stall (performance.now() milliseconds).
+  #tick = 0;
+  #refuseUntil = 0;
 
   /** @ignore Made by {@linkcode startEventServer}. */
   private constructor(store: EventStore, options: EventServerOptions) {
@@ -287,6 +301,16 @@ export class EventServer extends Resource {
       await this.#startEngine();
       return;
     }
+    this.#tick = performance.now();
+    const ticker = setInterval(() => {
+      this.#stalled();
+      this.#tick = performance.now();
+    }, STALL_TICK_MS);
+    this.#group.signal.addEventListener(
+      "abort",
+      () => clearInterval(ticker),
+      { once: true },
+    );
     const { hostname, port } = srv.addresses[0];
     const name = monitor.name ?? `event-${this.serverId}`;
     const sync = new SyncRunner({
@@ -442,6 +466,24 @@ export class EventServer extends Resource {
     });
   }
 
+  // In a monitor group: true while registrations are refused after the
+  // event loop stood still (see STALL_MS).
+  #stalled(): boolean {
+    if (!this.#options.monitor) return false;
+    const now = performance.now();
+    const still = now - this.#tick;
+    if (still > STALL_MS) {
+      this.#tick = now;
+      this.#refuseUntil = now + STALL_GRACE_MS;
+      log.warn(
+        `event server: the event loop stood still for ${still.toFixed(0)} ` +
+          `ms; registrations refused for ${STALL_GRACE_MS} ms, until the ` +
+          "monitor's news is read",
+      );
+    }
+    return now < this.#refuseUntil;
+  }
+
   // Releases what startEventServer acquired.
   async #abort(): Promise<void> {
     await this.#sync?.asyncClose();
@@ -545,7 +587,7 @@ export class EventServer extends Resource {
     events: RegisterEvent[],
     withResponse: boolean,
   ): Promise<Event[] | null> {
-    if (!this.#engineOpen) return null;
+    if (!this.#engineOpen || this.#stalled()) return null;
     // Other clients' queries yield sooner while this one is about.
     this.#queryTurns.note(info.id);
     if (this.#engine !== null) {

@@ -316,3 +316,53 @@ Deno.test("event server in a monitor group: closed while a sync connection is co
   await deadline(server.waitClosed(), 3000, "server closed");
   await deadline(sync.waitClosed(), 3000, "sync connection closed");
 });
+
+Deno.test("event server in a monitor group: after its event loop stood still (a freeze), registrations are refused a moment, while the monitor's news is read", async () => {
+  let conn: chatter.Connection | null = null;
+  await using monitor = await chatter.listen((c) => {
+    conn = c;
+  }, LOCAL);
+  await using server = await startEventServer({
+    db: ":memory:",
+    port: 0,
+    serverId: 7,
+    monitor: { addr: monitor.addresses[0], group: "event" },
+  });
+  await until(() => conn !== null, "monitor connection");
+  const send = (req: number | null, res: number | null) =>
+    conn!.send(
+      ObserverMsgType.Server,
+      (w) =>
+        writeMsgServer(w, {
+          cid: 1,
+          mid: 0,
+          components: [{
+            cid: 1,
+            mid: 0,
+            name: "event-7",
+            group: "event",
+            data: "null",
+            rank: 1,
+            blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
+            blessingRes: { token: res, ready: true },
+          }],
+        }),
+    );
+  await send(3, null);
+  await send(3, 3);
+  await until(() => server.status === "operational", "operational");
+  await using client = await connect(server.addresses[0], "c");
+  const ev = [{ type: ["x"] }];
+  assert.notEqual(await client.register(ev, true), null);
+  // The request is sent, then the process stands still 2.5 s (as frozen)
+  // before the server reads it.
+  const frozen = client.register(ev, true);
+  const end = performance.now() + 2500;
+  while (performance.now() < end) {
+    // the event loop stands still
+  }
+  assert.equal(await frozen, null, "registered right after the stall");
+  await delay(600);
+  assert.notEqual(await client.register(ev, true), null);
+  assert.equal(server.status, "operational");
+});
