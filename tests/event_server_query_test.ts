@@ -14,10 +14,11 @@ import { fillTypes } from "./_fill_store.ts";
 import { startTaskArgs } from "../tools/start_task.ts";
 
 const TYPES = Number(Deno.env.get("LONG_QUERY_TYPES") ?? 200_000);
-// Results of at most 4 MiB (~24,000 events of a latest query): with the
-// default 16 MiB the other client's p99 was 43 ms in most runs but 130 ms
-// in one of two (see RELIABILITY.md). LONG_QUERY_RESULT_BYTES=16777216
-// for the default.
+// Results of at most 4 MiB (~27,000 events of a latest query): with the
+// default 16 MiB (106,888 events) the other client's p99 was 36-113 ms on
+// a busy box, stalls of the whole box and the long client's decoding on
+// the same two cores making it pass 100 ms in two of five runs (see
+// RELIABILITY.md). LONG_QUERY_RESULT_BYTES=16777216 for the default.
 const RESULT_BYTES = Number(
   Deno.env.get("LONG_QUERY_RESULT_BYTES") ?? 4 * 2 ** 20,
 );
@@ -103,7 +104,9 @@ Deno.test("a latest query over 200,000 types does not hold up another client", a
     // The server as `deno task start` runs it, in a process of its own
     // with the task's V8 flags: a young generation of 1 MiB keeps each
     // scavenge under 5 ms, where the default let the events of long
-    // results, alive from step to step, make some take 15-25 ms.
+    // results, alive from step to step, make some take 15-25 ms; without
+    // GC tasks between the turns, Deno polls the sockets at each turn
+    // (with them, this client's requests waited unread for 5-10 turns).
     await using server = startServe(db, RESULT_BYTES);
     const port = await server.port;
     // Both clients in processes of their own, as real ones: decoding the
