@@ -15,10 +15,10 @@ import { startTaskArgs } from "../tools/start_task.ts";
 
 const TYPES = Number(Deno.env.get("LONG_QUERY_TYPES") ?? 200_000);
 // Results of at most 4 MiB (~27,000 events of a latest query): with the
-// default 16 MiB (106,888 events) the other client's p99 was 36-113 ms on
-// a busy box, stalls of the whole box and the long client's decoding on
-// the same two cores making it pass 100 ms in two of five runs (see
-// RELIABILITY.md). LONG_QUERY_RESULT_BYTES=16777216 for the default.
+// default 16 MiB (106,888 events) the other client's p99 was 35-55 ms at
+// load 1.3 but passed 100 ms in two of five runs at load 1.6-1.9, stalls
+// of the whole box and the long client's decoding on the same two cores
+// (see RELIABILITY.md). LONG_QUERY_RESULT_BYTES=16777216 for the default.
 const RESULT_BYTES = Number(
   Deno.env.get("LONG_QUERY_RESULT_BYTES") ?? 4 * 2 ** 20,
 );
