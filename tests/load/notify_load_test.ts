@@ -5,11 +5,15 @@
 // LOAD_CLIENTS=<n> and LOAD_SEED=<n> change the scale and the draw.
 
 import assert from "node:assert/strict";
-import { type Client, connect } from "../client.ts";
-import { listen, type Server } from "../server.ts";
-import { Subscription } from "../common/event/mod.ts";
-import type { Event, EventType, RegisterEvent } from "../common/event/mod.ts";
-import { Rng, seedFromEnv } from "./_rng.ts";
+import { type Client, connect } from "../../client.ts";
+import { listen, type Server } from "../../server.ts";
+import { Subscription } from "../../common/event/mod.ts";
+import type {
+  Event,
+  EventType,
+  RegisterEvent,
+} from "../../common/event/mod.ts";
+import { Rng, seedFromEnv } from "../_rng.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const CLIENTS = Number(Deno.env.get("LOAD_CLIENTS") ?? 1000);
