@@ -15,26 +15,16 @@ import { activeServerData, connectEventComponent } from "../monitor/mod.ts";
 import { startEventServer } from "../event_server/mod.ts";
 import type { Status } from "../common/event/mod.ts";
 import { deadline, delay, LOCAL } from "./_net.ts";
+import { componentInfo } from "./_scripted_monitor.ts";
 
-function info(
+const info = (
   cid: number,
   name: string,
   group: string,
   data: unknown,
   req: number | null,
   res: number | null,
-): ComponentInfoRecord {
-  return {
-    cid,
-    mid: 0,
-    name,
-    group,
-    data: JSON.stringify(data),
-    rank: 1,
-    blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
-    blessingRes: { token: res, ready: true },
-  };
-}
+) => componentInfo(cid, name, data, req, res, group);
 
 async function until(cond: () => boolean, what: string, ms = 3000) {
   const end = Date.now() + ms;

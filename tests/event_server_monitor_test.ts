@@ -5,13 +5,7 @@
 
 import assert from "node:assert/strict";
 import * as chatter from "../common/chatter/mod.ts";
-import {
-  type BlessingRes,
-  type ComponentInfoRecord,
-  ObserverMsgType,
-  readMsgClient,
-  writeMsgServer,
-} from "../common/monitor/mod.ts";
+import { type BlessingRes, readMsgClient } from "../common/monitor/mod.ts";
 import { connect } from "../client.ts";
 import { listen } from "../server.ts";
 import { EventServerError, startEventServer } from "../event_server/mod.ts";
@@ -20,6 +14,11 @@ import { UsageError } from "../cli/_flags.ts";
 import type { Event, Status } from "../common/event/mod.ts";
 import { MsgType, writeInitRes } from "../common/eventer/mod.ts";
 import { chatterServer, deadline, delay, LOCAL } from "./_net.ts";
+import {
+  componentInfo,
+  eventServerData,
+  sendState,
+} from "./_scripted_monitor.ts";
 
 async function until(cond: () => boolean, what: string, ms = 3000) {
   const end = Date.now() + ms;
@@ -55,22 +54,8 @@ Deno.test("event server in a monitor group: standby until blessed, the engine on
     });
     return m.blessingRes;
   };
-  const send = (req: number | null, res: number | null) => {
-    const info: ComponentInfoRecord = {
-      cid: 1,
-      mid: 0,
-      name: "event-7",
-      group: "event",
-      data: "null",
-      rank: 1,
-      blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
-      blessingRes: { token: res, ready: true },
-    };
-    return conn!.send(
-      ObserverMsgType.Server,
-      (w) => writeMsgServer(w, { cid: 1, mid: 0, components: [info] }),
-    );
-  };
+  const send = (req: number | null, res: number | null) =>
+    sendState(conn!, [componentInfo(1, "event-7", null, req, res)]);
   assert.deepEqual(await received(), { token: null, ready: false });
   assert.deepEqual(await received(), { token: null, ready: true });
 
@@ -188,48 +173,11 @@ Deno.test("event server in a monitor group: blessed, the engine waits while a pe
     monitor: { addr: monitor.addresses[0], group: "event" },
   });
   await until(() => conn !== null, "monitor connection");
-  const info = (
-    cid: number,
-    name: string,
-    data: unknown,
-    req: number | null,
-    res: number | null,
-  ): ComponentInfoRecord => ({
-    cid,
-    mid: 0,
-    name,
-    group: "event",
-    data: JSON.stringify(data),
-    rank: 1,
-    blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
-    blessingRes: { token: res, ready: true },
-  });
   const send = (req: number | null, res: number | null) =>
-    conn!.send(
-      ObserverMsgType.Server,
-      (w) =>
-        writeMsgServer(w, {
-          cid: 1,
-          mid: 0,
-          components: [
-            info(1, "event-7", null, req, res),
-            info(
-              2,
-              "event-9",
-              {
-                server_id: 9,
-                eventer_server: {
-                  host: "127.0.0.1",
-                  port: peer.addresses[0].port,
-                },
-                server_token: null,
-              },
-              null,
-              null,
-            ),
-          ],
-        }),
-    );
+    sendState(conn!, [
+      componentInfo(1, "event-7", null, req, res),
+      componentInfo(2, "event-9", eventServerData(9, peer.addresses[0].port)),
+    ]);
   await send(null, null);
   await until(() => inits.length === 1, "sync connection to the peer");
   assert.equal(inits[0], "event/event-7");
@@ -269,36 +217,10 @@ Deno.test("event server in a monitor group: closed while a sync connection is co
   // before the server, so that a failing test does not hang.)
   await using peer = await chatterServer();
   await until(() => conn !== null, "monitor connection");
-  const component = (
-    cid: number,
-    name: string,
-    data: unknown,
-  ): ComponentInfoRecord => ({
-    cid,
-    mid: 0,
-    name,
-    group: "event",
-    data: JSON.stringify(data),
-    rank: 1,
-    blessingReq: { token: null, timestamp: null },
-    blessingRes: { token: null, ready: true },
-  });
-  await conn!.send(
-    ObserverMsgType.Server,
-    (w) =>
-      writeMsgServer(w, {
-        cid: 1,
-        mid: 0,
-        components: [
-          component(1, "event-7", null),
-          component(2, "event-9", {
-            server_id: 9,
-            eventer_server: { host: "127.0.0.1", port: peer.addr.port },
-            server_token: null,
-          }),
-        ],
-      }),
-  );
+  await sendState(conn!, [
+    componentInfo(1, "event-7"),
+    componentInfo(2, "event-9", eventServerData(9, peer.addr.port)),
+  ]);
   const sync = await peer.next();
   const init = await deadline(sync.receive(), 2000, "MsgInitReq");
   // Out of the monitor group while connecting; then the peer answers.
@@ -330,24 +252,7 @@ Deno.test("event server in a monitor group: after its event loop stood still (a 
   });
   await until(() => conn !== null, "monitor connection");
   const send = (req: number | null, res: number | null) =>
-    conn!.send(
-      ObserverMsgType.Server,
-      (w) =>
-        writeMsgServer(w, {
-          cid: 1,
-          mid: 0,
-          components: [{
-            cid: 1,
-            mid: 0,
-            name: "event-7",
-            group: "event",
-            data: "null",
-            rank: 1,
-            blessingReq: { token: req, timestamp: req === null ? null : 1.5 },
-            blessingRes: { token: res, ready: true },
-          }],
-        }),
-    );
+    sendState(conn!, [componentInfo(1, "event-7", null, req, res)]);
   await send(3, null);
   await send(3, 3);
   await until(() => server.status === "operational", "operational");

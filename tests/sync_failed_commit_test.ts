@@ -7,11 +7,6 @@
 
 import assert from "node:assert/strict";
 import * as chatter from "../common/chatter/mod.ts";
-import {
-  type ComponentInfoRecord,
-  ObserverMsgType,
-  writeMsgServer,
-} from "../common/monitor/mod.ts";
 import { type Client, connect } from "../client.ts";
 import { startEventServer } from "../event_server/mod.ts";
 import { SqliteStore } from "../store/mod.ts";
@@ -20,6 +15,11 @@ import type { Event, EventId, RegisterEvent } from "../common/event/mod.ts";
 import { setLogger } from "../common/log.ts";
 import { mountTmpfs, TMPFS_UNAVAILABLE } from "./_tmpfs.ts";
 import { delay, LOCAL } from "./_net.ts";
+import {
+  componentInfo,
+  eventServerData,
+  sendState,
+} from "./_scripted_monitor.ts";
 
 const PEER = 9;
 const pad = "p".repeat(2000);
@@ -95,36 +95,14 @@ Deno.test({
         },
       });
       assert.ok(await until(() => conns.length === 1));
-      const info = (
-        cid: number,
-        name: string,
-        data: unknown,
-      ): ComponentInfoRecord => ({
-        cid,
-        mid: 0,
-        name,
-        group: "event",
-        data: JSON.stringify(data),
-        rank: 1,
-        blessingReq: { token: null, timestamp: null },
-        blessingRes: { token: null, ready: true },
-      });
-      await conns[0].send(ObserverMsgType.Server, (w) =>
-        writeMsgServer(w, {
-          cid: 1,
-          mid: 0,
-          components: [
-            info(1, "event-7", null),
-            info(2, `event-${PEER}`, {
-              server_id: PEER,
-              eventer_server: {
-                host: "127.0.0.1",
-                port: peer.addresses[0].port,
-              },
-              server_token: null,
-            }),
-          ],
-        }));
+      await sendState(conns[0], [
+        componentInfo(1, "event-7"),
+        componentInfo(
+          2,
+          `event-${PEER}`,
+          eventServerData(PEER, peer.addresses[0].port),
+        ),
+      ]);
 
       // The standby's sync states, as it registers them on the peer.
       const states: { state: string; count?: number }[] = [];
