@@ -10,6 +10,11 @@
 
 import type { Client } from "../../client.ts";
 import type { Event, EventId } from "../../common/event/mod.ts";
+import { Group } from "../../common/async/mod.ts";
+import {
+  connectEventComponent,
+  type EventComponentOptions,
+} from "../../monitor/mod.ts";
 import { venvPath } from "./peer.ts";
 
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
@@ -368,4 +373,55 @@ export async function startDenoEventServer(
     throw e;
   }
   return process;
+}
+
+/** A registration acknowledged to {@linkcode connectWriter}'s component. */
+export interface Acked {
+  /** Its number (the payload). */
+  n: number;
+  /** Its id. */
+  id: EventId;
+  /** When it was acknowledged ({@linkcode wallClock}). */
+  t: number;
+}
+
+/**
+ * An event component "writer" (group "component", servers of group
+ * "event") registering `test/n` events, n = 0, 1, ..., with response,
+ * one every 10 ms through whichever server is active; each acknowledged
+ * one is pushed to `acked`.
+ */
+export function connectWriter(
+  monitorPort: number,
+  acked: Acked[],
+  options?: EventComponentOptions,
+): ReturnType<typeof connectEventComponent> {
+  let n = 0;
+  return connectEventComponent(
+    { hostname: "127.0.0.1", port: monitorPort },
+    "writer",
+    "component",
+    "event",
+    "writer",
+    (_c, _server, client) => {
+      const runner = new Group();
+      runner.spawn(async (signal) => {
+        while (!signal.aborted && client.isOpen) {
+          const i = n++;
+          try {
+            const r = await client.register([{
+              type: ["test", "n"],
+              payload: { kind: "json", data: i },
+            }], true);
+            if (r) acked.push({ n: i, id: r[0].id, t: wallClock() });
+          } catch {
+            // a connection lost
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      });
+      return runner;
+    },
+    options,
+  );
 }

@@ -22,11 +22,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Group } from "../../common/async/mod.ts";
 import { type Client, connect } from "../../client.ts";
 import type { EventId } from "../../common/event/mod.ts";
-import { connectEventComponent } from "../../monitor/mod.ts";
 import {
+  type Acked,
+  connectWriter,
   type EventServerProcess,
   freePorts,
   serverEvents,
@@ -79,39 +79,12 @@ Deno.test(`interop failover: ${FAILOVERS} SIGKILL failovers of a ${PAIR} Event S
       : startDenoEventServer(i + 1, monitor.port, dir, ports[i]);
   const servers: (EventServerProcess | null)[] = [null, null];
   // Every acknowledged registration: its n, id and when.
-  const acked: { n: number; id: EventId; t: number }[] = [];
-  let component: Awaited<ReturnType<typeof connectEventComponent>> | null =
-    null;
+  const acked: Acked[] = [];
+  let component: Awaited<ReturnType<typeof connectWriter>> | null = null;
   const clients: Client[] = [];
   try {
     servers[0] = await start(0);
-    let n = 0;
-    component = await connectEventComponent(
-      { hostname: LOCAL, port: monitor.port },
-      "writer",
-      "component",
-      "event",
-      "writer",
-      (_c, _server, client) => {
-        const runner = new Group();
-        runner.spawn(async (signal) => {
-          while (!signal.aborted && client.isOpen) {
-            const i = n++;
-            try {
-              const r = await client.register([{
-                type: ["test", "n"],
-                payload: { kind: "json", data: i },
-              }], true);
-              if (r) acked.push({ n: i, id: r[0].id, t: wallClock() });
-            } catch {
-              // a connection lost
-            }
-            await new Promise((r) => setTimeout(r, 10));
-          }
-        });
-        return runner;
-      },
-    );
+    component = await connectWriter(monitor.port, acked);
     await component.setReady(true);
     const ackedBy = (server: number, after: number) =>
       acked.some((a) => a.id.server === server && a.t > after);

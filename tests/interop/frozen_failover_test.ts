@@ -29,7 +29,6 @@
  */
 
 import assert from "node:assert/strict";
-import { Group } from "../../common/async/mod.ts";
 import { type Client, connect } from "../../client.ts";
 import {
   DEFAULT_PING_DELAY,
@@ -37,8 +36,10 @@ import {
 } from "../../common/chatter/mod.ts";
 import type { EventId } from "../../common/event/mod.ts";
 import { timestampToFloat } from "../../common/event/timestamp.ts";
-import { connectEventComponent, type State } from "../../monitor/mod.ts";
+import type { State } from "../../monitor/mod.ts";
 import {
+  type Acked,
+  connectWriter,
   type EventServerProcess,
   freePorts,
   serverEvents,
@@ -90,10 +91,9 @@ Deno.test("interop frozen active: with the default pings, a SIGSTOPped active Ev
       "--verbose",
     ]);
   const servers: (EventServerProcess | null)[] = [null, null];
-  const acked: { n: number; id: EventId; t: number }[] = [];
+  const acked: Acked[] = [];
   const states: { t: number; active: number[] }[] = [];
-  let component: Awaited<ReturnType<typeof connectEventComponent>> | null =
-    null;
+  let component: Awaited<ReturnType<typeof connectWriter>> | null = null;
   const clients: Client[] = [];
   const query = async <T>(i: number, f: (c: Client) => Promise<T>) => {
     const client = await connect({ hostname: LOCAL, port: ports[i] }, "q");
@@ -123,32 +123,9 @@ Deno.test("interop frozen active: with the default pings, a SIGSTOPped active Ev
   };
   try {
     servers[0] = await start(0);
-    let n = 0;
-    component = await connectEventComponent(
-      { hostname: LOCAL, port: monitor.port },
-      "writer",
-      "component",
-      "event",
-      "writer",
-      (_c, _server, client) => {
-        const runner = new Group();
-        runner.spawn(async (signal) => {
-          while (!signal.aborted && client.isOpen) {
-            const i = n++;
-            try {
-              const r = await client.register([{
-                type: ["test", "n"],
-                payload: { kind: "json", data: i },
-              }], true);
-              if (r) acked.push({ n: i, id: r[0].id, t: wallClock() });
-            } catch {
-              // a connection lost
-            }
-            await new Promise((r) => setTimeout(r, 10));
-          }
-        });
-        return runner;
-      },
+    component = await connectWriter(
+      monitor.port,
+      acked,
       {
         stateCb: (_c, state) => {
           states.push({ t: wallClock(), active: activeIds(state) });
