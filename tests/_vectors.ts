@@ -15,6 +15,7 @@ import type {
   Timestamp,
 } from "../common/event/mod.ts";
 import type { MsgInitReq, MsgInitRes } from "../common/eventer/mod.ts";
+import { Reader, Writer } from "../common/sbs/mod.ts";
 
 /** Folder of the shared vectors, beside the project. */
 export const VECTORS_DIR = new URL("../../shared/vectors/", import.meta.url);
@@ -39,6 +40,21 @@ export function hexToBytes(hex: string): Uint8Array {
 
 export function bytesToHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** What `f` writes, as hex. */
+export function encodeHex(f: (w: Writer) => void): string {
+  const w = new Writer(4);
+  f(w);
+  return bytesToHex(w.bytes());
+}
+
+/** What `f` reads from `hex`, which it must read whole. */
+export function decodeHex<T>(hex: string, f: (r: Reader) => T): T {
+  const r = new Reader(hexToBytes(hex));
+  const v = f(r);
+  r.done();
+  return v;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -7,7 +7,12 @@ import { Reader, Writer } from "../common/sbs/mod.ts";
 import { writeFrame } from "../common/chatter/mod.ts";
 import * as m from "../common/monitor/mod.ts";
 import { jsonText, parseJsonText } from "../common/json/mod.ts";
-import { bytesToHex, hexToBytes, readVectorFrame } from "./_vectors.ts";
+import {
+  bytesToHex,
+  decodeHex,
+  encodeHex,
+  readVectorFrame,
+} from "./_vectors.ts";
 import { loadMonitorVectors, observerValue } from "./_monitor_vectors.ts";
 
 const vectors = loadMonitorVectors();
@@ -25,19 +30,6 @@ const codecs: Record<string, AnyCodec> = {
   "HatObserver.MsgMaster": [m.readMsgMaster, m.writeMsgMaster],
 };
 
-function encode(f: (w: Writer) => void): string {
-  const w = new Writer(4);
-  f(w);
-  return bytesToHex(w.bytes());
-}
-
-function decode<T>(hex: string, f: (r: Reader) => T): T {
-  const r = new Reader(hexToBytes(hex));
-  const v = f(r);
-  r.done();
-  return v;
-}
-
 Deno.test({
   name: "monitor.json: every HatObserver message both ways",
   ignore: vectors === null,
@@ -47,8 +39,8 @@ Deno.test({
       const [read, write] = codecs[e.type];
       const value = observerValue(e.type, e.value);
       const ctx = `${e.type} #${i}`;
-      assert.deepEqual(decode(e.hex, read), value, ctx);
-      assert.equal(encode((w) => write(w, value)), e.hex, ctx);
+      assert.deepEqual(decodeHex(e.hex, read), value, ctx);
+      assert.equal(encodeHex((w) => write(w, value)), e.hex, ctx);
       seen.add(e.type);
     }
     assert.equal(seen.size, Object.keys(codecs).length, "every type");

@@ -2,15 +2,16 @@
 // value, encode value to exactly hex).
 
 import assert from "node:assert/strict";
-import { Reader, Writer } from "../common/sbs/mod.ts";
+import { type Reader, Writer } from "../common/sbs/mod.ts";
 import { writeFrame } from "../common/chatter/mod.ts";
 import * as m from "../common/eventer/mod.ts";
 import {
   bytes,
   bytesToHex,
+  decodeHex,
+  encodeHex,
   eventerValue,
   float,
-  hexToBytes,
   int,
   loadVectors,
   readVectorFrame,
@@ -35,54 +36,51 @@ function vectorTest(file: string, fn: (entries: Entry[]) => void): void {
   });
 }
 
-function encode(f: (w: Writer) => void): string {
-  const w = new Writer(4);
-  f(w);
-  return bytesToHex(w.bytes());
-}
-
-function decode<T>(hex: string, f: (r: Reader) => T): T {
-  const r = new Reader(hexToBytes(hex));
-  const v = f(r);
-  r.done();
-  return v;
-}
-
 vectorTest("sbs.json", (entries) => {
   for (const e of entries) {
     const ctx = `${e.type} ${JSON.stringify(e.value)}`;
     switch (e.type) {
       case "Integer":
-        assert.equal(decode(e.hex, (r) => r.int()), int(e.value), ctx);
-        assert.equal(encode((w) => w.int(int(e.value))), e.hex, ctx);
+        assert.equal(decodeHex(e.hex, (r) => r.int()), int(e.value), ctx);
+        assert.equal(encodeHex((w) => w.int(int(e.value))), e.hex, ctx);
         break;
       case "Float": {
         const v = float(e.value);
-        assert.ok(Object.is(decode(e.hex, (r) => r.float()), v), ctx);
-        assert.equal(encode((w) => w.float(v)), e.hex, ctx);
+        assert.ok(Object.is(decodeHex(e.hex, (r) => r.float()), v), ctx);
+        assert.equal(encodeHex((w) => w.float(v)), e.hex, ctx);
         break;
       }
       case "String":
-        assert.equal(decode(e.hex, (r) => r.string()), e.value, ctx);
-        assert.equal(encode((w) => w.string(e.value)), e.hex, ctx);
+        assert.equal(decodeHex(e.hex, (r) => r.string()), e.value, ctx);
+        assert.equal(encodeHex((w) => w.string(e.value)), e.hex, ctx);
         break;
       case "Bytes":
-        assert.deepEqual(decode(e.hex, (r) => r.bytes()), bytes(e.value), ctx);
-        assert.equal(encode((w) => w.bytesField(bytes(e.value))), e.hex, ctx);
+        assert.deepEqual(
+          decodeHex(e.hex, (r) => r.bytes()),
+          bytes(e.value),
+          ctx,
+        );
+        assert.equal(
+          encodeHex((w) => w.bytesField(bytes(e.value))),
+          e.hex,
+          ctx,
+        );
         break;
       case "Boolean":
-        assert.equal(decode(e.hex, (r) => r.bool()), e.value, ctx);
-        assert.equal(encode((w) => w.bool(e.value)), e.hex, ctx);
+        assert.equal(decodeHex(e.hex, (r) => r.bool()), e.value, ctx);
+        assert.equal(encodeHex((w) => w.bool(e.value)), e.hex, ctx);
         break;
       case "None":
         assert.equal(e.hex, "", ctx);
         break;
       case "P.Opt": {
         const v = e.value[0] === "none" ? null : int(e.value[1]);
-        const got = decode(e.hex, (r) => r.byte() === 0x81 ? r.int() : null);
+        const got = decodeHex(e.hex, (r) => r.byte() === 0x81 ? r.int() : null);
         assert.equal(got, v, ctx);
         assert.equal(
-          encode((w) => v === null ? w.byte(0x80) : (w.byte(0x81), w.int(v))),
+          encodeHex((w) =>
+            v === null ? w.byte(0x80) : (w.byte(0x81), w.int(v))
+          ),
           e.hex,
           ctx,
         );
@@ -90,13 +88,13 @@ vectorTest("sbs.json", (entries) => {
       }
       case "P.Ints": {
         const v = e.value.map(int);
-        const got = decode(e.hex, (r) => {
+        const got = decodeHex(e.hex, (r) => {
           const n = r.length();
           return Array.from({ length: n }, () => r.int());
         });
         assert.deepEqual(got, v, ctx);
         assert.equal(
-          encode((w) => {
+          encodeHex((w) => {
             w.int(v.length);
             for (const x of v) w.int(x);
           }),
@@ -150,8 +148,8 @@ vectorTest("eventer.json", (entries) => {
     const [read, write] = codecs[e.type];
     const value = eventerValue(e.type, e.value);
     const ctx = `${e.type} #${i}`;
-    assert.deepEqual(decode(e.hex, read), value, ctx);
-    assert.equal(encode((w) => write(w, value)), e.hex, ctx);
+    assert.deepEqual(decodeHex(e.hex, read), value, ctx);
+    assert.equal(encodeHex((w) => write(w, value)), e.hex, ctx);
     seen.add(e.type);
   }
   assert.equal(seen.size, Object.keys(codecs).length, "every message type");
