@@ -21,6 +21,7 @@ import {
   Group,
   QueuedIterator,
   Resource,
+  sleep,
 } from "./common/async/mod.ts";
 import {
   BackpressureError,
@@ -745,18 +746,5 @@ function untilClosing(client: Client, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener("abort", done, { once: true });
     client.waitClosing().then(done);
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    // Past 2^31 - 1 ms, a timer would fire at once.
-    const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
   });
 }

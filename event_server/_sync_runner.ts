@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Group, Resource } from "../common/async/mod.ts";
+import { Group, Resource, sleep } from "../common/async/mod.ts";
 import type { ConnectOptions } from "../client.ts";
 import type { Status } from "../common/event/mod.ts";
 import { log } from "../common/log.ts";
@@ -252,17 +252,4 @@ export class SyncRunner extends Resource {
     this.#changed = null;
     this.#options.remoteActiveCb?.(remoteActive);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

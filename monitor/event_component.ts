@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Group, Resource } from "../common/async/mod.ts";
+import { Group, Resource, sleep } from "../common/async/mod.ts";
 import type {
   Address,
   ConnectOptions as ChatterConnectOptions,
@@ -471,18 +471,5 @@ function whenAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -33,4 +33,5 @@ export {
 export { type Deadline, SharedTimer } from "./shared_timer.ts";
 export { type Handler, SerialQueue } from "./serial_queue.ts";
 export { SlotMap } from "./slot_map.ts";
+export { sleep } from "./sleep.ts";
 export { TURN_MS, turnSpent, yieldToEventLoop } from "./turns.ts";

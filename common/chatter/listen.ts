@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Group, Resource, runTask } from "../async/mod.ts";
+import { Group, Resource, runTask, sleep } from "../async/mod.ts";
 import { log } from "../log.ts";
 import { type Address, toAddress } from "./address.ts";
 import { setNoDelay } from "./connect.ts";
@@ -24,18 +24,6 @@ const MAX_BACKOFF_MS = 1000;
 function isOutOfDescriptors(e: unknown): boolean {
   return e instanceof Error &&
     /too many open files|os error 2[34]\b/i.test(e.message);
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Called with each accepted connection; runs as a task of its group. */
@@ -98,7 +86,7 @@ export class ChatterServer extends Resource {
             backoff === 0 ? MIN_BACKOFF_MS : backoff * 2,
             MAX_BACKOFF_MS,
           );
-          await delay(backoff, this.#group.signal);
+          await sleep(backoff, this.#group.signal);
           continue;
         }
         // A failed TLS handshake or a reset before accept: keep serving.
