@@ -227,22 +227,14 @@ export class Engine {
   ): Promise<Registered | null> {
     let session: number;
     let timestamp: Timestamp;
-    let events: Event[];
+    let registered: Event[];
     try {
       this.#store.check(input);
       ({ session, timestamp } = this.#store.nextSession());
-      events = await this.#process(source, input, session, timestamp);
-    } catch (e) {
-      log.warn(
-        `register request of ${sourceText(source)} failed: ${
-          (e as Error).message
-        }`,
+      registered = this.#store.register(
+        await this.#process(source, input, session, timestamp),
+        timestamp,
       );
-      return null;
-    }
-    let registered: Event[];
-    try {
-      registered = this.#store.register(events, timestamp);
     } catch (e) {
       log.warn(
         `register request of ${sourceText(source)} failed: ${

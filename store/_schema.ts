@@ -85,6 +85,12 @@ CREATE TABLE servers (
 );
 `;
 
+/** A server's last event id and timestamp, inserted or replaced. */
+export const UPSERT_SERVER =
+  `INSERT INTO servers (server, session, instance, t) VALUES (?, ?, ?, ?)
+  ON CONFLICT (server) DO UPDATE SET session = excluded.session,
+    instance = excluded.instance, t = excluded.t`;
+
 // From each version to the next.
 const MIGRATIONS: Record<number, string> = {
   1: "ALTER TABLE servers ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0;",

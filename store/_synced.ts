@@ -26,6 +26,7 @@ import {
 import type { StorageConditions } from "./_conditions.ts";
 import type { LatestRule } from "./_latest_rule.ts";
 import type { Partitions } from "./_partitions.ts";
+import { UPSERT_SERVER } from "./_schema.ts";
 
 /** A server's last stored event: its id and timestamp. */
 interface ServerLast {
@@ -72,9 +73,7 @@ export class SyncedWriter {
       "SELECT session, instance, t FROM servers WHERE server = ?",
     );
     this.#updateServer = db.prepare(
-      `INSERT INTO servers (server, session, instance, t) VALUES (?, ?, ?, ?)
-       ON CONFLICT (server) DO UPDATE SET session = excluded.session,
-         instance = excluded.instance, t = excluded.t`,
+      UPSERT_SERVER,
     );
     this.#selectLatest = db.prepare(
       `SELECT e.t, e.server, e.session, e.instance FROM event_types y

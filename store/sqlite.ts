@@ -57,7 +57,7 @@ import {
 import { PreciseClock } from "./_clock.ts";
 import { StoreError } from "./errors.ts";
 import type { EventStore, FlushResult, SteppedQuery } from "./event_store.ts";
-import { openDatabase, type Synchronous } from "./_schema.ts";
+import { openDatabase, type Synchronous, UPSERT_SERVER } from "./_schema.ts";
 import { type DatabaseLock, lockDatabase } from "./_lock.ts";
 import {
   DEFAULT_EVENT_TYPE_CACHE_SIZE,
@@ -348,9 +348,7 @@ export class SqliteStore implements EventStore {
       "SELECT coalesce(max(seq), 0) AS seq FROM events",
     );
     this.#updateServer = db.prepare(
-      `INSERT INTO servers (server, session, instance, t) VALUES (?, ?, ?, ?)
-       ON CONFLICT (server) DO UPDATE SET session = excluded.session,
-         instance = excluded.instance, t = excluded.t`,
+      UPSERT_SERVER,
     );
     this.#selectServer = db.prepare(
       "SELECT session, instance, t, reserved FROM servers WHERE server = ?",
