@@ -19,6 +19,7 @@ import type {
   StorageCondition,
   TimeseriesPartition,
 } from "../store/storage_rules.ts";
+import { sizeInBytes } from "./_flags.ts";
 
 /** The configuration file is wrong: one line per error, all of them. */
 export class ConfigError extends Error {
@@ -74,14 +75,6 @@ const LIMITS: [
   ["module_max_failures", "moduleMaxFailures", "int", 0],
   ["max_session_events", "maxSessionEvents", "int", 1],
 ];
-
-const UNITS: Record<string, number> = {
-  "": 1,
-  B: 1,
-  KiB: 1024,
-  MiB: 1024 ** 2,
-  GiB: 1024 ** 3,
-};
 
 /**
  * Read, check and load a configuration file: modules are imported (paths
@@ -629,10 +622,7 @@ class Checker {
   size(name: string, v: unknown, min: number): number | undefined {
     let n = NaN;
     if (typeof v === "number") n = v;
-    else if (typeof v === "string") {
-      const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$/.exec(v);
-      if (m) n = Number(m[1]) * UNITS[m[2] ?? ""];
-    }
+    else if (typeof v === "string") n = sizeInBytes(v);
     if (Number.isSafeInteger(n) && n >= min) return n;
     this.error(
       name,

@@ -174,6 +174,15 @@ const UNITS: Record<string, number> = {
 };
 
 /**
+ * The bytes of a size written as an integer, optionally followed by `B`,
+ * `KiB`, `MiB` or `GiB` (`16MiB`, `256 KiB`); NaN for other text.
+ */
+export function sizeInBytes(text: string): number {
+  const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$/.exec(text);
+  return m ? Number(m[1]) * UNITS[m[2] ?? ""] : NaN;
+}
+
+/**
  * A size in bytes: an integer, optionally followed by `B`, `KiB`, `MiB` or
  * `GiB` (`16MiB`, `256 KiB`).
  *
@@ -185,8 +194,7 @@ export function parseBytes(
   min = 0,
   max = Number.MAX_SAFE_INTEGER,
 ): number {
-  const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$/.exec(value);
-  const n = m ? Number(m[1]) * UNITS[m[2] ?? ""] : NaN;
+  const n = sizeInBytes(value);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(
       `flag --${name} must be a size in bytes in [${min}, ${max}] ` +
