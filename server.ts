@@ -151,6 +151,17 @@ export interface ListenOptions extends ChatterListenOptions {
   disconnectedCb?: DisconnectedCb;
   /** Handles register requests (default: failure). */
   registerCb?: RegisterCb;
+  /**
+   * Register requests of one connection that may wait for their answers
+   * at once (default 1: a request is handled once the previous one is
+   * answered). Above 1, the next register request goes to `registerCb`
+   * as soon as the previous call returned, its answer (a promise) still
+   * pending: for a `registerCb` that registers in call order and answers
+   * later, as an Event Server answering after its commit, which then
+   * commits several requests of one client together. Answers go out as
+   * their promises settle; a query waits for every answer before it.
+   */
+  registerWindow?: number;
   /** Handles queries (default: empty result). */
   queryCb?: QueryCb;
   /**
@@ -219,6 +230,8 @@ interface Established {
   acks: SlotMap<() => void> | null;
   /** Its requests, in arrival order; made by the first one. */
   requests: SerialQueue<Established, Msg> | null;
+  /** Register answers pending (see ListenOptions.registerWindow). */
+  answers: Set<Promise<void>> | null;
 }
 
 /**
@@ -570,6 +583,7 @@ export class Server extends Resource {
       shared,
       acks: null,
       requests: null,
+      answers: null,
     };
     this.#established.set(conn, established);
     return established;
@@ -594,7 +608,15 @@ export class Server extends Resource {
       if (!r.viewed) e.conn.release(msg);
       const cb = this.#options.registerCb;
       const result = cb ? cb(e.info, events, !msg.last) : null;
-      return whenDone(e, msg, result, replyRegisterRes);
+      const done = whenDone(e, msg, result, replyRegisterRes);
+      const window = this.#options.registerWindow ?? 1;
+      if (done === undefined || window <= 1) return done;
+      // The next request may go to registerCb now; the window full, it
+      // waits for the oldest answer.
+      const answers = e.answers ??= new Set();
+      answers.add(done);
+      done.finally(() => answers.delete(done));
+      return answers.size < window ? undefined : answers.values().next().value;
     } catch (err) {
       e.conn.fail(err, msg.type);
     }
@@ -621,7 +643,11 @@ export class Server extends Resource {
     }
   }
   readonly #queryReq = (e: Established, msg: Msg) =>
-    whenRoom(e, msg, this.#queryReqWithRoom);
+    e.answers !== null && e.answers.size > 0
+      ? Promise.all(e.answers).then(() =>
+        e.conn.isOpen ? whenRoom(e, msg, this.#queryReqWithRoom) : undefined
+      )
+      : whenRoom(e, msg, this.#queryReqWithRoom);
   readonly #queryReqWithRoom = (e: Established, msg: Msg) =>
     this.#processQueryReq(e, msg);
 }

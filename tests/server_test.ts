@@ -413,6 +413,50 @@ Deno.test("server: requests from one connection are handled one at a time, in ar
   assert.equal(await stuck, null);
 });
 
+Deno.test("server: with registerWindow, a connection's next register request goes to registerCb while the last one's answer waits; a query waits for every answer", async () => {
+  const calls: string[] = [];
+  const answers: PromiseWithResolvers<void>[] = [];
+  await using server = await listen(LOCAL, {
+    registerWindow: 2,
+    registerCb: (_info, events) => {
+      calls.push(events[0].type[0]);
+      const answer = gate();
+      answers.push(answer);
+      return answer.promise.then(() => registered(events));
+    },
+    queryCb: () => {
+      calls.push("q");
+      return { events: [], moreFollows: false };
+    },
+  });
+  await using client = await connect(server.addresses[0], "c");
+  const done: string[] = [];
+  const requests = [
+    ...["r0", "r1", "r2"].map((name) =>
+      client.register([{ type: [name] }], true).then((events) => {
+        assert.deepEqual(events?.map((e) => e.type), [[name]]);
+        done.push(name);
+      })
+    ),
+    client.query({ kind: "latest" }).then(() => void done.push("q")),
+  ];
+  // Two registered at once; the third waits for room in the window.
+  await until(() => calls.length === 2);
+  assert.ok(await stillPending(requests[2], 50));
+  assert.deepEqual(calls, ["r0", "r1"]);
+  answers[0].resolve();
+  await until(() => calls.length === 3);
+  assert.deepEqual(calls, ["r0", "r1", "r2"]);
+  // The query waits for the answers before it.
+  assert.ok(await stillPending(requests[3], 50));
+  assert.deepEqual(done, ["r0"]);
+  answers[2].resolve();
+  answers[1].resolve();
+  await deadline(Promise.all(requests), 3000);
+  assert.deepEqual(calls, ["r0", "r1", "r2", "q"]);
+  assert.deepEqual(done.at(-1), "q");
+});
+
 Deno.test("server: MsgEventsAck is read while an earlier request's callback awaits it", async () => {
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   await using s = await listen(LOCAL, {
