@@ -154,6 +154,7 @@ export async function startEventServer(
       maxEventTypeBytes: options.maxEventTypeBytes,
       maxPayloadBytes: options.maxPayloadBytes,
       eventTypeCacheSize: options.eventTypeCacheSize,
+      writerThread: options.writerThread ?? true,
       storage: options.storage,
     });
   } catch (e) {
@@ -458,6 +459,9 @@ export class EventServer extends Resource {
       status: o.monitor ? "standby" : "starting",
       // Payloads are stored and served as the text they arrived in.
       keepJsonText: true,
+      // Registration is in call order and answers follow the commits: a
+      // client's next requests are registered while the last commits.
+      registerWindow: REGISTER_WINDOW,
       connectedCb: (info) => this.#connected(info),
       disconnectedCb: (info) => this.#disconnected(info),
       registerCb: (info, events, withResponse) =>
@@ -709,7 +713,9 @@ export class EventServer extends Resource {
     this.#cancelFlush?.();
     this.#cancelFlush = null;
     if (this.#store.closed) return;
-    const { committed, failed, error } = this.#store.flush();
+    const { committed, failed, error } = this.#store.flushAsync
+      ? await this.#store.flushAsync()
+      : this.#store.flush();
     if (failed.length > 0) {
       const lost = failed.reduce((n, events) => n + events.length, 0);
       log.error(
@@ -793,6 +799,12 @@ export class EventServer extends Resource {
     }
   }
 }
+
+/**
+ * Register requests of one client registered while their answers wait for
+ * the commit (see `ListenOptions.registerWindow`).
+ */
+const REGISTER_WINDOW = 4;
 
 // The protocol has no error answer: the reference closes the connection;
 // an empty result keeps the client usable.

@@ -106,6 +106,13 @@ export interface EventServerOptions extends
    */
   eventTypeCacheSize?: number;
   /**
+   * Commit registrations in a worker thread (default true): the server
+   * goes on decoding, checking and answering while the previous commit is
+   * written and synced, on a second core. An answer still means
+   * committed. See `SqliteStoreOptions.writerThread`.
+   */
+  writerThread?: boolean;
+  /**
    * Clock giving registration timestamps (default: the system clock, with
    * microsecond resolution).
    */

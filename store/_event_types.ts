@@ -251,6 +251,15 @@ export class EventTypeTable {
 
   /** Id of `type`, inserting it when new (inside the caller's transaction). */
   ensure(type: EventType): number {
+    return this.#id(type, true)!;
+  }
+
+  /** Id of `type`; undefined when the table does not hold it. */
+  find(type: EventType): number | undefined {
+    return this.#id(type, false);
+  }
+
+  #id(type: EventType, insert: boolean): number | undefined {
     const frozen = Object.isFrozen(type);
     if (frozen) {
       const id = this.#frozenIds.get(type);
@@ -264,6 +273,7 @@ export class EventTypeTable {
     }
     id = (this.#selectId.get(key) as { id: number } | undefined)?.id;
     if (id === undefined) {
+      if (!insert) return undefined;
       id = (this.#insert.get(key) as { id: number }).id;
       this.#lastId = Math.max(this.#lastId, id);
     }

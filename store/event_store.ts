@@ -211,6 +211,15 @@ export interface EventStore extends Disposable {
   flush(): FlushResult;
 
   /**
+   * {@linkcode EventStore.flush} without blocking the thread, for a
+   * store that commits elsewhere (`SqliteStore` with its writer thread):
+   * settles once the requests registered so far are committed or failed,
+   * with what settled since the previous report. A server uses it when
+   * the store has it.
+   */
+  flushAsync?(): Promise<FlushResult>;
+
+  /**
    * Run a query, with the reference's semantics. Pending (registered, not
    * yet flushed) events are included, as in the reference, except by a
    * server query with `persisted`.

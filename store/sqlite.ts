@@ -37,7 +37,7 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import type {
   Event,
   EventId,
@@ -57,7 +57,9 @@ import {
 import { PreciseClock } from "./_clock.ts";
 import { StoreError } from "./errors.ts";
 import type { EventStore, FlushResult, SteppedQuery } from "./event_store.ts";
-import { openDatabase, type Synchronous, UPSERT_SERVER } from "./_schema.ts";
+import { openDatabase, type Synchronous } from "./_schema.ts";
+import { ROW_COLUMNS, ROWS_PER_STATEMENT, RowWriter } from "./_row_writer.ts";
+import { WriterThread } from "./_writer_thread.ts";
 import { type DatabaseLock, lockDatabase } from "./_lock.ts";
 import {
   DEFAULT_EVENT_TYPE_CACHE_SIZE,
@@ -108,16 +110,13 @@ export const DEFAULT_MAX_EVENT_TYPE_BYTES = 1024;
 /** Default of {@linkcode SqliteStoreOptions.maxPayloadBytes}: 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
-// Events inserted by one statement (a statement costs more to run than a
-// row to write), largest first; and the columns of each.
-const INSERT_ROWS = [64, 16, 4, 1];
-const INSERT_COLUMNS = 11;
+/**
+ * Default of {@linkcode SqliteStoreOptions.maxWriterBatchBytes}: 64 MiB.
+ */
+export const DEFAULT_MAX_WRITER_BATCH_BYTES = 64 * 1024 * 1024;
 
-function insertEventsSql(rows: number): string {
-  return `INSERT INTO events (seq, server, session, instance, type_id, t,
-      source_t, payload_kind, payload_type, payload_data, partitions)
-    VALUES ${Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
-}
+// Bytes a row costs in a batch besides its payload and type.
+const ROW_BYTES = 128;
 
 /**
  * Default of `storage.cleanupPeriod`: milliseconds between two cleanups
@@ -215,6 +214,27 @@ export interface SqliteStoreOptions {
    */
   eventTypeCacheSize?: number;
   /**
+   * Commit registrations in a worker thread, on a second connection to
+   * the file (default false; ignored for `":memory:"`). Registration
+   * goes on in this thread (checks, ids, the events returned) while the
+   * thread writes and syncs the previous commit, so a busy server uses
+   * two cores: {@linkcode SqliteStore.flushAsync} waits for the commit
+   * without blocking. What else writes (a request with a type new to the
+   * database, synced events, a cleanup step, a session reservation) and
+   * a query that must see pending events first wait here, blocking, for
+   * the commit in flight, then run on this thread's connection as
+   * without the thread. Commits, their order and "persisted" are the
+   * same either way.
+   */
+  writerThread?: boolean;
+  /**
+   * Most bytes of registrations waiting for the writer thread's commit
+   * in flight (default {@linkcode DEFAULT_MAX_WRITER_BATCH_BYTES},
+   * counting each event's type, payload and 128 bytes): past it, the
+   * next registration waits (blocking) for that commit.
+   */
+  maxWriterBatchBytes?: number;
+  /**
    * Storage rules, as the reference's LMDB backend's (default: every
    * event stored, every type with a latest entry, every type kept by
    * timestamp, and every type with a source timestamp by source
@@ -245,6 +265,18 @@ export interface SqliteStoreOptions {
   storage?: StorageRules;
 }
 
+// Registrations gathered for the writer thread: its rows, the latest
+// event of its types, its requests.
+interface Batch {
+  values: SQLInputValue[];
+  latest: Map<number, number>;
+  requests: Event[][];
+  bytes: number;
+  firstSession: number;
+  lastSession: number;
+  t: Uint8Array;
+}
+
 /** {@linkcode EventStore} on SQLite; see the module documentation. */
 export class SqliteStore implements EventStore {
   /** Id of this server. */
@@ -257,13 +289,21 @@ export class SqliteStore implements EventStore {
   #retention: Retention;
   #cleanupPeriod: number | null;
   #queries: EventQueries;
-  // Inserting INSERT_ROWS[i] events.
-  #insertEvents: StatementSync[];
-  #updateLatest: StatementSync;
+  #rows: RowWriter;
+  #writer: WriterThread | null = null;
+  #maxBatchBytes: number;
+  // Registered for the writer thread, not posted yet; and the batch it
+  // writes now.
+  #batch: Batch | null = null;
+  #inFlight: Batch | null = null;
+  #pumping = false;
+  // Last session committed or failed, and flushAsync calls waiting for
+  // theirs, in session order.
+  #settledSession = 0;
+  #waiters: { session: number; resolve: () => void }[] = [];
   #selectLastSeq: StatementSync;
   // Sequence number of the last event stored or pending.
   #lastSeq = 0;
-  #updateServer: StatementSync;
   #selectServer: StatementSync;
   #updateReserved: StatementSync;
   #maxResults: number;
@@ -339,16 +379,11 @@ export class SqliteStore implements EventStore {
       options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
       this.#partitions,
     );
-    this.#insertEvents = INSERT_ROWS.map((n) => db.prepare(insertEventsSql(n)));
-    this.#updateLatest = db.prepare(
-      `UPDATE event_types SET latest = j.value ->> 1
-       FROM json_each(?) AS j WHERE event_types.id = j.value ->> 0`,
-    );
+    this.#rows = new RowWriter(db);
+    this.#maxBatchBytes = options.maxWriterBatchBytes ??
+      DEFAULT_MAX_WRITER_BATCH_BYTES;
     this.#selectLastSeq = db.prepare(
       "SELECT coalesce(max(seq), 0) AS seq FROM events",
-    );
-    this.#updateServer = db.prepare(
-      UPSERT_SERVER,
     );
     this.#selectServer = db.prepare(
       "SELECT session, instance, t, reserved FROM servers WHERE server = ?",
@@ -395,6 +430,13 @@ export class SqliteStore implements EventStore {
     this.#lastSession = Math.max(last.id.session, last.reserved);
     this.#lastCommittedSession = last.id.session;
     this.#lastSeq = this.#readLastSeq();
+    this.#settledSession = this.#lastSession;
+    if (options.writerThread && options.path !== ":memory:" && options.path) {
+      this.#writer = new WriterThread(
+        options.path,
+        options.synchronous ?? "full",
+      );
+    }
   }
 
   /**
@@ -431,6 +473,7 @@ export class SqliteStore implements EventStore {
         "maxEventTypeBytes",
         "maxPayloadBytes",
         "eventTypeCacheSize",
+        "maxWriterBatchBytes",
       ] as const
     ) {
       const value = options[name];
@@ -515,98 +558,185 @@ export class SqliteStore implements EventStore {
 
     // Encode everything before writing, so a bad event refuses the request.
     const rows = this.#encode(events);
-    const latestRule = this.#latestRule;
 
     timestamp ??= this.#now();
     if (compareTimestamps(timestamp, this.#lastTimestamp) < 0) {
       timestamp = this.#lastTimestamp;
     }
     const t = timestampToBytes(timestamp);
-    const server = this.serverId;
     const session = this.#lastSession + 1;
-    if (session > this.#reserved) this.#reserve(session);
-
-    if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
-    this.#db.exec("SAVEPOINT register");
-    const registered: Event[] = [];
-    const firstSeq = this.#lastSeq + 1;
-    try {
-      const latest = new Map<number, number>();
-      const values: (number | string | Uint8Array | null)[] = [];
+    const typeIds = this.#writer !== null && !this.#db.isTransaction &&
+        session <= this.#reserved
+      ? this.#knownTypes(events, rows)
+      : null;
+    let registered: Event[];
+    if (typeIds !== null) {
+      const batch: Batch = this.#batch ??= {
+        values: [] as SQLInputValue[],
+        latest: new Map<number, number>(),
+        requests: [] as Event[][],
+        bytes: 0,
+        firstSession: session,
+        lastSession: 0,
+        t,
+      };
+      registered = this.#write(events, rows, typeIds, timestamp, t, session, {
+        values: batch.values,
+        latest: batch.latest,
+        rows: null,
+      });
+      batch.requests.push(registered);
+      batch.lastSession = session;
+      batch.t = t;
       for (let i = 0; i < events.length; i++) {
-        const event = events[i];
-        const [sourceT, [kind, payloadType, data], stored] = rows[i];
-        let type: EventType;
-        if (stored) {
-          const typeId = this.#types.ensure(event.type);
-          const seq = firstSeq + i;
-          const mask = this.#partitions.mask(
-            typeId,
-            event.type,
-            sourceT !== null,
-          );
-          values.push(
-            seq,
-            server,
-            session,
-            i + 1,
-            typeId,
-            t,
-            sourceT,
-            kind,
-            payloadType,
-            data,
-            mask,
-          );
-          if (latestRule.all || latestRule.keeps(event.type)) {
-            latest.set(typeId, seq);
-          }
-          if (values.length === INSERT_ROWS[0] * INSERT_COLUMNS) {
-            this.#insertEvents[0].run(...values);
-            values.length = 0;
-          }
-          type = this.#types.typeOf(typeId);
-        } else {
-          // Its id is given and it is notified, but not stored (its type
-          // is not added to the table either: frozen as the others).
-          type = Object.isFrozen(event.type)
-            ? event.type
-            : Object.freeze([...event.type]);
-        }
-        registered.push({
-          id: { server, session, instance: i + 1 },
-          type,
-          timestamp,
-          // As timestampFromBytes(sourceT) would give it, without decoding.
-          sourceTimestamp: sourceT === null ? null : {
-            s: normalizeSeconds(event.sourceTimestamp!.s),
-            us: event.sourceTimestamp!.us,
-          },
-          payload: event.payload ?? null,
+        const [, [, payloadType, data]] = rows[i];
+        batch.bytes += ROW_BYTES + (data?.length ?? 0) +
+          (payloadType?.length ?? 0) + 8 * events[i].type.length;
+      }
+    } else {
+      // A write of this thread's own: after the writer thread's.
+      this.#drainWriter();
+      if (session > this.#reserved) this.#reserve(session);
+      if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
+      this.#db.exec("SAVEPOINT register");
+      try {
+        const latest = new Map<number, number>();
+        const values: SQLInputValue[] = [];
+        registered = this.#write(events, rows, null, timestamp, t, session, {
+          values,
+          latest,
+          rows: this.#rows,
         });
+        this.#rows.insert(values);
+        this.#rows.latest(JSON.stringify([...latest]));
+        this.#rows.server(this.serverId, session, events.length, t);
+        this.#db.exec("RELEASE register");
+      } catch (e) {
+        // Out of space, SQLite may have rolled back the whole transaction,
+        // earlier requests of this commit with it.
+        if (!this.#undoRegister()) this.#abandon(e);
+        throw e;
       }
-      for (let i = 0, k = 1; i < values.length; k++) {
-        const n = INSERT_ROWS[k] * INSERT_COLUMNS;
-        for (; values.length - i >= n; i += n) {
-          this.#insertEvents[k].run(...values.slice(i, i + n));
-        }
-      }
-      this.#updateLatest.run(JSON.stringify([...latest]));
-      this.#updateServer.run(server, session, events.length, t);
-      this.#db.exec("RELEASE register");
-    } catch (e) {
-      // Out of space, SQLite may have rolled back the whole transaction,
-      // earlier requests of this commit with it.
-      if (!this.#undoRegister()) this.#abandon(e);
-      throw e;
+      this.#pending.push(registered);
     }
 
-    this.#lastEventId = { server, session, instance: events.length };
-    this.#lastSeq = firstSeq + events.length - 1;
+    this.#lastEventId = {
+      server: this.serverId,
+      session,
+      instance: events.length,
+    };
+    this.#lastSeq += events.length;
     this.#lastSession = session;
     this.#lastTimestamp = timestamp;
-    this.#pending.push(registered);
     this.#pendingCount += registered.length;
+    if (this.#batch !== null) {
+      // A free writer thread starts at once, while this thread goes on
+      // with the next requests (gathered for the commit after this one).
+      this.#collect();
+      if (this.#inFlight === null) this.#postBatch();
+      else if (this.#batch.bytes > this.#maxBatchBytes) this.#drainWriter();
+    }
+    return registered;
+  }
+
+  // The type ids of a request's stored events (-1 for the others), when
+  // every type is in the database already; else null.
+  #knownTypes(
+    events: readonly RegisterEvent[],
+    rows: [Uint8Array | null, PayloadColumns, boolean][],
+  ): number[] | null {
+    const ids: number[] = [];
+    for (let i = 0; i < events.length; i++) {
+      if (!rows[i][2]) {
+        ids.push(-1);
+        continue;
+      }
+      const id = this.#types.find(events[i].type);
+      if (id === undefined) return null;
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  // The rows of a request into `into.values` (inserted by `into.rows`
+  // every ROWS_PER_STATEMENT rows when given), its types' latest into
+  // `into.latest`, and the events registered. Types are `typeIds`' (-1:
+  // not stored), else ensured now.
+  #write(
+    events: readonly RegisterEvent[],
+    rows: [Uint8Array | null, PayloadColumns, boolean][],
+    typeIds: number[] | null,
+    timestamp: Timestamp,
+    t: Uint8Array,
+    session: number,
+    into: {
+      values: SQLInputValue[];
+      latest: Map<number, number>;
+      rows: RowWriter | null;
+    },
+  ): Event[] {
+    const server = this.serverId;
+    const latestRule = this.#latestRule;
+    const { values, latest } = into;
+    const firstSeq = this.#lastSeq + 1;
+    const registered: Event[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      const [sourceT, [kind, payloadType, data], stored] = rows[i];
+      let type: EventType;
+      if (stored) {
+        const typeId = typeIds === null
+          ? this.#types.ensure(event.type)
+          : typeIds[i];
+        const seq = firstSeq + i;
+        const mask = this.#partitions.mask(
+          typeId,
+          event.type,
+          sourceT !== null,
+        );
+        values.push(
+          seq,
+          server,
+          session,
+          i + 1,
+          typeId,
+          t,
+          sourceT,
+          kind,
+          payloadType,
+          data,
+          mask,
+        );
+        if (latestRule.all || latestRule.keeps(event.type)) {
+          latest.set(typeId, seq);
+        }
+        if (
+          into.rows !== null &&
+          values.length === ROWS_PER_STATEMENT * ROW_COLUMNS
+        ) {
+          into.rows.insert(values);
+          values.length = 0;
+        }
+        type = this.#types.typeOf(typeId);
+      } else {
+        // Its id is given and it is notified, but not stored (its type
+        // is not added to the table either: frozen as the others).
+        type = Object.isFrozen(event.type)
+          ? event.type
+          : Object.freeze([...event.type]);
+      }
+      registered.push({
+        id: { server, session, instance: i + 1 },
+        type,
+        timestamp,
+        // As timestampFromBytes(sourceT) would give it, without decoding.
+        sourceTimestamp: sourceT === null ? null : {
+          s: normalizeSeconds(event.sourceTimestamp!.s),
+          us: event.sourceTimestamp!.us,
+        },
+        payload: event.payload ?? null,
+      });
+    }
     return registered;
   }
 
@@ -631,6 +761,7 @@ export class SqliteStore implements EventStore {
   writeSynced(events: readonly Event[]): Event[] {
     this.#checkOpen();
     if (events.length === 0) return [];
+    this.#drainWriter();
     if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
     this.#db.exec("SAVEPOINT register");
     let written: Event[];
@@ -727,7 +858,38 @@ export class SqliteStore implements EventStore {
    */
   flush(): FlushResult {
     this.#checkOpen();
+    this.#drainWriter();
     this.#commit();
+    return this.#report();
+  }
+
+  /**
+   * {@linkcode SqliteStore.flush} without blocking the thread on the
+   * writer thread's commits (see {@linkcode SqliteStoreOptions.writerThread};
+   * without one, the same as `flush`): the requests registered so far
+   * are posted to it, as one commit, once the commit in flight is done,
+   * and the promise settles once they are committed (or failed). Calls
+   * may overlap: each reports what settled since the previous report,
+   * which includes its own requests.
+   *
+   * @returns The requests committed and failed since the previous
+   *   report.
+   * @throws {StoreError} When the store is closed.
+   */
+  async flushAsync(): Promise<FlushResult> {
+    this.#checkOpen();
+    if (this.#writer === null || this.#db.isTransaction) return this.flush();
+    const target = this.#lastSession;
+    if (this.#settledSession < target) {
+      if (this.#inFlight === null) this.#postBatch();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#waiters.push({ session: target, resolve });
+      await promise;
+    }
+    return this.#report();
+  }
+
+  #report(): FlushResult {
     const result = {
       committed: this.#committed,
       failed: this.#failed,
@@ -737,6 +899,133 @@ export class SqliteStore implements EventStore {
     this.#failed = [];
     this.#failure = null;
     return result;
+  }
+
+  // Post the gathered batch, when the writer thread is free, and wait
+  // for it (and the next ones) with the event loop running.
+  #postBatch(): void {
+    const batch = this.#batch;
+    if (batch === null || this.#inFlight !== null) return;
+    this.#batch = null;
+    this.#inFlight = batch;
+    try {
+      this.#writer!.post(
+        batch.values,
+        JSON.stringify([...batch.latest]),
+        [
+          this.serverId,
+          batch.lastSession,
+          batch.requests.at(-1)!.length,
+          batch.t,
+        ],
+      );
+    } catch (e) {
+      this.#writerFailed(e);
+      return;
+    }
+    if (!this.#pumping) void this.#pump();
+  }
+
+  // While a batch is in flight: once it settled, report it and post the
+  // batch gathered meanwhile.
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#inFlight !== null && this.#writer !== null) {
+        try {
+          await this.#writer.wait();
+        } catch (e) {
+          this.#writerFailed(e);
+          break;
+        }
+        this.#collect();
+        this.#postBatch();
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  // Report the batch in flight once settled.
+  #collect(): void {
+    const batch = this.#inFlight;
+    if (batch === null || this.#writer === null || !this.#writer.idle) return;
+    this.#inFlight = null;
+    this.#settle(batch, this.#writer.outcome());
+  }
+
+  #settle(batch: Batch, error: Error | null): void {
+    for (const request of batch.requests) {
+      this.#pendingCount -= request.length;
+    }
+    if (error === null) {
+      this.#committed.push(...batch.requests);
+      this.#lastCommittedSession = batch.lastSession;
+    } else {
+      this.#failed.push(...batch.requests);
+      this.#failure ??= error;
+      // As #abandon: the state is the database's, unless more is
+      // gathered (whose sequence numbers follow the lost ones: gaps are
+      // harmless).
+      if (this.#batch === null && this.#inFlight === null) {
+        this.#lastEventId = this.#readLast().id;
+        this.#lastSeq = this.#readLastSeq();
+      }
+    }
+    this.#settledUpTo(batch.lastSession);
+  }
+
+  // Every request up to `session` is committed or failed.
+  #settledUpTo(session: number): void {
+    this.#settledSession = Math.max(this.#settledSession, session);
+    let i = 0;
+    for (; i < this.#waiters.length; i++) {
+      const waiter = this.#waiters[i];
+      if (waiter.session > this.#settledSession) break;
+      waiter.resolve();
+    }
+    if (i > 0) this.#waiters.splice(0, i);
+  }
+
+  // The writer thread is gone: what it had is lost, and this thread
+  // writes from now on.
+  #writerFailed(error: unknown): void {
+    const writer = this.#writer;
+    this.#writer = null;
+    const failure = error instanceof Error
+      ? error
+      : new StoreError(String(error));
+    const lost = [this.#inFlight, this.#batch];
+    this.#inFlight = null;
+    this.#batch = null;
+    for (const batch of lost) if (batch !== null) this.#settle(batch, failure);
+    try {
+      writer?.close();
+    } catch {
+      // Gone already.
+    }
+  }
+
+  // Every batch gathered committed (or failed), blocking: before this
+  // thread writes, or reads what must include them.
+  #drainWriter(): void {
+    const writer = this.#writer;
+    if (writer === null) return;
+    for (;;) {
+      if (this.#inFlight !== null) {
+        try {
+          writer.waitSync();
+        } catch (e) {
+          this.#writerFailed(e);
+          return;
+        }
+        this.#collect();
+      } else if (this.#batch !== null) {
+        this.#postBatch();
+      } else {
+        return;
+      }
+    }
   }
 
   /**
@@ -777,6 +1066,10 @@ export class SqliteStore implements EventStore {
    */
   startQuery(params: QueryParams): SteppedQuery {
     this.#checkOpen();
+    // Pending events are included (committed first, with the writer
+    // thread), but by a persisted server query.
+    const pending = !(params.kind === "server" && params.persisted);
+    if (pending) this.#drainWriter();
     let query: SteppedQuery;
     switch (params.kind) {
       case "latest":
@@ -805,6 +1098,7 @@ export class SqliteStore implements EventStore {
     return {
       step: () => {
         this.#checkOpen();
+        if (pending) this.#drainWriter();
         return query.step();
       },
     };
@@ -847,6 +1141,7 @@ export class SqliteStore implements EventStore {
     if (!this.#retention.active) {
       return { remasked: 0, removed: 0, deleted: 0, more: false };
     }
+    this.#drainWriter();
     if (this.#db.isTransaction) {
       return { remasked: 0, removed: 0, deleted: 0, more: true };
     }
@@ -877,6 +1172,8 @@ export class SqliteStore implements EventStore {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      this.#drainWriter();
+      this.#writer?.close();
       const error = this.#commit();
       if (error !== null) throw error;
       // Give back the sessions reserved but not handed out. Should that
@@ -914,6 +1211,7 @@ export class SqliteStore implements EventStore {
       return e;
     }
     this.#lastCommittedSession = this.#lastEventId.session;
+    this.#settledUpTo(this.#lastSession);
     this.#committed.push(...this.#pending);
     this.#pending = [];
     this.#pendingCount = 0;
@@ -982,6 +1280,7 @@ export class SqliteStore implements EventStore {
         // Nothing more to undo here; SQLite's next statement tells.
       }
     }
+    this.#settledUpTo(this.#lastSession);
     this.#failed.push(...this.#pending);
     this.#failure ??= error instanceof Error
       ? error

@@ -41,6 +41,43 @@ testEventStoreContract(
   (options) => SqliteStore.open({ path: ":memory:", ...options }),
   (options, dir) => SqliteStore.open({ path: `${dir}/events.db`, ...options }),
 );
+// And on a file with the writer thread committing: every test through its
+// second connection, the full disk too.
+testEventStoreContract(
+  "SqliteStore, writer thread",
+  (options) => {
+    const dir = Deno.makeTempDirSync({ prefix: "store_test_" });
+    let removed = false;
+    const store = SqliteStore.open({
+      path: `${dir}/events.db`,
+      writerThread: true,
+      ...options,
+    });
+    return new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target);
+        if (key !== "close" && key !== Symbol.dispose) {
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return () => {
+          try {
+            target.close();
+          } finally {
+            // Closing twice is part of the contract.
+            if (!removed) Deno.removeSync(dir, { recursive: true });
+            removed = true;
+          }
+        };
+      },
+    });
+  },
+  (options, dir) =>
+    SqliteStore.open({
+      path: `${dir}/events.db`,
+      writerThread: true,
+      ...options,
+    }),
+);
 // And with almost no event type in memory: every other one from SQLite.
 testEventStoreContract(
   "SqliteStore, 2 types cached",

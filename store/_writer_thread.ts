@@ -1,0 +1,181 @@
+/**
+ * A worker thread committing a store's registrations on a connection of
+ * its own, so that the store's thread goes on decoding, checking and
+ * answering while SQLite writes and syncs the previous batch.
+ *
+ * One batch is in flight at a time (the store gathers the next one
+ * meanwhile: a group commit as large as the last commit took): the thread
+ * writes it in one transaction and commits it before reporting it settled
+ * in shared memory, where the store can wait for it without its event
+ * loop ({@linkcode WriterThread.waitSync}, for what must see it at once)
+ * or with it ({@linkcode WriterThread.wait}).
+ *
+ * @module
+ */
+
+import type { SQLInputValue } from "node:sqlite";
+import { StoreError } from "./errors.ts";
+import type { Synchronous } from "./_schema.ts";
+import {
+  ERROR_LENGTH,
+  ERROR_OFFSET,
+  FAILED,
+  SETTLED,
+  SHARED_BYTES,
+  STATE,
+  STATE_CLOSED,
+  STATE_READY,
+  STATUS,
+  type WriterMessage,
+} from "./_writer_protocol.ts";
+
+// A thread that has not started in this long is taken for dead.
+const START_TIMEOUT_MS = 30_000;
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/** The store's side of its writer thread. */
+export class WriterThread {
+  #path: string;
+  #synchronous: Synchronous;
+  // Started by the first batch (not to slow the store's opening).
+  #worker: Worker | null = null;
+  #shared: Int32Array;
+  #errorBytes: Uint8Array;
+  #posted = 0;
+  #failure: Error | null = null;
+  #closed = false;
+
+  /**
+   * A thread for the database at `path` (created and migrated by the
+   * store already), started by the first batch.
+   */
+  constructor(path: string, synchronous: Synchronous) {
+    this.#path = path;
+    this.#synchronous = synchronous;
+    const buffer = new SharedArrayBuffer(SHARED_BYTES);
+    this.#shared = new Int32Array(buffer);
+    this.#errorBytes = new Uint8Array(buffer, ERROR_OFFSET);
+  }
+
+  #start(): Worker {
+    const worker = new Worker(
+      new URL("./_writer_worker.ts", import.meta.url),
+      { type: "module" },
+    );
+    worker.onerror = (e) => {
+      e.preventDefault();
+      this.#failure = new StoreError(`the writer thread failed: ${e.message}`);
+      // Wakes an async waiter, which sees the failure.
+      Atomics.notify(this.#shared, SETTLED);
+    };
+    const message: WriterMessage = {
+      kind: "open",
+      path: this.#path,
+      synchronous: this.#synchronous,
+      shared: this.#shared.buffer as SharedArrayBuffer,
+    };
+    worker.postMessage(message);
+    return this.#worker = worker;
+  }
+
+  /** True when every batch posted has settled. */
+  get idle(): boolean {
+    return Atomics.load(this.#shared, SETTLED) === this.#posted;
+  }
+
+  /**
+   * Write and commit a batch (call only when {@linkcode WriterThread.idle}).
+   *
+   * @param values Rows, `ROW_COLUMNS` values each.
+   * @param latest JSON text of `[typeId, seq]` pairs.
+   * @param server The store's server, last session, instance and time.
+   */
+  post(
+    values: SQLInputValue[],
+    latest: string,
+    server: [number, number, number, Uint8Array],
+  ): void {
+    this.#post({ kind: "batch", values, latest, server });
+    this.#posted++;
+  }
+
+  /**
+   * How the last batch settled (once {@linkcode WriterThread.idle}): null
+   * when committed, else why it was rolled back.
+   */
+  outcome(): Error | null {
+    if (Atomics.load(this.#shared, STATUS) !== FAILED) return null;
+    const length = Atomics.load(this.#shared, ERROR_LENGTH);
+    return new StoreError(
+      new TextDecoder().decode(this.#errorBytes.slice(0, length)),
+    );
+  }
+
+  /**
+   * Block this thread until the batch in flight settled.
+   *
+   * @throws {StoreError} When the thread never started or failed.
+   */
+  waitSync(): void {
+    const shared = this.#shared;
+    if (Atomics.load(shared, SETTLED) === this.#posted) return;
+    if (Atomics.load(shared, STATE) !== STATE_READY) {
+      const deadline = performance.now() + START_TIMEOUT_MS;
+      while (Atomics.load(shared, STATE) !== STATE_READY) {
+        const left = deadline - performance.now();
+        if (left <= 0 || Atomics.load(shared, STATE) === STATE_CLOSED) {
+          throw this.#failure ??
+            new StoreError("the writer thread did not start");
+        }
+        Atomics.wait(shared, STATE, 0, left);
+      }
+    }
+    for (;;) {
+      const settled = Atomics.load(shared, SETTLED);
+      if (settled === this.#posted) return;
+      Atomics.wait(shared, SETTLED, settled);
+    }
+  }
+
+  /**
+   * Wait, the event loop running, until the batch in flight settled.
+   *
+   * @throws {StoreError} When the thread failed.
+   */
+  async wait(): Promise<void> {
+    const shared = this.#shared;
+    for (;;) {
+      if (this.#failure !== null) throw this.#failure;
+      const settled = Atomics.load(shared, SETTLED);
+      if (settled === this.#posted) return;
+      const { async, value } = Atomics.waitAsync(shared, SETTLED, settled);
+      if (async) await value;
+    }
+  }
+
+  /** Close the thread's connection (after the batch in flight) and stop it. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#worker === null) return;
+    try {
+      if (this.#failure === null) {
+        this.#post({ kind: "close" });
+        const deadline = performance.now() + CLOSE_TIMEOUT_MS;
+        for (;;) {
+          const state = Atomics.load(this.#shared, STATE);
+          const left = deadline - performance.now();
+          if (state === STATE_CLOSED || left <= 0) break;
+          Atomics.wait(this.#shared, STATE, state, left);
+        }
+      }
+    } finally {
+      this.#worker?.terminate();
+    }
+  }
+
+  #post(message: WriterMessage): void {
+    if (this.#failure !== null) throw this.#failure;
+    (this.#worker ?? this.#start()).postMessage(message);
+  }
+}
