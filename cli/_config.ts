@@ -337,6 +337,9 @@ class Checker {
             this.error(name, 'must be "full" or "normal"');
           } else o.synchronous = v;
           break;
+        case "writer_thread":
+          o.writerThread = this.boolean(name, v);
+          break;
         case "session_block":
           o.sessionBlock = this.integer(name, v, 1);
           break;

@@ -71,6 +71,7 @@ const FLAGS = {
   key: "string",
   "flush-delay-ms": "string",
   synchronous: "string",
+  "writer-thread": "string",
   monitor: "string",
   group: "string",
   name: "string",
@@ -137,6 +138,9 @@ Flags (they override the configuration file):
   --synchronous full|normal
                      full (default): a commit survives power loss; normal:
                      it survives a crash of this process, not of the machine
+  --writer-thread on|off
+                     on (default): commits are written and synced by a
+                     second thread while this one goes on registering
   --monitor HOST:PORT --group G [--name N]
                      join monitor group G of the Hat Monitor Server at
                      HOST:PORT (component name N, default event-<server-id>):
@@ -188,10 +192,10 @@ network; sizes take B, KiB, MiB or GiB):
 
 Configuration file (--conf FILE): the reference's (hat-event 0.9) keys, with
 the LMDB backend's, mean the same here (durations in seconds, as there);
-our own keys are backend.synchronous/session_block/event_type_cache_size,
-eventer_server.require_token/tls and the "limits" section (the limits
-above, snake_case, plus module_timeout_ms, module_max_failures and
-max_session_events). Module paths are relative to the file; db_path and
+our own keys are backend.synchronous/writer_thread/session_block/
+event_type_cache_size, eventer_server.require_token/tls and the "limits"
+section (the limits above, snake_case, plus module_timeout_ms,
+module_max_failures and max_session_events). Module paths are relative to the file; db_path and
 TLS files to the working directory. monitor_component {host, port,
 group} and name join a Hat monitor group (--monitor, --group, --name).
 Refused: adminer_server, Python modules, other backends. Every error is printed,
@@ -286,6 +290,16 @@ export async function parseServeArgs(
         normal: "normal",
       } as const,
     ),
+    writerThread: flags["writer-thread"] === undefined
+      ? undefined
+      : parseChoice(
+        "writer-thread",
+        flags["writer-thread"],
+        {
+          on: true,
+          off: false,
+        } as const,
+      ),
     ...limits(flags),
   };
   for (const key of Object.keys(given) as (keyof EventServerOptions)[]) {

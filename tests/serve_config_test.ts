@@ -246,3 +246,31 @@ Deno.test("config: monitor_component and name join a monitor group; --monitor ov
     });
   });
 });
+
+Deno.test("config and flags: the writer thread is on unless turned off", async () => {
+  const conf = JSON.parse(CONF_EXAMPLE);
+  await withConf(conf, async (path) => {
+    assert.equal(
+      (await parseServeArgs(["--conf", path]))?.writerThread,
+      undefined,
+    );
+    const off = await parseServeArgs([
+      "--conf",
+      path,
+      "--writer-thread",
+      "off",
+    ]);
+    assert.equal(off?.writerThread, false);
+  });
+  conf.backend.writer_thread = false;
+  await withConf(conf, async (path) => {
+    const o = await parseServeArgs(["--conf", path]);
+    assert.equal(o?.writerThread, false);
+    const on = await parseServeArgs(["--conf", path, "--writer-thread", "on"]);
+    assert.equal(on?.writerThread, true);
+  });
+  await assert.rejects(
+    () => parseServeArgs(["--writer-thread", "yes"]),
+    /--writer-thread must be one of on, off/,
+  );
+});
