@@ -113,6 +113,38 @@ Deno.test("results are capped by DEFAULT_MAX_RESULTS by default", () => {
   assert.equal(DEFAULT_MAX_RESULTS, 4096);
 });
 
+Deno.test("writer thread: registrations waiting for the commit in flight are bounded by maxWriterBatchBytes", async () => {
+  const pad = "x".repeat(10_000);
+  const request = (i: number) => [
+    { type: ["a"], payload: { kind: "json" as const, data: { i, pad } } },
+  ];
+  for (const [bound, most] of [[1, 2], [64 * 1024, 8]]) {
+    await withTempDir(async (dir) => {
+      using store = SqliteStore.open({
+        path: `${dir}/events.db`,
+        serverId: 1,
+        writerThread: true,
+        maxWriterBatchBytes: bound,
+      });
+      store.register(request(0));
+      store.flush();
+      for (let i = 1; i <= 40; i++) {
+        store.register(request(i));
+        // The one in flight, and what the bound lets wait.
+        assert.ok(store.pendingCount <= most, `${store.pendingCount} pending`);
+      }
+      const { committed, failed } = await store.flushAsync();
+      assert.equal(failed.length, 0);
+      assert.equal(committed.length, 40);
+      assert.equal(store.pendingCount, 0);
+      assert.equal(
+        store.query({ kind: "server", serverId: 1 }).events.length,
+        41,
+      );
+    });
+  }
+});
+
 Deno.test("payloads round-trip losslessly through a file", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/events.db`;
