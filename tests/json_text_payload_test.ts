@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { connect, type Event, JsonTextPayload, listen } from "../mod.ts";
 import { isJsonText, parseJsonText } from "../common/json/mod.ts";
+import { JsonBytes, jsonBytesKind } from "../common/json/validate_bytes.ts";
 import { Reader, Writer } from "../common/sbs/mod.ts";
 import {
   readOptPayload,
@@ -120,6 +121,76 @@ Deno.test("isJsonText accepts what parseJsonText accepts, and nothing else", () 
     const t = chars.join("");
     assert.equal(isJsonText(t), parses(t), JSON.stringify(t));
   }
+});
+
+// jsonBytesKind of `text`'s UTF-8 bytes, between bytes that would make
+// it valid, or invalid, when read past its ends.
+function bytesKind(text: string): number {
+  const bytes = new TextEncoder().encode(text);
+  const kinds = ["]} 1", '"', "["].map((pad) => {
+    const padded = new TextEncoder().encode(pad + text + pad);
+    const start = padded.length - bytes.length - pad.length;
+    return jsonBytesKind(padded, start, start + bytes.length);
+  });
+  assert.ok(kinds.every((k) => k === kinds[0]), JSON.stringify(text));
+  return kinds[0];
+}
+
+Deno.test("jsonBytesKind never says yes where isJsonText says no, and says it for common payloads", () => {
+  const agrees = (t: string) => {
+    const kind = bytesKind(t);
+    if (kind !== JsonBytes.undecided) {
+      assert.ok(isJsonText(t), `bytes valid, text not: ${JSON.stringify(t)}`);
+      // deno-lint-ignore no-control-regex
+      const ascii = /^[\x00-\x7f]*$/.test(t);
+      assert.equal(kind, ascii ? JsonBytes.ascii : JsonBytes.utf8, t);
+    }
+    return kind;
+  };
+  for (const t of INVALID) {
+    assert.equal(agrees(t), JsonBytes.undecided, JSON.stringify(t));
+  }
+  // All of VALID is decided but the texts left to isJsonText: too deep,
+  // an exponent of 3 digits or more.
+  const left = VALID.filter((t) => agrees(t) === JsonBytes.undecided);
+  assert.deepEqual(left.map((t) => t.slice(0, 8)), [
+    "1e308",
+    "1e-400",
+    "[[[[[[[[",
+  ]);
+  assert.equal(bytesKind("1.5e99"), JsonBytes.ascii);
+  assert.equal(bytesKind("1" + "0".repeat(15) + ".5"), JsonBytes.undecided);
+  assert.equal(bytesKind("[".repeat(31) + "]".repeat(31)), JsonBytes.ascii);
+  assert.equal(bytesKind("[".repeat(32) + "]".repeat(32)), 0);
+  assert.equal(
+    bytesKind('{"value": 0.5, "quality": "good", "valid": true}'),
+    JsonBytes.ascii,
+  );
+  assert.equal(bytesKind('{"é": ["日本"]}'), JsonBytes.utf8);
+  // Random mutations of valid texts: never a yes for a no.
+  const rng = new Rng(11);
+  const random = () => rng.float();
+  const alphabet = ' \t{}[]":,.-+eE0129aztrufnl\\/"é';
+  let decided = 0;
+  for (let i = 0; i < 5_000; i++) {
+    const base = VALID[Math.floor(random() * (VALID.length - 1))];
+    const chars = [...base];
+    const edits = 1 + Math.floor(random() * 3);
+    for (let j = 0; j < edits; j++) {
+      const at = Math.floor(random() * (chars.length + 1));
+      const c = alphabet[Math.floor(random() * alphabet.length)];
+      const op = random();
+      if (op < 0.4) chars.splice(at, 0, c);
+      else if (op < 0.7) chars.splice(at, 1);
+      else chars.splice(at, 1, c);
+    }
+    const t = chars.join("");
+    if (agrees(t) !== JsonBytes.undecided) decided++;
+    else if (isJsonText(t) && !/\d{16}|[eE][+-]?\d{3}|\[{31}/.test(t)) {
+      assert.fail(`valid and not decided: ${JSON.stringify(t)}`);
+    }
+  }
+  assert.ok(decided > 500, `${decided} decided`);
 });
 
 Deno.test("a JsonTextPayload is its text, parsed on demand", () => {
