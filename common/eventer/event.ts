@@ -9,6 +9,7 @@
 
 import {
   intWidth,
+  MAX_CACHED_LENGTH,
   putInt32,
   type Reader,
   SbsError,
@@ -201,6 +202,10 @@ export function readOptPayloadKeepingText(r: Reader): EventPayload | null {
   // checking the text), else the text as decoded.
   const n = r.length();
   const kind = jsonBytesKind(r.buf, r.pos, r.pos + n);
+  // ASCII beyond the string cache's length: decoded without a second look.
+  if (kind === JsonBytes.ascii && n > MAX_CACHED_LENGTH) {
+    return jsonTextPayloadUnchecked(r.latin1(n));
+  }
   r.pos = at;
   const text = r.string();
   if (kind === JsonBytes.undecided && !isJsonText(text)) {

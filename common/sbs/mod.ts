@@ -12,6 +12,6 @@
 
 export { SbsError } from "./error.ts";
 export { MAX_INT_BYTES, Reader } from "./reader.ts";
-export { internAscii, stringCache } from "./string_cache.ts";
+export { internAscii, MAX_CACHED_LENGTH, stringCache } from "./string_cache.ts";
 export { intWidth, putInt32, Writer } from "./writer.ts";
 export { SLOT_BYTES, WriteSlots } from "./write_slots.ts";

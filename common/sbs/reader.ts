@@ -309,6 +309,26 @@ export class Reader {
     return makeAscii(buf, start, end, h);
   }
 
+  /**
+   * The next `n` bytes (at most `remaining`) as latin1 characters: the
+   * body of an SBS String of `n` bytes that the caller found ASCII.
+   */
+  latin1(n: number): string {
+    const start = this.pos;
+    if (n > this.end - start) this.fail("truncated input", start);
+    this.pos = start + n;
+    return this.#latin1(start, start + n);
+  }
+
+  #latin1(start: number, end: number): string {
+    const offset = this.buf.byteOffset;
+    return (this.#nodeBuffer ??= nodeBufferOf(this.buf.buffer)).toString(
+      "latin1",
+      offset + start,
+      offset + end,
+    );
+  }
+
   #utf8(start: number, end: number): string {
     if (end - start <= 1024) {
       // TextDecoder's per-call overhead dominates for texts this short;
@@ -316,14 +336,7 @@ export class Reader {
       const buf = this.buf;
       let i = start;
       while (i < end && buf[i] < 0x80) i++;
-      if (i === end) {
-        const offset = buf.byteOffset;
-        return (this.#nodeBuffer ??= nodeBufferOf(buf.buffer)).toString(
-          "latin1",
-          offset + start,
-          offset + end,
-        );
-      }
+      if (i === end) return this.#latin1(start, end);
     }
     try {
       return utf8Decoder.decode(this.buf.subarray(start, end));
