@@ -351,6 +351,46 @@ Deno.test("event type slots keep what was written, even when an element is a get
   }
 });
 
+Deno.test("a frozen type written again is written from its kept bytes, unless an element is a getter", () => {
+  wakeTypeSlots();
+  // A proxy of a frozen array answers its elements (a proxy may not answer
+  // another value for a frozen element) and counts the reads.
+  let reads = 0;
+  const frozen = Object.freeze(["gateway", "kept", "data", "č"]);
+  const counted = new Proxy(frozen, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  const expected = new Writer();
+  expected.int(frozen.length);
+  for (const s of frozen) expected.string(s);
+  for (let i = 0; i < 4; i++) {
+    const w = new Writer(1);
+    writeEventType(w, counted);
+    assert.deepEqual(w.bytes(), expected.bytes(), `write ${i}`);
+  }
+  reads = 0;
+  for (let i = 0; i < 4; i++) {
+    const w = new Writer(1);
+    writeEventType(w, counted);
+    assert.deepEqual(w.bytes(), expected.bytes(), `kept write ${i}`);
+  }
+  assert.equal(reads, 0, "segments read after the bytes were kept");
+  // A frozen array whose element is a getter is read at every write.
+  let calls = 0;
+  const odd: string[] = ["gateway", ""];
+  Object.defineProperty(odd, 1, {
+    get: () => (calls++, "devget"),
+  });
+  Object.freeze(odd);
+  for (let i = 0; i < 4; i++) writeEventType(new Writer(), odd);
+  calls = 0;
+  for (let i = 0; i < 4; i++) writeEventType(new Writer(), odd);
+  assert.ok(calls >= 4, `${calls} reads of the getter in 4 writes`);
+});
+
 Deno.test("event type slots: a type too long for its slot leaves the slot's own type intact", () => {
   wakeTypeSlots();
   // The same lengths and last characters (so the same slot), but the

@@ -29,8 +29,9 @@ const arenaBytes = new Uint8Array(arenaWords.buffer);
 const typeCacheSize = new Int32Array(TYPE_CACHE_SIZE).fill(-1);
 const typeCacheValues: (EventType | undefined)[] = new Array(TYPE_CACHE_SIZE);
 const typeCacheShared = new Uint8Array(TYPE_CACHE_SIZE);
-// The encodings of types decoded more than once, by the (frozen, so
-// unchanging) arrays themselves, for writing them back.
+// The encodings of types decoded more than once, and of frozen types
+// written more than once (keepEncoding), by the (frozen, so unchanging)
+// arrays themselves, for writing them back.
 let typeEncodings = new WeakMap<EventType, Uint8Array>();
 // Whether typed arrays store words little-endian here (the arena's words).
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -72,6 +73,15 @@ export const eventTypeCache = {
  */
 export function encodingOf(type: EventType): Uint8Array | undefined {
   return typeEncodings.get(type);
+}
+
+/**
+ * Keep `bytes` as the encoding of the frozen `type`, written here more
+ * than once: {@linkcode encodingOf} answers it from then on. An entry
+ * lives as long as its type array does (as those of decoded types do).
+ */
+export function keepEncoding(type: EventType, bytes: Uint8Array): void {
+  typeEncodings.set(type, bytes);
 }
 
 /**

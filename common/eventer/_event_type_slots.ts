@@ -19,6 +19,7 @@
 
 import { SLOT_BYTES as SEGMENT_BYTES, type Writer } from "../sbs/mod.ts";
 import type { EventType } from "../event/mod.ts";
+import { keepEncoding } from "./_event_type_cache.ts";
 
 // Misses in a row per slot. A slot that misses SLOT_MISSES times in a row
 // (more segments share its signature than come back to it) is left alone
@@ -49,6 +50,12 @@ const typeSlotCount = new Uint8Array(TYPE_SLOTS);
 const typeSlotSize = new Uint8Array(TYPE_SLOTS);
 const typeSlotWords = new Uint32Array(TYPE_SLOTS * TYPE_SLOT_WORDS);
 const typeSlotMisses = new Uint8Array(TYPE_SLOTS);
+// The array last written from each type slot: a frozen one (of data
+// elements) written from its slot twice in a row has its bytes kept for
+// it (keepEncoding), and is written from those without looking at its
+// segments again (the Event Server writes the same type arrays, its
+// table's, in every response and notification).
+const typeSlotArrays: (EventType | null)[] = new Array(TYPE_SLOTS).fill(null);
 // Lookups and hits over the last window of 256 lookups: where fewer than
 // 1 in 8 hit (a system of thousands of types, or a new segment in every
 // type), the slots are not looked at for the next 4,096 types, which
@@ -86,6 +93,7 @@ export const eventTypeWriteSlots = {
   clear(): void {
     typeSlotStrings.fill(null);
     typeSlotCount.fill(0);
+    typeSlotArrays.fill(null);
     typeSlotMisses.fill(0);
     segmentStrings.fill(null);
     segmentMisses.fill(0);
@@ -216,10 +224,25 @@ function typeSlotWrite(w: Writer, type: EventType, n: number): number {
         view.setUint32(p + x, typeSlotWords[k], true);
       }
       w.pos = p + size;
+      if (typeSlotArrays[slot] !== type) {
+        typeSlotArrays[slot] = type;
+      } else if (Object.isFrozen(type) && plainElements(type)) {
+        keepEncoding(type, w.buf.slice(p, p + size));
+      }
       return -1;
     }
   }
   return slot;
+}
+
+// Whether every element of `type` is a data property (frozen, then, it
+// answers the same string for good; a getter could answer another).
+function plainElements(type: EventType): boolean {
+  for (let i = 0; i < type.length; i++) {
+    const d = Object.getOwnPropertyDescriptor(type, i);
+    if (d === undefined || !("value" in d)) return false;
+  }
+  return true;
 }
 
 // `slot` missed: it now holds the type whose segments writeTypeBySegments
