@@ -91,7 +91,9 @@ export function checkRegisterType(
   // UTF-8 takes at most 3 bytes a UTF-16 unit: a type of few enough
   // units is within the limit without counting its bytes.
   let units = 0;
-  for (const segment of type) {
+  // Indexed, not `for...of`: an iterator per type cost 30 ns of 70.
+  for (let i = 0; i < type.length; i++) {
+    const segment = type[i];
     if (typeof segment !== "string") {
       throw new InvalidEventTypeError(type, "event type segment not a string");
     }
