@@ -50,12 +50,22 @@ const typeSlotCount = new Uint8Array(TYPE_SLOTS);
 const typeSlotSize = new Uint8Array(TYPE_SLOTS);
 const typeSlotWords = new Uint32Array(TYPE_SLOTS * TYPE_SLOT_WORDS);
 const typeSlotMisses = new Uint8Array(TYPE_SLOTS);
-// The array last written from each type slot: a frozen one (of data
-// elements) written from its slot twice in a row has its bytes kept for
-// it (keepEncoding), and is written from those without looking at its
-// segments again (the Event Server writes the same type arrays, its
-// table's, in every response and notification).
+// The array whose bytes each type slot took (at a miss, or see
+// typeSlotOthers), and whether it is known not to be kept (1). Written
+// from its slot again, a frozen one (of data elements) has its bytes kept
+// for it (keepEncoding) and is written from those without looking at its
+// segments again: the Event Server writes the same type arrays, its
+// table's, in every response and notification. A hit by a caller's array
+// costs a compare and a count (no `Object.isFrozen`, and no store of the
+// array: a store per event would cost a caller that builds an array per
+// event a write barrier each, some 10 % of writing a bare event).
 const typeSlotArrays: (EventType | null)[] = new Array(TYPE_SLOTS).fill(null);
+const typeSlotNotKept = new Uint8Array(TYPE_SLOTS);
+// Hits by arrays other than typeSlotArrays', counted to SLOT_OTHERS: then
+// the slot looks at the array of that hit (one store in SLOT_OTHERS hits,
+// for when another array of the same segments took the slot first).
+const typeSlotOthers = new Uint8Array(TYPE_SLOTS);
+const SLOT_OTHERS = 16;
 // Lookups and hits over the last window of 256 lookups: where fewer than
 // 1 in 8 hit (a system of thousands of types, or a new segment in every
 // type), the slots are not looked at for the next 4,096 types, which
@@ -94,6 +104,8 @@ export const eventTypeWriteSlots = {
     typeSlotStrings.fill(null);
     typeSlotCount.fill(0);
     typeSlotArrays.fill(null);
+    typeSlotNotKept.fill(0);
+    typeSlotOthers.fill(0);
     typeSlotMisses.fill(0);
     segmentStrings.fill(null);
     segmentMisses.fill(0);
@@ -189,7 +201,7 @@ export function writeTypeFromSlots(w: Writer, type: EventType): void {
     w.string(s);
     w.ensure((n - i) * 64);
   }
-  if (tslot >= 0) keepTypeSlot(w, tslot, n, typeStart);
+  if (tslot >= 0) keepTypeSlot(w, type, tslot, n, typeStart);
 }
 
 // Writes `type` from its slot when the slot holds it, and returns -1;
@@ -224,15 +236,34 @@ function typeSlotWrite(w: Writer, type: EventType, n: number): number {
         view.setUint32(p + x, typeSlotWords[k], true);
       }
       w.pos = p + size;
-      if (typeSlotArrays[slot] !== type) {
-        typeSlotArrays[slot] = type;
-      } else if (Object.isFrozen(type) && plainElements(type)) {
-        keepEncoding(type, w.buf.slice(p, p + size));
+      if (typeSlotArrays[slot] !== type || typeSlotNotKept[slot] === 0) {
+        slotArrayHit(w, type, slot, p);
       }
       return -1;
     }
   }
   return slot;
+}
+
+// `type` was written from its slot, which took its bytes: they are kept
+// for it if it is frozen (of data elements), else the slot says not to
+// look again. Apart from typeSlotWrite, which V8 inlines whole.
+function slotArrayHit(w: Writer, type: EventType, slot: number, p: number) {
+  if (typeSlotArrays[slot] !== type) {
+    if (++typeSlotOthers[slot] === SLOT_OTHERS) {
+      // Hit by other arrays of the same segments: the slot looks at the
+      // array of this hit from now on.
+      typeSlotOthers[slot] = 0;
+      typeSlotArrays[slot] = type;
+      typeSlotNotKept[slot] = 0;
+    }
+    return;
+  }
+  if (Object.isFrozen(type) && plainElements(type)) {
+    keepEncoding(type, w.buf.slice(p, p + typeSlotSize[slot]));
+  } else {
+    typeSlotNotKept[slot] = 1;
+  }
 }
 
 // Whether every element of `type` is a data property (frozen, then, it
@@ -248,7 +279,13 @@ function plainElements(type: EventType): boolean {
 // `slot` missed: it now holds the type whose segments writeTypeBySegments
 // put there, written from `start` to `w.pos` (unless it keeps missing, or
 // the type is too long for it).
-function keepTypeSlot(w: Writer, slot: number, n: number, start: number): void {
+function keepTypeSlot(
+  w: Writer,
+  type: EventType,
+  slot: number,
+  n: number,
+  start: number,
+): void {
   const misses = typeSlotMisses[slot];
   // Counts on to 255 and wraps, like the segments' slots.
   typeSlotMisses[slot] = misses + 1;
@@ -261,4 +298,6 @@ function keepTypeSlot(w: Writer, slot: number, n: number, start: number): void {
   }
   typeSlotCount[slot] = n;
   typeSlotSize[slot] = size;
+  typeSlotArrays[slot] = type;
+  typeSlotNotKept[slot] = 0;
 }
