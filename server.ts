@@ -218,6 +218,8 @@ interface SharedSubscription {
   subscription: Subscription;
   /** Connections with equal keys receive equal filtered event sets. */
   filterKey: string;
+  /** Whether no event type matches (a client that only registers). */
+  empty: boolean;
   refs: number;
 }
 
@@ -372,7 +374,8 @@ export class Server extends Resource {
     // id), however many connections share it.
     const groups = new Map<string, Established[]>();
     for (const e of this.#established.values()) {
-      if (e.info.persisted !== persisted) continue;
+      // No events for it: not even a look at each event's type.
+      if (e.info.persisted !== persisted || e.shared.empty) continue;
       const group = groups.get(e.shared.filterKey);
       if (group) group.push(e);
       else groups.set(e.shared.filterKey, [e]);
@@ -565,13 +568,12 @@ export class Server extends Resource {
     const key = subscriptionKey(info.serverId, subscriptionTypes(info, head));
     let shared = this.#subscriptions.get(key);
     if (!shared) {
+      const queryTypes = info.subscription.getQueryTypes();
       shared = {
         key,
         subscription: info.subscription,
-        filterKey: JSON.stringify([
-          info.serverId,
-          info.subscription.getQueryTypes(),
-        ]),
+        filterKey: JSON.stringify([info.serverId, queryTypes]),
+        empty: queryTypes.length === 0,
         refs: 0,
       };
       this.#subscriptions.set(key, shared);

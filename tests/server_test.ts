@@ -653,6 +653,27 @@ Deno.test("server: notifyEvents filters by persisted flag, subscription and serv
   assert.deepEqual(next.conv, conv);
 });
 
+Deno.test("server: notifyEvents does not look at the events for connections without subscriptions", async () => {
+  await using server = await listen(LOCAL);
+  const addr = server.addresses[0];
+  await using _g = await connect(addr, "gateway");
+  await using _p = await connect(addr, "persisted", { persisted: true });
+  const events = [ev(["a"], 1, 1), ev(["b", "c"], 2, 1)];
+  const matches = Subscription.prototype.matches;
+  let calls = 0;
+  Subscription.prototype.matches = function (type) {
+    calls++;
+    return matches.call(this, type);
+  };
+  try {
+    await deadline(server.notifyEvents(events, false, true), 2000, "acks");
+    await deadline(server.notifyEvents(events, true, true), 2000, "acks");
+  } finally {
+    Subscription.prototype.matches = matches;
+  }
+  assert.equal(calls, 0);
+});
+
 Deno.test("server: notifyEvents without ack is sent as last; the raw bytes decode back", async () => {
   await using server = await listen(LOCAL);
   const { conn } = await rawClient(server.addresses[0], {
