@@ -130,6 +130,30 @@ Deno.test("interned short strings never return another string's value", () => {
   r2.done();
 });
 
+Deno.test("a leading U+FEFF is part of a string, both ways, as in Python", () => {
+  // Python: b"\xef\xbb\xbf\xc3\xa9".decode() == "\ufeff\u00e9".
+  for (
+    const s of [
+      "\ufeff\u00e9",
+      "\ufeff",
+      "\ufeffa",
+      "\ufeff" + "\u00e9".repeat(600),
+    ]
+  ) {
+    const w = new Writer();
+    w.string(s);
+    const bytes = w.bytes();
+    const r = new Reader(bytes);
+    const decoded = r.string();
+    r.done();
+    assert.equal(decoded, s);
+    // And back to the same bytes.
+    const w2 = new Writer();
+    w2.string(decoded);
+    assert.deepEqual(w2.bytes(), bytes);
+  }
+});
+
 Deno.test("floats read right at any offset of their buffer", () => {
   const values = [0, -0, 1.5, -2.25e-300, Math.PI, 1e308, -Infinity, NaN];
   const w = new Writer();

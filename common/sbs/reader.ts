@@ -17,7 +17,9 @@ const NUMBER_GROUP_LIMIT = 70368744177664;
  */
 export const MAX_INT_BYTES = 1024;
 
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is a character of the string, as Python
+// decodes it, not a byte order mark to drop.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 // A DataView per ArrayBuffer, shared by every Reader over it.
 const views = new WeakMap<ArrayBufferLike, DataView>();
