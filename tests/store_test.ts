@@ -145,6 +145,43 @@ Deno.test("writer thread: registrations waiting for the commit in flight are bou
   }
 });
 
+Deno.test("writer thread: flushAsync calls may overlap; each settles once its requests are on disk, and together they report each request once, in order", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/events.db`;
+    using store = SqliteStore.open({ path, serverId: 1, writerThread: true });
+    store.register([{ type: ["a"] }]);
+    store.flush();
+    const sessions: number[][] = [];
+    const flushes: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) {
+      store.register([{ type: ["a"] }, { type: ["a"] }]);
+      const session = store.getLastEventId().session;
+      flushes.push(
+        store.flushAsync().then((result) => {
+          assert.equal(result.failed.length, 0);
+          sessions.push(result.committed.map((events) => events[0].id.session));
+          // On disk: another connection reads it.
+          const other = new DatabaseSync(path, { readOnly: true });
+          try {
+            const row = other.prepare(
+              "SELECT count(*) AS n FROM events WHERE session = ?",
+            ).get(session) as { n: number };
+            assert.equal(row.n, 2);
+          } finally {
+            other.close();
+          }
+        }),
+      );
+    }
+    await Promise.all(flushes);
+    assert.deepEqual(
+      sessions.flat(),
+      Array.from({ length: 20 }, (_, i) => i + 2),
+    );
+    assert.equal(store.pendingCount, 0);
+  });
+});
+
 Deno.test("payloads round-trip losslessly through a file", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/events.db`;
