@@ -110,6 +110,14 @@ const MIGRATIONS: Record<number, string> = {
     );`,
 };
 
+/** Set how hard `db`'s commits sync to disk. */
+export function setSynchronous(
+  db: DatabaseSync,
+  synchronous: Synchronous,
+): void {
+  db.exec(`PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+}
+
 /**
  * Open (creating if needed) an event store database at `path`.
  *
@@ -133,9 +141,7 @@ export function openDatabase(
   try {
     // A no-op ("memory") for in-memory databases.
     db.exec("PRAGMA journal_mode = WAL");
-    db.exec(
-      `PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`,
-    );
+    setSynchronous(db, synchronous);
     const { user_version: version } = db.prepare("PRAGMA user_version")
       .get() as { user_version: number };
     if (version > SCHEMA_VERSION || version < 0) {

@@ -6,13 +6,14 @@
  */
 
 import type { SQLInputValue } from "node:sqlite";
+import type { Synchronous } from "./_schema.ts";
 
 /** A message to the writer thread. */
 export type WriterMessage =
   | {
     kind: "open";
     path: string;
-    synchronous: string;
+    synchronous: Synchronous;
     shared: SharedArrayBuffer;
   }
   | {

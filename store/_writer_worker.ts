@@ -8,6 +8,7 @@
 
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { RowWriter } from "./_row_writer.ts";
+import { setSynchronous, type Synchronous } from "./_schema.ts";
 import {
   ERROR_BYTES,
   ERROR_LENGTH,
@@ -22,10 +23,11 @@ import {
   type WriterMessage,
 } from "./_writer_protocol.ts";
 
-let db: DatabaseSync | null = null;
-let writer: RowWriter | null = null;
+// The connection and its statements, opened by the first batch (and
+// again by the next one when that failed, say on a full disk).
+let connection: { db: DatabaseSync; rows: RowWriter } | null = null;
 let path = "";
-let synchronous = "full";
+let synchronous: Synchronous = "full";
 let shared: Int32Array;
 let errorBytes: Uint8Array;
 
@@ -43,25 +45,19 @@ function settle(status: number, error?: unknown): void {
   Atomics.notify(shared, SETTLED);
 }
 
-// The connection, opened by the first batch, and again by the next one
-// when that failed (say, on a full disk).
-function open(): [DatabaseSync, RowWriter] {
-  if (db !== null && writer !== null) return [db, writer];
-  const opened = new DatabaseSync(path);
+function open(): { db: DatabaseSync; rows: RowWriter } {
+  if (connection !== null) return connection;
+  const db = new DatabaseSync(path);
   try {
     // The store's own connection never writes while a batch is here;
     // this only covers a checkpoint of another process's reader.
-    opened.exec("PRAGMA busy_timeout = 5000");
-    opened.exec(
-      `PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`,
-    );
-    writer = new RowWriter(opened);
+    db.exec("PRAGMA busy_timeout = 5000");
+    setSynchronous(db, synchronous);
+    return connection = { db, rows: new RowWriter(db) };
   } catch (e) {
-    opened.close();
+    db.close();
     throw e;
   }
-  db = opened;
-  return [db, writer];
 }
 
 function write(
@@ -70,18 +66,18 @@ function write(
   server: [number, number, number, Uint8Array],
 ): void {
   let db: DatabaseSync;
-  let writer: RowWriter;
+  let rows: RowWriter;
   try {
-    [db, writer] = open();
+    ({ db, rows } = open());
   } catch (e) {
     settle(FAILED, e);
     return;
   }
   try {
     db.exec("BEGIN IMMEDIATE");
-    writer.insert(values);
-    writer.latest(latest);
-    writer.server(...server);
+    rows.insert(values);
+    rows.latest(latest);
+    rows.server(...server);
     db.exec("COMMIT");
   } catch (e) {
     if (db.isTransaction) {
@@ -113,10 +109,9 @@ globalThis.addEventListener("message", (e: Event) => {
       break;
     case "close":
       try {
-        db?.close();
+        connection?.db.close();
       } finally {
-        db = null;
-        writer = null;
+        connection = null;
         Atomics.store(shared, STATE, STATE_CLOSED);
         Atomics.notify(shared, STATE);
       }

@@ -272,7 +272,6 @@ interface Batch {
   latest: Map<number, number>;
   requests: Event[][];
   bytes: number;
-  firstSession: number;
   lastSession: number;
   t: Uint8Array;
 }
@@ -576,23 +575,22 @@ export class SqliteStore implements EventStore {
         latest: new Map<number, number>(),
         requests: [] as Event[][],
         bytes: 0,
-        firstSession: session,
         lastSession: 0,
         t,
       };
-      registered = this.#write(events, rows, typeIds, timestamp, t, session, {
-        values: batch.values,
-        latest: batch.latest,
-        rows: null,
-      });
+      registered = this.#write(
+        events,
+        rows,
+        typeIds,
+        timestamp,
+        t,
+        session,
+        batch,
+        null,
+      );
       batch.requests.push(registered);
       batch.lastSession = session;
       batch.t = t;
-      for (let i = 0; i < events.length; i++) {
-        const [, [, payloadType, data]] = rows[i];
-        batch.bytes += ROW_BYTES + (data?.length ?? 0) +
-          (payloadType?.length ?? 0) + 8 * events[i].type.length;
-      }
     } else {
       // A write of this thread's own: after the writer thread's.
       this.#drainWriter();
@@ -602,11 +600,16 @@ export class SqliteStore implements EventStore {
       try {
         const latest = new Map<number, number>();
         const values: SQLInputValue[] = [];
-        registered = this.#write(events, rows, null, timestamp, t, session, {
-          values,
-          latest,
-          rows: this.#rows,
-        });
+        registered = this.#write(
+          events,
+          rows,
+          null,
+          timestamp,
+          t,
+          session,
+          { values, latest, bytes: 0 },
+          this.#rows,
+        );
         this.#rows.insert(values);
         this.#rows.latest(JSON.stringify([...latest]));
         this.#rows.server(this.serverId, session, events.length, t);
@@ -658,10 +661,11 @@ export class SqliteStore implements EventStore {
     return ids;
   }
 
-  // The rows of a request into `into.values` (inserted by `into.rows`
-  // every ROWS_PER_STATEMENT rows when given), its types' latest into
-  // `into.latest`, and the events registered. Types are `typeIds`' (-1:
-  // not stored), else ensured now.
+  // The rows of a request into `into.values` (inserted by `inserter`
+  // every ROWS_PER_STATEMENT rows when given) and their size into
+  // `into.bytes` (see ROW_BYTES), its types' latest into `into.latest`,
+  // and the events registered. Types are `typeIds`' (-1: not stored),
+  // else ensured now.
   #write(
     events: readonly RegisterEvent[],
     rows: [Uint8Array | null, PayloadColumns, boolean][],
@@ -672,8 +676,9 @@ export class SqliteStore implements EventStore {
     into: {
       values: SQLInputValue[];
       latest: Map<number, number>;
-      rows: RowWriter | null;
+      bytes: number;
     },
+    inserter: RowWriter | null,
   ): Event[] {
     const server = this.serverId;
     const latestRule = this.#latestRule;
@@ -710,11 +715,13 @@ export class SqliteStore implements EventStore {
         if (latestRule.all || latestRule.keeps(event.type)) {
           latest.set(typeId, seq);
         }
+        into.bytes += ROW_BYTES + (data?.length ?? 0) +
+          (payloadType?.length ?? 0) + 8 * event.type.length;
         if (
-          into.rows !== null &&
+          inserter !== null &&
           values.length === ROWS_PER_STATEMENT * ROW_COLUMNS
         ) {
-          into.rows.insert(values);
+          inserter.insert(values);
           values.length = 0;
         }
         type = this.#types.typeOf(typeId);
