@@ -85,6 +85,29 @@ const INVALID = [
   "\u00a01",
 ];
 
+// `n` texts made from VALID ones by one to three random insertions,
+// deletions or replacements of characters.
+function* mutations(seed: number, n: number): Generator<string> {
+  const rng = new Rng(seed);
+  const random = () => rng.float();
+  const alphabet = ' \t{}[]":,.-+eE0129aztrufnl\\/"é';
+  for (let i = 0; i < n; i++) {
+    const base = VALID[Math.floor(random() * (VALID.length - 1))];
+    const chars = [...base];
+    const edits = 1 + Math.floor(random() * 3);
+    for (let j = 0; j < edits; j++) {
+      const at = Math.floor(random() * (chars.length + 1));
+      const c = alphabet[Math.floor(random() * alphabet.length)];
+      const op = random();
+      if (op < 0.4) chars.splice(at, 0, c);
+      else if (op < 0.7) chars.splice(at, 1);
+      else chars.splice(at, 1, c);
+    }
+    const t = chars.join("");
+    yield t;
+  }
+}
+
 Deno.test("isJsonText accepts what parseJsonText accepts, and nothing else", () => {
   const parses = (t: string) => {
     try {
@@ -103,22 +126,7 @@ Deno.test("isJsonText accepts what parseJsonText accepts, and nothing else", () 
     assert.ok(!isJsonText(t), `invalid ${JSON.stringify(t)}`);
   }
   // Random mutations of valid texts: both agree on each.
-  const rng = new Rng(7);
-  const random = () => rng.float();
-  const alphabet = ' \t{}[]":,.-+eE0129aztrufnl\\/"é';
-  for (let i = 0; i < 5_000; i++) {
-    const base = VALID[Math.floor(random() * (VALID.length - 1))];
-    const chars = [...base];
-    const edits = 1 + Math.floor(random() * 3);
-    for (let j = 0; j < edits; j++) {
-      const at = Math.floor(random() * (chars.length + 1));
-      const c = alphabet[Math.floor(random() * alphabet.length)];
-      const op = random();
-      if (op < 0.4) chars.splice(at, 0, c);
-      else if (op < 0.7) chars.splice(at, 1);
-      else chars.splice(at, 1, c);
-    }
-    const t = chars.join("");
+  for (const t of mutations(7, 5_000)) {
     assert.equal(isJsonText(t), parses(t), JSON.stringify(t));
   }
 });
@@ -168,23 +176,8 @@ Deno.test("jsonBytesKind never says yes where isJsonText says no, and says it fo
   );
   assert.equal(bytesKind('{"é": ["日本"]}'), JsonBytes.utf8);
   // Random mutations of valid texts: never a yes for a no.
-  const rng = new Rng(11);
-  const random = () => rng.float();
-  const alphabet = ' \t{}[]":,.-+eE0129aztrufnl\\/"é';
   let decided = 0;
-  for (let i = 0; i < 5_000; i++) {
-    const base = VALID[Math.floor(random() * (VALID.length - 1))];
-    const chars = [...base];
-    const edits = 1 + Math.floor(random() * 3);
-    for (let j = 0; j < edits; j++) {
-      const at = Math.floor(random() * (chars.length + 1));
-      const c = alphabet[Math.floor(random() * alphabet.length)];
-      const op = random();
-      if (op < 0.4) chars.splice(at, 0, c);
-      else if (op < 0.7) chars.splice(at, 1);
-      else chars.splice(at, 1, c);
-    }
-    const t = chars.join("");
+  for (const t of mutations(11, 5_000)) {
     if (agrees(t) !== JsonBytes.undecided) decided++;
     else if (isJsonText(t) && !/\d{16}|[eE][+-]?\d{3}|\[{31}/.test(t)) {
       assert.fail(`valid and not decided: ${JSON.stringify(t)}`);
