@@ -1,14 +1,17 @@
 /**
  * A worker thread committing a store's registrations on a connection of
  * its own, so that the store's thread goes on decoding, checking and
- * answering while SQLite writes and syncs the previous batch.
+ * answering while SQLite writes and syncs earlier batches.
  *
- * One batch is in flight at a time (the store gathers the next one
- * meanwhile: a group commit as large as the last commit took): the thread
- * writes it in one transaction and commits it before reporting it settled
- * in shared memory, where the store can wait for it without its event
- * loop ({@linkcode WriterThread.waitSync}, for what must see it at once)
- * or with it ({@linkcode WriterThread.wait}).
+ * The store posts each batch at once, while fewer than
+ * {@linkcode WRITER_QUEUE} are unsettled (it gathers the next one
+ * meanwhile): the thread writes a batch in one transaction and commits
+ * it; with `synchronous` "full", a second thread (_sync_worker.ts) then
+ * syncs the log while the writer thread goes on with the next batch, and
+ * settles the batch once it is on disk. Both report in shared memory,
+ * where the store can wait for them without its event loop
+ * ({@linkcode WriterThread.waitSync}, for what must see them at once) or
+ * with it ({@linkcode WriterThread.wait}).
  *
  * @module
  */
@@ -26,6 +29,8 @@ import {
   STATE_CLOSED,
   STATE_READY,
   STATUS,
+  type SyncOpen,
+  WRITER_QUEUE,
   type WriterMessage,
 } from "./_writer_protocol.ts";
 
@@ -37,8 +42,10 @@ const CLOSE_TIMEOUT_MS = 10_000;
 export class WriterThread {
   #path: string;
   #synchronous: Synchronous;
-  // Started by the first batch (not to slow the store's opening).
+  // Started by the first batch (not to slow the store's opening), with
+  // the sync thread ("full" only).
   #worker: Worker | null = null;
+  #syncWorker: Worker | null = null;
   #shared: Int32Array;
   #errorBytes: Uint8Array;
   #posted = 0;
@@ -57,17 +64,30 @@ export class WriterThread {
     this.#errorBytes = new Uint8Array(buffer, ERROR_OFFSET);
   }
 
-  #start(): Worker {
-    const worker = new Worker(
-      new URL("./_writer_worker.ts", import.meta.url),
-      { type: "module" },
-    );
+  #thread(file: string, name: string): Worker {
+    const worker = new Worker(new URL(file, import.meta.url), {
+      type: "module",
+    });
     worker.onerror = (e) => {
       e.preventDefault();
-      this.#failure = new StoreError(`the writer thread failed: ${e.message}`);
+      this.#failure = new StoreError(`the ${name} thread failed: ${e.message}`);
       // Wakes an async waiter, which sees the failure.
       Atomics.notify(this.#shared, SETTLED);
     };
+    return worker;
+  }
+
+  #start(): Worker {
+    if (this.#synchronous === "full") {
+      const syncWorker = this.#thread("./_sync_worker.ts", "sync");
+      const open: SyncOpen = {
+        wal: `${this.#path}-wal`,
+        shared: this.#shared.buffer as SharedArrayBuffer,
+      };
+      syncWorker.postMessage(open);
+      this.#syncWorker = syncWorker;
+    }
+    const worker = this.#thread("./_writer_worker.ts", "writer");
     const message: WriterMessage = {
       kind: "open",
       path: this.#path,
@@ -78,13 +98,23 @@ export class WriterThread {
     return this.#worker = worker;
   }
 
-  /** True when every batch posted has settled. */
-  get idle(): boolean {
-    return Atomics.load(this.#shared, SETTLED) === this.#posted;
+  /** Batches settled (on disk, or failed) so far. */
+  get settled(): number {
+    return Atomics.load(this.#shared, SETTLED);
+  }
+
+  /** Batches posted so far. */
+  get posted(): number {
+    return this.#posted;
+  }
+
+  /** True when one more batch may be posted now. */
+  get free(): boolean {
+    return this.#posted - this.settled < WRITER_QUEUE;
   }
 
   /**
-   * Write and commit a batch (call only when {@linkcode WriterThread.idle}).
+   * Write and commit a batch (call only when {@linkcode WriterThread.free}).
    *
    * @param values Rows, `ROW_COLUMNS` values each.
    * @param latest JSON text of `[typeId, seq]` pairs.
@@ -100,11 +130,12 @@ export class WriterThread {
   }
 
   /**
-   * How the last batch settled (once {@linkcode WriterThread.idle}): null
-   * when committed, else why it was rolled back.
+   * How batch `index` (counted from 0, once settled) settled: null when
+   * committed, else why it was rolled back.
    */
-  outcome(): Error | null {
-    if (Atomics.load(this.#shared, STATUS) !== FAILED) return null;
+  outcome(index: number): Error | null {
+    const status = Atomics.load(this.#shared, STATUS + index % WRITER_QUEUE);
+    if (status !== FAILED) return null;
     const length = Atomics.load(this.#shared, ERROR_LENGTH);
     return new StoreError(
       new TextDecoder().decode(this.#errorBytes.slice(0, length)),
@@ -112,7 +143,7 @@ export class WriterThread {
   }
 
   /**
-   * Block this thread until the batch in flight settled.
+   * Block this thread until every batch posted settled.
    *
    * @throws {StoreError} When the thread never started or failed.
    */
@@ -138,22 +169,23 @@ export class WriterThread {
   }
 
   /**
-   * Wait, the event loop running, until the batch in flight settled.
+   * Wait, the event loop running, until more than `settled` batches
+   * settled (or every batch posted).
    *
    * @throws {StoreError} When the thread failed.
    */
-  async wait(): Promise<void> {
+  async wait(settled: number): Promise<void> {
     const shared = this.#shared;
     for (;;) {
       if (this.#failure !== null) throw this.#failure;
-      const settled = Atomics.load(shared, SETTLED);
-      if (settled === this.#posted) return;
-      const { async, value } = Atomics.waitAsync(shared, SETTLED, settled);
+      const now = Atomics.load(shared, SETTLED);
+      if (now > settled || now === this.#posted) return;
+      const { async, value } = Atomics.waitAsync(shared, SETTLED, now);
       if (async) await value;
     }
   }
 
-  /** Close the thread's connection (after the batch in flight) and stop it. */
+  /** Close the thread's connection (after the batches posted) and stop it. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -171,6 +203,7 @@ export class WriterThread {
       }
     } finally {
       this.#worker?.terminate();
+      this.#syncWorker?.terminate();
     }
   }
 

@@ -1,7 +1,10 @@
 /**
  * The writer thread's side (see _writer_thread.ts): its own connection to
- * the database file, and for each batch one transaction writing its rows,
- * committed before the batch is reported settled in the shared memory.
+ * the database file, and for each batch one transaction writing its rows.
+ * A commit does not wait for the disk here: with `synchronous` "full",
+ * the sync thread (_sync_worker.ts) syncs the log after it and settles
+ * the batch, while this thread writes the next one; with "normal", a
+ * batch is settled once committed.
  *
  * @module
  */
@@ -10,6 +13,7 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { RowWriter } from "./_row_writer.ts";
 import { setSynchronous, type Synchronous } from "./_schema.ts";
 import {
+  COMMITTED,
   ERROR_BYTES,
   ERROR_LENGTH,
   ERROR_OFFSET,
@@ -20,6 +24,7 @@ import {
   STATE_CLOSED,
   STATE_READY,
   STATUS,
+  WRITER_QUEUE,
   type WriterMessage,
 } from "./_writer_protocol.ts";
 
@@ -31,7 +36,12 @@ let synchronous: Synchronous = "full";
 let shared: Int32Array;
 let errorBytes: Uint8Array;
 
-function settle(status: number, error?: unknown): void {
+// Batches written so far.
+let written = 0;
+
+// The next batch committed (or failed), and settled at once when no sync
+// thread follows (or it failed: a sync does not make it succeed).
+function committed(status: number, error?: unknown): void {
   if (status === FAILED) {
     const text = error instanceof Error ? error.message : String(error);
     const { written } = new TextEncoder().encodeInto(
@@ -40,9 +50,14 @@ function settle(status: number, error?: unknown): void {
     );
     Atomics.store(shared, ERROR_LENGTH, written);
   }
-  Atomics.store(shared, STATUS, status);
-  Atomics.add(shared, SETTLED, 1);
-  Atomics.notify(shared, SETTLED);
+  Atomics.store(shared, STATUS + written % WRITER_QUEUE, status);
+  written++;
+  Atomics.store(shared, COMMITTED, written);
+  Atomics.notify(shared, COMMITTED);
+  if (synchronous === "normal") {
+    Atomics.store(shared, SETTLED, written);
+    Atomics.notify(shared, SETTLED);
+  }
 }
 
 function open(): { db: DatabaseSync; rows: RowWriter } {
@@ -52,7 +67,9 @@ function open(): { db: DatabaseSync; rows: RowWriter } {
     // The store's own connection never writes while a batch is here;
     // this only covers a checkpoint of another process's reader.
     db.exec("PRAGMA busy_timeout = 5000");
-    setSynchronous(db, synchronous);
+    // Commits here do not sync: the sync thread does, after them (with
+    // "full"), before their batches are settled.
+    setSynchronous(db, "normal");
     return connection = { db, rows: new RowWriter(db) };
   } catch (e) {
     db.close();
@@ -70,7 +87,7 @@ function write(
   try {
     ({ db, rows } = open());
   } catch (e) {
-    settle(FAILED, e);
+    committed(FAILED, e);
     return;
   }
   try {
@@ -87,10 +104,10 @@ function write(
         // The next batch's BEGIN tells.
       }
     }
-    settle(FAILED, e);
+    committed(FAILED, e);
     return;
   }
-  settle(OK);
+  committed(OK);
 }
 
 globalThis.addEventListener("message", (e: Event) => {

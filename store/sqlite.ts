@@ -291,10 +291,13 @@ export class SqliteStore implements EventStore {
   #rows: RowWriter;
   #writer: WriterThread | null = null;
   #maxBatchBytes: number;
-  // Registered for the writer thread, not posted yet; and the batch it
-  // writes now.
+  // Registered for the writer thread, not posted yet (while it has
+  // WRITER_QUEUE batches unsettled); the batches posted and not yet
+  // collected, in order, and their bytes; batches collected so far.
   #batch: Batch | null = null;
-  #inFlight: Batch | null = null;
+  #inFlight: Batch[] = [];
+  #inFlightBytes = 0;
+  #collected = 0;
   #pumping = false;
   // Last session committed or failed, and flushAsync calls waiting for
   // theirs, in session order.
@@ -633,11 +636,16 @@ export class SqliteStore implements EventStore {
     this.#lastTimestamp = timestamp;
     this.#pendingCount += registered.length;
     if (this.#batch !== null) {
-      // A free writer thread starts at once, while this thread goes on
-      // with the next requests (gathered for the commit after this one).
+      // The writer thread has it at once, while this thread goes on with
+      // the next requests (written in the same commit when they come
+      // before it).
       this.#collect();
-      if (this.#inFlight === null) this.#postBatch();
-      else if (this.#batch.bytes > this.#maxBatchBytes) this.#drainWriter();
+      this.#postBatch();
+      if (
+        this.#inFlightBytes + (this.#batch?.bytes ?? 0) > this.#maxBatchBytes
+      ) {
+        this.#drainWriter();
+      }
     }
     return registered;
   }
@@ -888,7 +896,7 @@ export class SqliteStore implements EventStore {
     if (this.#writer === null || this.#db.isTransaction) return this.flush();
     const target = this.#lastSession;
     if (this.#settledSession < target) {
-      if (this.#inFlight === null) this.#postBatch();
+      this.#postBatch();
       const { promise, resolve } = Promise.withResolvers<void>();
       this.#waiters.push({ session: target, resolve });
       await promise;
@@ -908,13 +916,14 @@ export class SqliteStore implements EventStore {
     return result;
   }
 
-  // Post the gathered batch, when the writer thread is free, and wait
-  // for it (and the next ones) with the event loop running.
+  // Post the gathered batch, when the writer thread may have one more,
+  // and wait for it (and the next ones) with the event loop running.
   #postBatch(): void {
     const batch = this.#batch;
-    if (batch === null || this.#inFlight !== null) return;
+    if (batch === null || !this.#writer!.free) return;
     this.#batch = null;
-    this.#inFlight = batch;
+    this.#inFlight.push(batch);
+    this.#inFlightBytes += batch.bytes;
     try {
       this.#writer!.post(
         batch.values,
@@ -933,14 +942,14 @@ export class SqliteStore implements EventStore {
     if (!this.#pumping) void this.#pump();
   }
 
-  // While a batch is in flight: once it settled, report it and post the
-  // batch gathered meanwhile.
+  // While batches are in flight: as they settle, report them and post
+  // the batch gathered meanwhile.
   async #pump(): Promise<void> {
     this.#pumping = true;
     try {
-      while (this.#inFlight !== null && this.#writer !== null) {
+      while (this.#inFlight.length > 0 && this.#writer !== null) {
         try {
-          await this.#writer.wait();
+          await this.#writer.wait(this.#collected);
         } catch (e) {
           this.#writerFailed(e);
           break;
@@ -953,12 +962,16 @@ export class SqliteStore implements EventStore {
     }
   }
 
-  // Report the batch in flight once settled.
+  // Report the batches settled.
   #collect(): void {
-    const batch = this.#inFlight;
-    if (batch === null || this.#writer === null || !this.#writer.idle) return;
-    this.#inFlight = null;
-    this.#settle(batch, this.#writer.outcome());
+    const writer = this.#writer;
+    if (writer === null) return;
+    const settled = writer.settled;
+    while (this.#collected < settled) {
+      const batch = this.#inFlight.shift()!;
+      this.#inFlightBytes -= batch.bytes;
+      this.#settle(batch, writer.outcome(this.#collected++));
+    }
   }
 
   #settle(batch: Batch, error: Error | null): void {
@@ -974,7 +987,7 @@ export class SqliteStore implements EventStore {
       // As #abandon: the state is the database's, unless more is
       // gathered (whose sequence numbers follow the lost ones: gaps are
       // harmless).
-      if (this.#batch === null && this.#inFlight === null) {
+      if (this.#batch === null && this.#inFlight.length === 0) {
         this.#lastEventId = this.#readLast().id;
         this.#lastSeq = this.#readLastSeq();
       }
@@ -1002,8 +1015,9 @@ export class SqliteStore implements EventStore {
     const failure = error instanceof Error
       ? error
       : new StoreError(String(error));
-    const lost = [this.#inFlight, this.#batch];
-    this.#inFlight = null;
+    const lost = [...this.#inFlight, this.#batch];
+    this.#inFlight = [];
+    this.#inFlightBytes = 0;
     this.#batch = null;
     for (const batch of lost) if (batch !== null) this.#settle(batch, failure);
     try {
@@ -1019,7 +1033,7 @@ export class SqliteStore implements EventStore {
     const writer = this.#writer;
     if (writer === null) return;
     for (;;) {
-      if (this.#inFlight !== null) {
+      if (this.#inFlight.length > 0) {
         try {
           writer.waitSync();
         } catch (e) {
