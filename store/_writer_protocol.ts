@@ -1,6 +1,7 @@
 /**
- * What the store and its writer thread share: the messages the store
- * posts and the layout of the shared memory where the thread reports.
+ * What the store, its writer thread and the sync thread share: the
+ * messages the store posts, the layout of the shared memory where the
+ * threads report, and how they settle batches there.
  *
  * @module
  */
@@ -47,17 +48,34 @@ export const ERROR_LENGTH = 2;
 /** {@linkcode STATE_READY}, then {@linkcode STATE_CLOSED}. */
 export const STATE = 3;
 /**
+ * Batches posted so far (the store counts a batch before it posts it):
+ * when none follows a commit, the writer thread syncs the log itself
+ * rather than hand the sync to the sync thread.
+ */
+export const POSTED = 4;
+/**
+ * Bumped at every commit and every settlement: what the store waits on,
+ * to post the next batch or report those settled.
+ */
+export const PROGRESS = 5;
+/**
  * First slot of the ring of how batches settled: batch `i`'s
  * {@linkcode OK} or {@linkcode FAILED} is in slot
  * `STATUS + i % WRITER_QUEUE` (the store posts batch `i` only once it
  * has read batch `i - WRITER_QUEUE`'s).
  */
-export const STATUS = 4;
+export const STATUS = 8;
 /**
- * Most batches posted and not yet settled: the one SQLite writes, those
- * waiting for it, and those committed and waiting for their sync.
+ * Most batches posted and not yet settled: the one SQLite writes, the
+ * one waiting for it, and those committed and waiting for their sync.
  */
 export const WRITER_QUEUE = 8;
+/**
+ * Most batches posted and not yet committed: the one SQLite writes and
+ * the next one, so that the thread never waits for the store between
+ * two; the store gathers the requests after them into one batch.
+ */
+export const WRITER_AHEAD = 2;
 
 /** The batch was committed. */
 export const OK = 1;
@@ -77,3 +95,57 @@ export const ERROR_OFFSET = 4 * (STATUS + WRITER_QUEUE);
 export const ERROR_BYTES = 1024;
 /** Bytes of the shared memory. */
 export const SHARED_BYTES = ERROR_OFFSET + ERROR_BYTES;
+
+/** Wake the store (and anything else waiting on {@linkcode PROGRESS}). */
+export function progress(shared: Int32Array): void {
+  Atomics.add(shared, PROGRESS, 1);
+  Atomics.notify(shared, PROGRESS);
+}
+
+/**
+ * Batches up to `settled` are settled (both threads settle: the count
+ * only grows).
+ */
+export function settle(shared: Int32Array, settled: number): void {
+  for (;;) {
+    const now = Atomics.load(shared, SETTLED);
+    if (now >= settled) return;
+    if (Atomics.compareExchange(shared, SETTLED, now, settled) === now) break;
+  }
+  progress(shared);
+}
+
+/** Keep `error`'s message as the last failure's. */
+export function recordFailure(shared: Int32Array, error: unknown): void {
+  const text = error instanceof Error ? error.message : String(error);
+  const bytes = new Uint8Array(shared.buffer, ERROR_OFFSET, ERROR_BYTES);
+  const { written } = new TextEncoder().encodeInto(text, bytes);
+  Atomics.store(shared, ERROR_LENGTH, written);
+}
+
+/**
+ * Sync the log `wal` and settle the batches committed up to `committed`;
+ * should the sync fail, those not settled yet fail (they are not known
+ * to be on disk).
+ */
+export function syncAndSettle(
+  shared: Int32Array,
+  wal: string,
+  committed: number,
+): void {
+  try {
+    using file = Deno.openSync(wal, { read: true });
+    file.syncDataSync();
+  } catch (e) {
+    recordFailure(
+      shared,
+      new Error(
+        `syncing ${wal}: ${e instanceof Error ? e.message : String(e)}`,
+      ),
+    );
+    for (let i = Atomics.load(shared, SETTLED); i < committed; i++) {
+      Atomics.store(shared, STATUS + i % WRITER_QUEUE, FAILED);
+    }
+  }
+  settle(shared, committed);
+}

@@ -3,12 +3,14 @@
  * its own, so that the store's thread goes on decoding, checking and
  * answering while SQLite writes and syncs earlier batches.
  *
- * The store posts each batch at once, while fewer than
- * {@linkcode WRITER_QUEUE} are unsettled (it gathers the next one
- * meanwhile): the thread writes a batch in one transaction and commits
- * it; with `synchronous` "full", a second thread (_sync_worker.ts) then
- * syncs the log while the writer thread goes on with the next batch, and
- * settles the batch once it is on disk. Both report in shared memory,
+ * The store posts a batch while fewer than {@linkcode WRITER_AHEAD} are
+ * not committed yet (it gathers the next one meanwhile), so the thread
+ * has the next batch to write as soon as it committed one. It writes a
+ * batch in one transaction and commits it; with `synchronous` "full",
+ * the log is synced before the batch is settled, by a second thread
+ * (_sync_worker.ts) while the writer thread goes on with the next batch
+ * (at most {@linkcode WRITER_QUEUE} posted and not settled). Both report
+ * in shared memory,
  * where the store can wait for them without its event loop
  * ({@linkcode WriterThread.waitSync}, for what must see them at once) or
  * with it ({@linkcode WriterThread.wait}).
@@ -20,9 +22,12 @@ import type { SQLInputValue } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 import type { Synchronous } from "./_schema.ts";
 import {
+  COMMITTED,
   ERROR_LENGTH,
   ERROR_OFFSET,
   FAILED,
+  POSTED,
+  PROGRESS,
   SETTLED,
   SHARED_BYTES,
   STATE,
@@ -30,6 +35,7 @@ import {
   STATE_READY,
   STATUS,
   type SyncOpen,
+  WRITER_AHEAD,
   WRITER_QUEUE,
   type WriterMessage,
 } from "./_writer_protocol.ts";
@@ -72,7 +78,7 @@ export class WriterThread {
       e.preventDefault();
       this.#failure = new StoreError(`the ${name} thread failed: ${e.message}`);
       // Wakes an async waiter, which sees the failure.
-      Atomics.notify(this.#shared, SETTLED);
+      Atomics.notify(this.#shared, PROGRESS);
     };
     return worker;
   }
@@ -108,9 +114,20 @@ export class WriterThread {
     return this.#posted;
   }
 
+  /**
+   * A number that changes whenever a batch is committed or settled: read
+   * it before looking at the state, then {@linkcode WriterThread.wait}
+   * for it to change.
+   */
+  get progress(): number {
+    return Atomics.load(this.#shared, PROGRESS);
+  }
+
   /** True when one more batch may be posted now. */
   get free(): boolean {
-    return this.#posted - this.settled < WRITER_QUEUE;
+    const posted = this.#posted;
+    return posted - Atomics.load(this.#shared, COMMITTED) < WRITER_AHEAD &&
+      posted - this.settled < WRITER_QUEUE;
   }
 
   /**
@@ -125,8 +142,12 @@ export class WriterThread {
     latest: string,
     server: [number, number, number, Uint8Array],
   ): void {
-    this.#post({ kind: "batch", values, latest, server });
-    this.#posted++;
+    if (this.#failure !== null) throw this.#failure;
+    const worker = this.#worker ?? this.#start();
+    // Counted first: after its commit, the thread knows this one follows.
+    Atomics.store(this.#shared, POSTED, ++this.#posted);
+    const message: WriterMessage = { kind: "batch", values, latest, server };
+    worker.postMessage(message);
   }
 
   /**
@@ -162,27 +183,25 @@ export class WriterThread {
       }
     }
     for (;;) {
-      const settled = Atomics.load(shared, SETTLED);
-      if (settled === this.#posted) return;
-      Atomics.wait(shared, SETTLED, settled);
+      const progress = Atomics.load(shared, PROGRESS);
+      if (Atomics.load(shared, SETTLED) === this.#posted) return;
+      Atomics.wait(shared, PROGRESS, progress);
     }
   }
 
   /**
-   * Wait, the event loop running, until more than `settled` batches
-   * settled (or every batch posted).
+   * Wait, the event loop running, until {@linkcode WriterThread.progress}
+   * is no longer `progress` (or every batch posted settled).
    *
    * @throws {StoreError} When the thread failed.
    */
-  async wait(settled: number): Promise<void> {
+  async wait(progress: number): Promise<void> {
     const shared = this.#shared;
-    for (;;) {
-      if (this.#failure !== null) throw this.#failure;
-      const now = Atomics.load(shared, SETTLED);
-      if (now > settled || now === this.#posted) return;
-      const { async, value } = Atomics.waitAsync(shared, SETTLED, now);
-      if (async) await value;
-    }
+    if (this.#failure !== null) throw this.#failure;
+    if (Atomics.load(shared, SETTLED) === this.#posted) return;
+    const { async, value } = Atomics.waitAsync(shared, PROGRESS, progress);
+    if (async) await value;
+    if (this.#failure !== null) throw this.#failure;
   }
 
   /** Close the thread's connection (after the batches posted) and stop it. */

@@ -1,10 +1,11 @@
 /**
  * The writer thread's side (see _writer_thread.ts): its own connection to
  * the database file, and for each batch one transaction writing its rows.
- * A commit does not wait for the disk here: with `synchronous` "full",
- * the sync thread (_sync_worker.ts) syncs the log after it and settles
- * the batch, while this thread writes the next one; with "normal", a
- * batch is settled once committed.
+ * With `synchronous` "full", a commit is followed by a sync of the log
+ * before the batch is settled: by the sync thread (_sync_worker.ts) when
+ * the next batch is posted already, which this thread writes meanwhile,
+ * else here (no hand-over to wait for). With "normal", a batch is
+ * settled once committed.
  *
  * @module
  */
@@ -14,16 +15,17 @@ import { RowWriter } from "./_row_writer.ts";
 import { setSynchronous, type Synchronous } from "./_schema.ts";
 import {
   COMMITTED,
-  ERROR_BYTES,
-  ERROR_LENGTH,
-  ERROR_OFFSET,
   FAILED,
   OK,
-  SETTLED,
+  POSTED,
+  progress,
+  recordFailure,
+  settle,
   STATE,
   STATE_CLOSED,
   STATE_READY,
   STATUS,
+  syncAndSettle,
   WRITER_QUEUE,
   type WriterMessage,
 } from "./_writer_protocol.ts";
@@ -34,29 +36,25 @@ let connection: { db: DatabaseSync; rows: RowWriter } | null = null;
 let path = "";
 let synchronous: Synchronous = "full";
 let shared: Int32Array;
-let errorBytes: Uint8Array;
 
 // Batches written so far.
 let written = 0;
 
-// The next batch committed (or failed), and settled at once when no sync
-// thread follows (or it failed: a sync does not make it succeed).
+// The next batch committed (or failed), then settled: now with
+// "normal", after a sync of the log with "full".
 function committed(status: number, error?: unknown): void {
-  if (status === FAILED) {
-    const text = error instanceof Error ? error.message : String(error);
-    const { written } = new TextEncoder().encodeInto(
-      text,
-      errorBytes.subarray(0, ERROR_BYTES),
-    );
-    Atomics.store(shared, ERROR_LENGTH, written);
-  }
+  if (status === FAILED) recordFailure(shared, error);
   Atomics.store(shared, STATUS + written % WRITER_QUEUE, status);
   written++;
   Atomics.store(shared, COMMITTED, written);
-  Atomics.notify(shared, COMMITTED);
   if (synchronous === "normal") {
-    Atomics.store(shared, SETTLED, written);
-    Atomics.notify(shared, SETTLED);
+    settle(shared, written);
+  } else if (Atomics.load(shared, POSTED) > written) {
+    // The sync thread syncs while this one writes the next batch.
+    Atomics.notify(shared, COMMITTED);
+    progress(shared);
+  } else {
+    syncAndSettle(shared, `${path}-wal`, written);
   }
 }
 
@@ -115,7 +113,6 @@ globalThis.addEventListener("message", (e: Event) => {
   switch (message.kind) {
     case "open":
       shared = new Int32Array(message.shared);
-      errorBytes = new Uint8Array(message.shared, ERROR_OFFSET);
       path = message.path;
       synchronous = message.synchronous;
       Atomics.store(shared, STATE, STATE_READY);

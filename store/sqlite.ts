@@ -942,20 +942,22 @@ export class SqliteStore implements EventStore {
     if (!this.#pumping) void this.#pump();
   }
 
-  // While batches are in flight: as they settle, report them and post
-  // the batch gathered meanwhile.
+  // While batches are in flight: as they are committed and settled,
+  // post the batch gathered meanwhile and report them.
   async #pump(): Promise<void> {
     this.#pumping = true;
     try {
       while (this.#inFlight.length > 0 && this.#writer !== null) {
+        const progress = this.#writer.progress;
+        this.#collect();
+        this.#postBatch();
+        if (this.#inFlight.length === 0) break;
         try {
-          await this.#writer.wait(this.#collected);
+          await this.#writer.wait(progress);
         } catch (e) {
           this.#writerFailed(e);
           break;
         }
-        this.#collect();
-        this.#postBatch();
       }
     } finally {
       this.#pumping = false;
