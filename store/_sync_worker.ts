@@ -13,14 +13,15 @@
 import {
   COMMITTED,
   SETTLED,
+  STOP,
   syncAndSettle,
   type SyncOpen,
 } from "./_writer_protocol.ts";
 
-function run({ wal, shared: buffer }: SyncOpen): never {
+function run({ wal, shared: buffer }: SyncOpen): void {
   const shared = new Int32Array(buffer);
   let seen = Atomics.load(shared, COMMITTED);
-  for (;;) {
+  while (Atomics.load(shared, STOP) === 0) {
     Atomics.wait(shared, COMMITTED, seen);
     seen = Atomics.load(shared, COMMITTED);
     // The writer thread syncs itself what no batch follows.

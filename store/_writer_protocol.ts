@@ -59,6 +59,11 @@ export const POSTED = 4;
  */
 export const PROGRESS = 5;
 /**
+ * Set when the store closes the threads: the sync thread stops waiting
+ * (a worker waiting in `Atomics.wait` would outlive its `terminate`).
+ */
+export const STOP = 6;
+/**
  * First slot of the ring of how batches settled: batch `i`'s
  * {@linkcode OK} or {@linkcode FAILED} is in slot
  * `STATUS + i % WRITER_QUEUE` (the store posts batch `i` only once it

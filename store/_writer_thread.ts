@@ -34,6 +34,7 @@ import {
   STATE_CLOSED,
   STATE_READY,
   STATUS,
+  STOP,
   type SyncOpen,
   WRITER_AHEAD,
   WRITER_QUEUE,
@@ -68,6 +69,17 @@ export class WriterThread {
     const buffer = new SharedArrayBuffer(SHARED_BYTES);
     this.#shared = new Int32Array(buffer);
     this.#errorBytes = new Uint8Array(buffer, ERROR_OFFSET);
+  }
+
+  /**
+   * What a program needs read access to for the threads to start (the
+   * files of this package, when local), or null when it has it.
+   */
+  static missingAccess(): string | null {
+    const root = new URL("../", import.meta.url);
+    if (root.protocol !== "file:") return null;
+    const { state } = Deno.permissions.querySync({ name: "read", path: root });
+    return state === "granted" ? null : root.pathname;
   }
 
   #thread(file: string, name: string): Worker {
@@ -222,6 +234,8 @@ export class WriterThread {
       }
     } finally {
       this.#worker?.terminate();
+      Atomics.store(this.#shared, STOP, 1);
+      Atomics.notify(this.#shared, COMMITTED);
       this.#syncWorker?.terminate();
     }
   }

@@ -31,8 +31,11 @@ import {
 } from "./_writer_protocol.ts";
 
 // The connection and its statements, opened by the first batch (and
-// again by the next one when that failed, say on a full disk).
-let connection: { db: DatabaseSync; rows: RowWriter } | null = null;
+// again by the next one when that failed, say on a full disk); and
+// whether the log is synced after its commits (by this thread or the
+// sync thread), else by SQLite in them, or not at all ("normal").
+let connection: { db: DatabaseSync; rows: RowWriter; syncLog: boolean } | null =
+  null;
 let path = "";
 let synchronous: Synchronous = "full";
 let shared: Int32Array;
@@ -40,14 +43,14 @@ let shared: Int32Array;
 // Batches written so far.
 let written = 0;
 
-// The next batch committed (or failed), then settled: now with
-// "normal", after a sync of the log with "full".
+// The next batch committed (or failed), then settled: after a sync of
+// the log when its commit did not sync, else now.
 function committed(status: number, error?: unknown): void {
   if (status === FAILED) recordFailure(shared, error);
   Atomics.store(shared, STATUS + written % WRITER_QUEUE, status);
   written++;
   Atomics.store(shared, COMMITTED, written);
-  if (synchronous === "normal") {
+  if (!connection?.syncLog) {
     settle(shared, written);
   } else if (Atomics.load(shared, POSTED) > written) {
     // The sync thread syncs while this one writes the next batch.
@@ -58,17 +61,34 @@ function committed(status: number, error?: unknown): void {
   }
 }
 
-function open(): { db: DatabaseSync; rows: RowWriter } {
+// Whether this thread may sync the database's write-ahead log after its
+// commits: with "full", when the database has such a log and the log
+// can be opened here (a program allowed to read the database file only
+// cannot: SQLite then syncs in each commit, as without the thread).
+function canSyncLog(db: DatabaseSync): boolean {
+  if (synchronous !== "full") return false;
+  const mode = db.prepare("PRAGMA journal_mode").get()?.journal_mode;
+  if (mode !== "wal") return false;
+  try {
+    Deno.openSync(`${path}-wal`, { read: true }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function open(): { db: DatabaseSync; rows: RowWriter; syncLog: boolean } {
   if (connection !== null) return connection;
   const db = new DatabaseSync(path);
   try {
     // The store's own connection never writes while a batch is here;
     // this only covers a checkpoint of another process's reader.
     db.exec("PRAGMA busy_timeout = 5000");
-    // Commits here do not sync: the sync thread does, after them (with
-    // "full"), before their batches are settled.
-    setSynchronous(db, "normal");
-    return connection = { db, rows: new RowWriter(db) };
+    // A commit that does not sync: the log is synced after it, before
+    // its batch is settled.
+    const syncLog = canSyncLog(db);
+    setSynchronous(db, syncLog ? "normal" : synchronous);
+    return connection = { db, rows: new RowWriter(db), syncLog };
   } catch (e) {
     db.close();
     throw e;

@@ -60,6 +60,7 @@ import type { EventStore, FlushResult, SteppedQuery } from "./event_store.ts";
 import { openDatabase, type Synchronous } from "./_schema.ts";
 import { ROW_COLUMNS, ROWS_PER_STATEMENT, RowWriter } from "./_row_writer.ts";
 import { WriterThread } from "./_writer_thread.ts";
+import { log } from "../common/log.ts";
 import { type DatabaseLock, lockDatabase } from "./_lock.ts";
 import {
   DEFAULT_EVENT_TYPE_CACHE_SIZE,
@@ -434,10 +435,17 @@ export class SqliteStore implements EventStore {
     this.#lastSeq = this.#readLastSeq();
     this.#settledSession = this.#lastSession;
     if (options.writerThread && options.path !== ":memory:" && options.path) {
-      this.#writer = new WriterThread(
-        options.path,
-        options.synchronous ?? "full",
-      );
+      const missing = WriterThread.missingAccess();
+      if (missing === null) {
+        this.#writer = new WriterThread(
+          options.path,
+          options.synchronous ?? "full",
+        );
+      } else {
+        log.warn(
+          `the store commits on its own thread: its writer thread cannot start without read access to ${missing}`,
+        );
+      }
     }
   }
 

@@ -50,3 +50,86 @@ Deno.test("writer thread: batches posted back to back are written in order and s
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writer thread: a program allowed to read and write the database file only still commits everything", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "writer_thread_test_" });
+  const path = `${dir}/events.db`;
+  const root = new URL("../", import.meta.url).pathname;
+  const script = `
+    import { SqliteStore } from ${
+    JSON.stringify(new URL("../store/mod.ts", import.meta.url).href)
+  };
+    using store = SqliteStore.open({ path: Deno.args[0], serverId: 1, writerThread: true });
+    store.register([{ type: ["a"] }]);
+    store.flush();
+    for (let i = 0; i < 5; i++) store.register([{ type: ["a"] }]);
+    const { committed, failed, error } = await store.flushAsync();
+    console.log(JSON.stringify({ committed: committed.length, failed: failed.length, error: error?.message ?? null }));
+  `;
+  try {
+    // Without read access to the threads' modules, the store does
+    // without them (it says so); with it, but not to the database's
+    // log, SQLite syncs the writer thread's commits itself.
+    for (
+      const [read, warning] of [[path, true], [`${path},${root}`, false]]
+    ) {
+      await Deno.remove(path).catch(() => {});
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--quiet",
+          `--allow-read=${read}`,
+          `--allow-write=${path}`,
+          "-",
+          path,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = out.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(script));
+      await writer.close();
+      const { code, stdout, stderr } = await out.output();
+      const errors = new TextDecoder().decode(stderr);
+      assert.equal(code, 0, errors);
+      assert.deepEqual(
+        JSON.parse(new TextDecoder().decode(stdout)),
+        { committed: 5, failed: 0, error: null },
+      );
+      assert.equal(/writer thread cannot start/.test(errors), warning, errors);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writer thread: a store with its threads closes and lets its program end", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "writer_thread_test_" });
+  const script = `
+    import { SqliteStore } from ${
+    JSON.stringify(new URL("../store/mod.ts", import.meta.url).href)
+  };
+    const store = SqliteStore.open({ path: Deno.args[0], serverId: 1, writerThread: true });
+    store.register([{ type: ["a"] }]);
+    store.flush();
+    for (let i = 0; i < 5; i++) store.register([{ type: ["a"] }]);
+    console.log((await store.flushAsync()).committed.length);
+    store.close();
+  `;
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", script, `${dir}/events.db`],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    // A thread left waiting would keep it running.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const { code, stdout } = await child.output();
+    clearTimeout(timer);
+    assert.equal(code, 0, "the program did not end once the store closed");
+    assert.equal(new TextDecoder().decode(stdout).trim(), "5");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
