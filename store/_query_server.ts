@@ -15,6 +15,8 @@ export class ServerRun extends Run {
   readonly #sql: string;
   #session: number;
   #instance: number;
+  // Sequence number of the last event read.
+  #seq = 0;
 
   constructor(
     q: EventQueries,
@@ -27,11 +29,17 @@ export class ServerRun extends Run {
     this.#lastCommittedSession = lastCommittedSession;
     this.#session = params.lastEventId?.session ?? 0;
     this.#instance = params.lastEventId?.instance ?? 0;
-    this.#sql = `SELECT seq, type_id, ${PAYLOAD_SIZE}, session, instance
-      FROM events AS e INDEXED BY events_id
-      WHERE server = :server AND (session, instance) > (:session, :instance)
-      ${params.persisted ? "AND session <= :lastCommittedSession" : ""}
-      ORDER BY session, instance LIMIT ${SCAN_ROWS}`;
+    // The server's runs in (session, first_seq) order, each in sequence
+    // order: its events in id order (see _schema.ts), which is also
+    // their sequence order: a step goes on after the last one read.
+    this.#sql = `SELECT e.seq, e.type_id, ${PAYLOAD_SIZE}, e.session, e.instance
+      FROM runs AS r INDEXED BY runs_id
+      CROSS JOIN events AS e ON e.seq BETWEEN r.first_seq AND r.last_seq
+      WHERE r.server = :server AND r.session >= :session
+      AND e.server = :server AND e.session = r.session
+      AND (e.session, e.instance) > (:session, :instance) AND e.seq > :seq
+      ${params.persisted ? "AND r.session <= :lastCommittedSession" : ""}
+      ORDER BY r.session, r.first_seq, e.seq LIMIT ${SCAN_ROWS}`;
   }
 
   protected scan(): void {
@@ -42,6 +50,7 @@ export class ServerRun extends Run {
         server: this.#params.serverId,
         session: this.#session,
         instance: this.#instance,
+        seq: this.#seq,
         ...(persisted
           ? { lastCommittedSession: this.#lastCommittedSession() }
           : {}),
@@ -53,6 +62,7 @@ export class ServerRun extends Run {
       this.add(seq, EVENT_OVERHEAD + size + types.bytesOf(typeId));
       this.#session = session;
       this.#instance = instance;
+      this.#seq = seq;
     }
     this.exhausted = rows.length < SCAN_ROWS;
   }

@@ -343,9 +343,13 @@ export class TimeseriesRun extends Run {
       args.to = timestampToBytes(to);
     }
     const row = this.q.all<[Uint8Array]>(
-      `SELECT ${key} FROM events WHERE server = :server
-       AND session = :session AND instance = :instance
-       AND ${key} IS NOT NULL${range}`,
+      `SELECT e.${key} FROM runs AS r INDEXED BY runs_id
+       CROSS JOIN events AS e ON e.seq BETWEEN r.first_seq AND r.last_seq
+       WHERE r.server = :server AND r.session = :session
+       AND e.server = :server AND e.session = :session
+       AND e.instance = :instance AND e.${key} IS NOT NULL${
+        range.replaceAll(` ${key} `, ` e.${key} `)
+      }`,
       args,
     )[0];
     if (row === undefined) return undefined;

@@ -1,6 +1,7 @@
 /**
- * The statements writing a registration: its events' rows, the latest
- * event of their types and the server's last id. Shared by the store's
+ * The statements writing a registration: its events' rows, their runs
+ * (see _schema.ts), the latest event of their types and the server's last
+ * id. Shared by the store's
  * own connection and its writer thread (_writer_thread.ts), so both write
  * exactly the same rows.
  *
@@ -17,6 +18,9 @@ import { UPSERT_SERVER } from "./_schema.ts";
  */
 export const ROW_COLUMNS = 11;
 
+/** Values of a run: first and last sequence number, server, session. */
+export const RUN_COLUMNS = 4;
+
 /** Rows one statement inserts at most (a statement costs more to run than a row to write). */
 export const ROWS_PER_STATEMENT = 64;
 
@@ -32,12 +36,17 @@ function insertEventsSql(rows: number): string {
 /** The prepared statements of a registration on one connection. */
 export class RowWriter {
   #insert: StatementSync[];
+  #insertRun: StatementSync;
   #updateLatest: StatementSync;
   #upsertServer: StatementSync;
 
   /** @param db The connection written to (in the caller's transaction). */
   constructor(db: DatabaseSync) {
     this.#insert = INSERT_ROWS.map((n) => db.prepare(insertEventsSql(n)));
+    this.#insertRun = db.prepare(
+      `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session)
+       VALUES (?, ?, ?, ?)`,
+    );
     this.#updateLatest = db.prepare(
       `UPDATE event_types SET latest = j.value ->> 1
        FROM json_each(?) AS j WHERE event_types.id = j.value ->> 0`,
@@ -55,6 +64,21 @@ export class RowWriter {
       for (; values.length - i >= n; i += n) {
         this.#insert[k].run(...values.slice(i, i + n));
       }
+    }
+  }
+
+  /**
+   * Insert runs: `RUN_COLUMNS` values each (first and last sequence
+   * number, server, session).
+   */
+  runs(values: readonly number[]): void {
+    for (let i = 0; i < values.length; i += RUN_COLUMNS) {
+      this.#insertRun.run(
+        values[i],
+        values[i + 1],
+        values[i + 2],
+        values[i + 3],
+      );
     }
   }
 

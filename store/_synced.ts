@@ -59,6 +59,7 @@ export class SyncedWriter {
   readonly #updateServer: StatementSync;
   readonly #selectLatest: StatementSync;
   readonly #updateLatest: StatementSync;
+  readonly #insertRun: StatementSync;
 
   /** @param parts The store's database, type table and rules. */
   constructor(parts: SyncedWriterParts) {
@@ -81,6 +82,10 @@ export class SyncedWriter {
     );
     this.#updateLatest = db.prepare(
       "UPDATE event_types SET latest = ? WHERE id = ?",
+    );
+    this.#insertRun = db.prepare(
+      `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session)
+       VALUES (?, ?, ?, ?)`,
     );
   }
 
@@ -110,6 +115,8 @@ export class SyncedWriter {
     const lasts = new Map<number, ServerLast | null>();
     const touched = new Set<number>();
     const written: Event[] = [];
+    // The stretch of one server's session being written (see _schema.ts).
+    let run: { first: number; server: number; session: number } | null = null;
     for (const event of events) {
       const { server, session, instance } = event.id;
       if (server === p.serverId) {
@@ -162,6 +169,11 @@ export class SyncedWriter {
         ? null
         : timestampToBytes(event.sourceTimestamp);
       seq++;
+      if (run !== null && (run.server !== server || run.session !== session)) {
+        this.#insertRun.run(run.first, seq - 1, run.server, run.session);
+        run = null;
+      }
+      run ??= { first: seq, server, session };
       this.#insert.run(
         seq,
         server,
@@ -184,6 +196,9 @@ export class SyncedWriter {
       lasts.set(server, { session, instance, t });
       touched.add(server);
       written.push({ ...event, type: p.types.typeOf(typeId) });
+    }
+    if (run !== null) {
+      this.#insertRun.run(run.first, seq, run.server, run.session);
     }
     for (const server of touched) {
       const last = lasts.get(server)!;

@@ -146,11 +146,13 @@ export class WriterThread {
    * Write and commit a batch (call only when {@linkcode WriterThread.free}).
    *
    * @param values Rows, `ROW_COLUMNS` values each.
+   * @param runs Their runs, `RUN_COLUMNS` values each.
    * @param latest JSON text of `[typeId, seq]` pairs.
    * @param server The store's server, last session, instance and time.
    */
   post(
     values: SQLInputValue[],
+    runs: number[],
     latest: string,
     server: [number, number, number, Uint8Array],
   ): void {
@@ -158,7 +160,13 @@ export class WriterThread {
     const worker = this.#worker ?? this.#start();
     // Counted first: after its commit, the thread knows this one follows.
     Atomics.store(this.#shared, POSTED, ++this.#posted);
-    const message: WriterMessage = { kind: "batch", values, latest, server };
+    const message: WriterMessage = {
+      kind: "batch",
+      values,
+      runs,
+      latest,
+      server,
+    };
     worker.postMessage(message);
   }
 

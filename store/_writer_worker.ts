@@ -97,6 +97,7 @@ function open(): { db: DatabaseSync; rows: RowWriter; syncLog: boolean } {
 
 function write(
   values: SQLInputValue[],
+  runs: number[],
   latest: string,
   server: [number, number, number, Uint8Array],
 ): void {
@@ -111,6 +112,7 @@ function write(
   try {
     db.exec("BEGIN IMMEDIATE");
     rows.insert(values);
+    rows.runs(runs);
     rows.latest(latest);
     rows.server(...server);
     db.exec("COMMIT");
@@ -139,7 +141,7 @@ globalThis.addEventListener("message", (e: Event) => {
       Atomics.notify(shared, STATE);
       break;
     case "batch":
-      write(message.values, message.latest, message.server);
+      write(message.values, message.runs, message.latest, message.server);
       break;
     case "close":
       try {

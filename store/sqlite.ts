@@ -270,6 +270,7 @@ export interface SqliteStoreOptions {
 // event of its types, its requests.
 interface Batch {
   values: SQLInputValue[];
+  runs: number[];
   latest: Map<number, number>;
   requests: Event[][];
   bytes: number;
@@ -305,6 +306,8 @@ export class SqliteStore implements EventStore {
   #settledSession = 0;
   #waiters: { session: number; resolve: () => void }[] = [];
   #selectLastSeq: StatementSync;
+  // The runs before the first event left (see _schema.ts).
+  #dropRuns: StatementSync;
   // Sequence number of the last event stored or pending.
   #lastSeq = 0;
   #selectServer: StatementSync;
@@ -385,8 +388,18 @@ export class SqliteStore implements EventStore {
     this.#rows = new RowWriter(db);
     this.#maxBatchBytes = options.maxWriterBatchBytes ??
       DEFAULT_MAX_WRITER_BATCH_BYTES;
+    // A run's numbers are used even when its events are gone.
     this.#selectLastSeq = db.prepare(
-      "SELECT coalesce(max(seq), 0) AS seq FROM events",
+      `SELECT max(coalesce((SELECT max(seq) FROM events), 0),
+         coalesce((SELECT last_seq FROM runs ORDER BY first_seq DESC LIMIT 1), 0))
+       AS seq`,
+    );
+    this.#dropRuns = db.prepare(
+      `DELETE FROM runs WHERE first_seq < :first AND last_seq < :first`
+        .replaceAll(
+          ":first",
+          "coalesce((SELECT min(seq) FROM events), 9223372036854775807)",
+        ),
     );
     this.#selectServer = db.prepare(
       "SELECT session, instance, t, reserved FROM servers WHERE server = ?",
@@ -583,6 +596,7 @@ export class SqliteStore implements EventStore {
     if (typeIds !== null) {
       const batch: Batch = this.#batch ??= {
         values: [] as SQLInputValue[],
+        runs: [] as number[],
         latest: new Map<number, number>(),
         requests: [] as Event[][],
         bytes: 0,
@@ -611,6 +625,7 @@ export class SqliteStore implements EventStore {
       try {
         const latest = new Map<number, number>();
         const values: SQLInputValue[] = [];
+        const runs: number[] = [];
         registered = this.#write(
           events,
           rows,
@@ -618,10 +633,11 @@ export class SqliteStore implements EventStore {
           timestamp,
           t,
           session,
-          { values, latest, bytes: 0 },
+          { values, runs, latest, bytes: 0 },
           this.#rows,
         );
         this.#rows.insert(values);
+        this.#rows.runs(runs);
         this.#rows.latest(JSON.stringify([...latest]));
         this.#rows.server(this.serverId, session, events.length, t);
         this.#db.exec("RELEASE register");
@@ -691,6 +707,7 @@ export class SqliteStore implements EventStore {
     session: number,
     into: {
       values: SQLInputValue[];
+      runs: number[];
       latest: Map<number, number>;
       bytes: number;
     },
@@ -701,6 +718,7 @@ export class SqliteStore implements EventStore {
     const { values, latest } = into;
     const firstSeq = this.#lastSeq + 1;
     const registered: Event[] = [];
+    let anyStored = false;
     for (let i = 0; i < events.length; i++) {
       const event = events[i];
       const [sourceT, [kind, payloadType, data], stored] = rows[i];
@@ -710,6 +728,7 @@ export class SqliteStore implements EventStore {
           ? this.#types.ensure(event.type)
           : typeIds[i];
         const seq = firstSeq + i;
+        anyStored = true;
         const mask = this.#partitions.mask(
           typeId,
           event.type,
@@ -759,6 +778,9 @@ export class SqliteStore implements EventStore {
         },
         payload: event.payload ?? null,
       });
+    }
+    if (anyStored) {
+      into.runs.push(firstSeq, firstSeq + events.length - 1, server, session);
     }
     return registered;
   }
@@ -935,6 +957,7 @@ export class SqliteStore implements EventStore {
     try {
       this.#writer!.post(
         batch.values,
+        batch.runs,
         JSON.stringify([...batch.latest]),
         [
           this.serverId,
@@ -1180,6 +1203,7 @@ export class SqliteStore implements EventStore {
     let result: CleanupResult;
     try {
       result = this.#retention.step(now, this.#lastSeq, maxEntries);
+      if (result.deleted > 0) this.#dropRuns.run();
       this.#db.exec("COMMIT");
     } catch (e) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");

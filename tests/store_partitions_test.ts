@@ -123,12 +123,12 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       store.register([reg("a/1"), reg("b/1", 2), reg("c/1", 1)]);
     }
     assert.deepEqual(indexes(path), [
-      "events_id",
       "events_p1",
       "events_p2",
       "events_p3",
       "events_stale_7",
       "events_unkept",
+      "runs_id",
     ]);
     {
       using store = SqliteStore.open({
@@ -149,11 +149,11 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       assert.deepEqual(types(store, { orderBy: "sourceTimestamp" }), []);
     }
     assert.deepEqual(indexes(path), [
-      "events_id",
       "events_p2",
       "events_p4",
       "events_stale_10",
       "events_unkept",
+      "runs_id",
     ]);
     // Without partitions: every event in the implicit two again.
     {
@@ -165,9 +165,9 @@ Deno.test("a changed partition configuration keeps the partitions that stay, sta
       ]);
     }
     assert.deepEqual(indexes(path), [
-      "events_id",
       "events_source_t",
       "events_t",
+      "runs_id",
     ]);
   });
 });

@@ -331,3 +331,47 @@ Deno.test("the Event Server cleans up every cleanupPeriod", async () => {
     assert.deepEqual(data, [15, 16, 17, 18, 19]);
   });
 });
+
+Deno.test("a cleanup deletes the runs of the events it deleted; ids stay found through those left, across a restart", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/events.db`;
+    const storage: StorageRules = {
+      timeseries: [{
+        orderBy: "timestamp",
+        subscriptions: [["a"]],
+        limit: { maxEntries: 3 },
+      }],
+    };
+    const runs = () => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        return db.prepare("SELECT first_seq FROM runs ORDER BY first_seq")
+          .all().map((row) => row.first_seq);
+      } finally {
+        db.close();
+      }
+    };
+    const sessions = (store: SqliteStore, after?: number) =>
+      store.query({
+        kind: "server",
+        serverId: 1,
+        lastEventId: after === undefined
+          ? undefined
+          : { server: 1, session: after, instance: 1 },
+      }).events.map((e) => e.id.session);
+    {
+      using store = SqliteStore.open({ path, serverId: 1, storage });
+      for (let i = 0; i < 20; i++) store.register([{ type: ["a"] }]);
+      store.flush();
+      assert.equal(runs().length, 20);
+      cleanAll(store);
+      assert.deepEqual(sessions(store), [18, 19, 20]);
+      assert.deepEqual(runs(), [18, 19, 20]);
+    }
+    using store = SqliteStore.open({ path, serverId: 1, storage });
+    store.register([{ type: ["a"] }, { type: ["a"] }]);
+    store.flush();
+    assert.deepEqual(sessions(store, 19), [20, 21, 21]);
+    assert.deepEqual(runs(), [18, 19, 20, 21]);
+  });
+});

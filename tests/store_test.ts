@@ -378,17 +378,24 @@ Deno.test("an unknown schema version is refused, versions 1 and 2 are migrated",
           `${orderBy} ${JSON.stringify(types)}`,
         );
       }
+      // Ids through the runs built from the old events, and the new one's.
+      const server = (lastEventId?: EventId) =>
+        store.query({ kind: "server", serverId: 1, lastEventId }).events.map((
+          e,
+        ) => [e.id.session, e.id.instance]);
+      assert.deepEqual(server(), [[1, 1], [2, 1], [3, 1], [4, 1]]);
+      assert.deepEqual(server(id(2, 1)), [[3, 1], [4, 1]]);
       store.close();
       const check = new DatabaseSync(old, { readOnly: true });
       const indexes = check.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql NOT NULL ORDER BY name",
       ).all().map((row) => row.name);
-      assert.deepEqual(indexes, ["events_id", "events_source_t", "events_t"]);
+      assert.deepEqual(indexes, ["events_source_t", "events_t", "runs_id"]);
       assert.equal(
         (check.prepare("PRAGMA user_version").get() as {
           user_version: number;
         }).user_version,
-        3,
+        4,
       );
       check.close();
     }

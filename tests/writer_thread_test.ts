@@ -24,7 +24,12 @@ Deno.test("writer thread: batches posted back to back are written in order and s
         // Two at once (the one written and the next), the next ones as
         // earlier ones are committed, before they are settled.
         while (!writer.free) await writer.wait(writer.progress);
-        writer.post(row(seq, session), "[]", [1, session, 1, t]);
+        writer.post(row(seq, session), [seq, seq, 1, session], "[]", [
+          1,
+          session,
+          1,
+          t,
+        ]);
       }
       assert.ok(writer.settled < 4, "posted before the first ones settled");
       writer.waitSync();
