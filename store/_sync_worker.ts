@@ -20,12 +20,15 @@ import {
 
 function run({ wal, shared: buffer }: SyncOpen): void {
   const shared = new Int32Array(buffer);
-  let seen = Atomics.load(shared, COMMITTED);
   while (Atomics.load(shared, STOP) === 0) {
-    Atomics.wait(shared, COMMITTED, seen);
-    seen = Atomics.load(shared, COMMITTED);
-    // The writer thread syncs itself what no batch follows.
-    if (Atomics.load(shared, SETTLED) < seen) syncAndSettle(shared, wal, seen);
+    const committed = Atomics.load(shared, COMMITTED);
+    // The writer thread syncs itself what no batch follows; what it
+    // handed over before this thread ran is synced at once.
+    if (Atomics.load(shared, SETTLED) < committed) {
+      syncAndSettle(shared, wal, committed);
+    } else {
+      Atomics.wait(shared, COMMITTED, committed);
+    }
   }
 }
 

@@ -95,16 +95,20 @@ export class WriterThread {
     return worker;
   }
 
+  // The sync thread, started by the first batch posted while another is
+  // not committed (only then can the writer thread hand it a sync): a
+  // server whose requests come one at a time never needs it.
+  #startSync(): void {
+    const syncWorker = this.#thread("./_sync_worker.ts", "sync");
+    const open: SyncOpen = {
+      wal: `${this.#path}-wal`,
+      shared: this.#shared.buffer as SharedArrayBuffer,
+    };
+    syncWorker.postMessage(open);
+    this.#syncWorker = syncWorker;
+  }
+
   #start(): Worker {
-    if (this.#synchronous === "full") {
-      const syncWorker = this.#thread("./_sync_worker.ts", "sync");
-      const open: SyncOpen = {
-        wal: `${this.#path}-wal`,
-        shared: this.#shared.buffer as SharedArrayBuffer,
-      };
-      syncWorker.postMessage(open);
-      this.#syncWorker = syncWorker;
-    }
     const worker = this.#thread("./_writer_worker.ts", "writer");
     const message: WriterMessage = {
       kind: "open",
@@ -158,6 +162,10 @@ export class WriterThread {
   ): void {
     if (this.#failure !== null) throw this.#failure;
     const worker = this.#worker ?? this.#start();
+    if (
+      this.#synchronous === "full" && this.#syncWorker === null &&
+      this.#posted > Atomics.load(this.#shared, COMMITTED)
+    ) this.#startSync();
     // Counted first: after its commit, the thread knows this one follows.
     Atomics.store(this.#shared, POSTED, ++this.#posted);
     const message: WriterMessage = {
