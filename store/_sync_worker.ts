@@ -15,11 +15,13 @@ import {
   SETTLED,
   STOP,
   syncAndSettle,
+  SYNCING,
   type SyncOpen,
 } from "./_writer_protocol.ts";
 
 function run({ wal, shared: buffer }: SyncOpen): void {
   const shared = new Int32Array(buffer);
+  Atomics.store(shared, SYNCING, 1);
   while (Atomics.load(shared, STOP) === 0) {
     const committed = Atomics.load(shared, COMMITTED);
     // The writer thread syncs itself what no batch follows; what it

@@ -66,6 +66,12 @@ export const PROGRESS = 5;
  */
 export const STOP = 6;
 /**
+ * Set by the sync thread once it runs: only then does the writer thread
+ * hand it a sync (before, it syncs itself, so that no batch waits for a
+ * thread the store did not start).
+ */
+export const SYNCING = 7;
+/**
  * First slot of the ring of how batches settled: batch `i`'s
  * {@linkcode OK} or {@linkcode FAILED} is in slot
  * `STATUS + i % WRITER_QUEUE` (the store posts batch `i` only once it

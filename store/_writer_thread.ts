@@ -96,8 +96,9 @@ export class WriterThread {
   }
 
   // The sync thread, started by the first batch posted while another is
-  // not committed (only then can the writer thread hand it a sync): a
-  // server whose requests come one at a time never needs it.
+  // not committed (only then can the writer thread hand it a sync; until
+  // it runs, the writer thread syncs itself): a server whose requests
+  // come one at a time never needs it.
   #startSync(): void {
     const syncWorker = this.#thread("./_sync_worker.ts", "sync");
     const open: SyncOpen = {

@@ -26,6 +26,7 @@ import {
   STATE_READY,
   STATUS,
   syncAndSettle,
+  SYNCING,
   WRITER_QUEUE,
   type WriterMessage,
 } from "./_writer_protocol.ts";
@@ -52,7 +53,10 @@ function committed(status: number, error?: unknown): void {
   Atomics.store(shared, COMMITTED, written);
   if (!connection?.syncLog) {
     settle(shared, written);
-  } else if (Atomics.load(shared, POSTED) > written) {
+  } else if (
+    Atomics.load(shared, POSTED) > written &&
+    Atomics.load(shared, SYNCING) === 1
+  ) {
     // The sync thread syncs while this one writes the next batch.
     Atomics.notify(shared, COMMITTED);
     progress(shared);
