@@ -10,10 +10,9 @@
  * the log is synced before the batch is settled, by a second thread
  * (_sync_worker.ts) while the writer thread goes on with the next batch
  * (at most {@linkcode WRITER_QUEUE} posted and not settled). Both report
- * in shared memory,
- * where the store can wait for them without its event loop
- * ({@linkcode WriterThread.waitSync}, for what must see them at once) or
- * with it ({@linkcode WriterThread.wait}).
+ * in shared memory, where the store can wait for them without its event
+ * loop ({@linkcode WriterThread.waitSync}, for what must see them at
+ * once) or with it ({@linkcode WriterThread.wait}).
  *
  * @module
  */

@@ -218,21 +218,25 @@ export interface SqliteStoreOptions {
    * Commit registrations in a worker thread, on a second connection to
    * the file (default false; ignored for `":memory:"`). Registration
    * goes on in this thread (checks, ids, the events returned) while the
-   * thread writes and syncs the previous commit, so a busy server uses
-   * two cores: {@linkcode SqliteStore.flushAsync} waits for the commit
-   * without blocking. What else writes (a request with a type new to the
-   * database, synced events, a cleanup step, a session reservation) and
-   * a query that must see pending events first wait here, blocking, for
-   * the commit in flight, then run on this thread's connection as
-   * without the thread. Commits, their order and "persisted" are the
-   * same either way.
+   * thread writes and commits earlier ones (with `synchronous` "full", a
+   * third thread syncs the log after a commit while the next batch is
+   * written), so a busy server uses both cores:
+   * {@linkcode SqliteStore.flushAsync} waits for them without blocking.
+   * What else writes (a request with a type new to the database, synced
+   * events, a cleanup step, a session reservation) and a query that must
+   * see pending events first wait here, blocking, for the commits in
+   * flight, then run on this thread's connection as without the thread.
+   * Commits, their order and "persisted" are the same either way. A
+   * program without read access to this package's files cannot start
+   * the thread: the store then commits here (and logs why).
    */
   writerThread?: boolean;
   /**
-   * Most bytes of registrations waiting for the writer thread's commit
-   * in flight (default {@linkcode DEFAULT_MAX_WRITER_BATCH_BYTES},
-   * counting each event's type, payload and 128 bytes): past it, the
-   * next registration waits (blocking) for that commit.
+   * Most bytes of registrations posted to the writer thread and not yet
+   * settled, with those gathered for it (default
+   * {@linkcode DEFAULT_MAX_WRITER_BATCH_BYTES}, counting each event's
+   * type, payload and 128 bytes): past it, the next registration waits
+   * (blocking) for all of them.
    */
   maxWriterBatchBytes?: number;
   /**
@@ -293,9 +297,9 @@ export class SqliteStore implements EventStore {
   #rows: RowWriter;
   #writer: WriterThread | null = null;
   #maxBatchBytes: number;
-  // Registered for the writer thread, not posted yet (while it has
-  // WRITER_QUEUE batches unsettled); the batches posted and not yet
-  // collected, in order, and their bytes; batches collected so far.
+  // Registered for the writer thread, not posted yet (while it has as
+  // many as it takes, see _writer_thread.ts); the batches posted and not
+  // yet collected, in order, and their bytes; batches collected so far.
   #batch: Batch | null = null;
   #inFlight: Batch[] = [];
   #inFlightBytes = 0;
@@ -661,8 +665,8 @@ export class SqliteStore implements EventStore {
     this.#pendingCount += registered.length;
     if (this.#batch !== null) {
       // The writer thread has it at once, while this thread goes on with
-      // the next requests (written in the same commit when they come
-      // before it).
+      // the next requests (gathered into one batch while it has two not
+      // committed yet).
       this.#collect();
       this.#postBatch();
       if (
