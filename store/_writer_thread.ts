@@ -48,8 +48,9 @@ const CLOSE_TIMEOUT_MS = 10_000;
 export class WriterThread {
   #path: string;
   #synchronous: Synchronous;
-  // Started by the first batch (not to slow the store's opening), with
-  // the sync thread ("full" only).
+  // Started with the store (its start takes tens of milliseconds, which
+  // the first requests would wait for, their answers with them); the
+  // sync thread later ("full" only).
   #worker: Worker | null = null;
   #syncWorker: Worker | null = null;
   #shared: Int32Array;
@@ -59,8 +60,8 @@ export class WriterThread {
   #closed = false;
 
   /**
-   * A thread for the database at `path` (created and migrated by the
-   * store already), started by the first batch.
+   * Start a thread for the database at `path` (created and migrated by
+   * the store already); it connects with the first batch.
    */
   constructor(path: string, synchronous: Synchronous) {
     this.#path = path;
@@ -68,6 +69,7 @@ export class WriterThread {
     const buffer = new SharedArrayBuffer(SHARED_BYTES);
     this.#shared = new Int32Array(buffer);
     this.#errorBytes = new Uint8Array(buffer, ERROR_OFFSET);
+    this.#start();
   }
 
   /**
@@ -238,7 +240,8 @@ export class WriterThread {
     this.#closed = true;
     if (this.#worker === null) return;
     try {
-      if (this.#failure === null) {
+      // Before its first batch the thread has no connection to close.
+      if (this.#failure === null && this.#posted > 0) {
         this.#post({ kind: "close" });
         const deadline = performance.now() + CLOSE_TIMEOUT_MS;
         for (;;) {
