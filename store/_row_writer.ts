@@ -9,7 +9,7 @@
  */
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { UPSERT_SERVER } from "./_schema.ts";
+import { INSERT_RUN, UPSERT_SERVER } from "./_schema.ts";
 
 /**
  * Columns of one event's row, in the order {@linkcode RowWriter.insert}
@@ -43,10 +43,7 @@ export class RowWriter {
   /** @param db The connection written to (in the caller's transaction). */
   constructor(db: DatabaseSync) {
     this.#insert = INSERT_ROWS.map((n) => db.prepare(insertEventsSql(n)));
-    this.#insertRun = db.prepare(
-      `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session)
-       VALUES (?, ?, ?, ?)`,
-    );
+    this.#insertRun = db.prepare(INSERT_RUN);
     this.#updateLatest = db.prepare(
       `UPDATE event_types SET latest = j.value ->> 1
        FROM json_each(?) AS j WHERE event_types.id = j.value ->> 0`,

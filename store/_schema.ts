@@ -102,6 +102,14 @@ CREATE TABLE servers (
 );
 `;
 
+/**
+ * A run (see above): first and last sequence number, server, session. It
+ * replaces a run whose events are all gone that had the same first one.
+ */
+export const INSERT_RUN =
+  `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session)
+  VALUES (?, ?, ?, ?)`;
+
 /** A server's last event id and timestamp, inserted or replaced. */
 export const UPSERT_SERVER =
   `INSERT INTO servers (server, session, instance, t) VALUES (?, ?, ?, ?)

@@ -26,7 +26,7 @@ import {
 import type { StorageConditions } from "./_conditions.ts";
 import type { LatestRule } from "./_latest_rule.ts";
 import type { Partitions } from "./_partitions.ts";
-import { UPSERT_SERVER } from "./_schema.ts";
+import { INSERT_RUN, UPSERT_SERVER } from "./_schema.ts";
 
 /** A server's last stored event: its id and timestamp. */
 interface ServerLast {
@@ -83,10 +83,7 @@ export class SyncedWriter {
     this.#updateLatest = db.prepare(
       "UPDATE event_types SET latest = ? WHERE id = ?",
     );
-    this.#insertRun = db.prepare(
-      `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session)
-       VALUES (?, ?, ?, ?)`,
-    );
+    this.#insertRun = db.prepare(INSERT_RUN);
   }
 
   /**
