@@ -127,11 +127,6 @@ export class WriterThread {
     return Atomics.load(this.#shared, SETTLED);
   }
 
-  /** Batches posted so far. */
-  get posted(): number {
-    return this.#posted;
-  }
-
   /**
    * A number that changes whenever a batch is committed or settled: read
    * it before looking at the state, then {@linkcode WriterThread.wait}
