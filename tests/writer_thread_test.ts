@@ -10,6 +10,22 @@ function row(seq: number, session: number): SQLInputValue[] {
   return [seq, 1, session, 1, 1, t, null, null, null, null, null];
 }
 
+// A program opening a store with the writer thread on the file named by
+// its argument, registering one request (a new type: this thread
+// commits it) then five (the writer thread's), then running `tail`.
+function storeProgram(tail: string): string {
+  return `
+    import { SqliteStore } from ${
+    JSON.stringify(new URL("../store/mod.ts", import.meta.url).href)
+  };
+    const store = SqliteStore.open({ path: Deno.args[0], serverId: 1, writerThread: true });
+    store.register([{ type: ["a"] }]);
+    store.flush();
+    for (let i = 0; i < 5; i++) store.register([{ type: ["a"] }]);
+    ${tail}
+  `;
+}
+
 Deno.test("writer thread: batches posted back to back are written in order and settle each with its own outcome", async () => {
   const dir = await Deno.makeTempDir({ prefix: "writer_thread_test_" });
   const path = `${dir}/events.db`;
@@ -79,17 +95,11 @@ Deno.test("writer thread: a program allowed to read and write the database file 
   const dir = await Deno.makeTempDir({ prefix: "writer_thread_test_" });
   const path = `${dir}/events.db`;
   const root = new URL("../", import.meta.url).pathname;
-  const script = `
-    import { SqliteStore } from ${
-    JSON.stringify(new URL("../store/mod.ts", import.meta.url).href)
-  };
-    using store = SqliteStore.open({ path: Deno.args[0], serverId: 1, writerThread: true });
-    store.register([{ type: ["a"] }]);
-    store.flush();
-    for (let i = 0; i < 5; i++) store.register([{ type: ["a"] }]);
+  const script = storeProgram(`
     const { committed, failed, error } = await store.flushAsync();
     console.log(JSON.stringify({ committed: committed.length, failed: failed.length, error: error?.message ?? null }));
-  `;
+    store.close();
+  `);
   try {
     // Without read access to the threads' modules, the store does
     // without them (it says so); with it, but not to the database's
@@ -130,17 +140,10 @@ Deno.test("writer thread: a program allowed to read and write the database file 
 
 Deno.test("writer thread: a store with its threads closes and lets its program end", async () => {
   const dir = await Deno.makeTempDir({ prefix: "writer_thread_test_" });
-  const script = `
-    import { SqliteStore } from ${
-    JSON.stringify(new URL("../store/mod.ts", import.meta.url).href)
-  };
-    const store = SqliteStore.open({ path: Deno.args[0], serverId: 1, writerThread: true });
-    store.register([{ type: ["a"] }]);
-    store.flush();
-    for (let i = 0; i < 5; i++) store.register([{ type: ["a"] }]);
+  const script = storeProgram(`
     console.log((await store.flushAsync()).committed.length);
     store.close();
-  `;
+  `);
   try {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["eval", "--quiet", script, `${dir}/events.db`],
