@@ -1,7 +1,7 @@
 /**
- * What the store, its writer thread and the sync thread share: the
- * messages the store posts, the layout of the shared memory where the
- * threads report, and how they settle batches there.
+ * What the store, its writer thread, the sync thread and the checkpointer
+ * thread share: the messages the store posts, the layout of the shared
+ * memory where the threads report, and how they settle batches there.
  *
  * @module
  */
@@ -37,6 +37,13 @@ export interface SyncOpen {
   shared: SharedArrayBuffer;
 }
 
+/** The message starting the checkpointer thread (see _checkpoint_worker.ts). */
+export interface CheckpointOpen {
+  /** The database file. */
+  path: string;
+  shared: SharedArrayBuffer;
+}
+
 // Int32 slots of the shared memory.
 /** Batches settled (on disk, or failed) so far, in posting order. */
 export const SETTLED = 0;
@@ -61,8 +68,9 @@ export const POSTED = 4;
  */
 export const PROGRESS = 5;
 /**
- * Set when the store closes the threads: the sync thread stops waiting
- * (a worker waiting in `Atomics.wait` would outlive its `terminate`).
+ * Set when the store closes the threads: the sync and checkpointer
+ * threads stop waiting (a worker waiting in `Atomics.wait` would outlive
+ * its `terminate`).
  */
 export const STOP = 6;
 /**
@@ -72,12 +80,20 @@ export const STOP = 6;
  */
 export const SYNCING = 7;
 /**
+ * The checkpointer thread's state: {@linkcode CHECKPOINTER_NONE} until
+ * the store starts it, then {@linkcode CHECKPOINTER_STARTING},
+ * {@linkcode CHECKPOINTER_RUNNING} and {@linkcode CHECKPOINTER_CLOSED}.
+ * While it runs, the writer thread's commits leave the checkpoints to it
+ * (up to {@linkcode WAL_BACKSTOP_PAGES}).
+ */
+export const CHECKPOINTER = 8;
+/**
  * First slot of the ring of how batches settled: batch `i`'s
  * {@linkcode OK} or {@linkcode FAILED} is in slot
  * `STATUS + i % WRITER_QUEUE` (the store posts batch `i` only once it
  * has read batch `i - WRITER_QUEUE`'s).
  */
-export const STATUS = 8;
+export const STATUS = 9;
 /**
  * Most batches posted and not yet settled: the one SQLite writes, the
  * one waiting for it, and those committed and waiting for their sync.
@@ -89,6 +105,33 @@ export const WRITER_QUEUE = 8;
  * two; the store gathers the requests after them into one batch.
  */
 export const WRITER_AHEAD = 2;
+
+/**
+ * Batches committed between two checkpoints of the checkpointer thread:
+ * a checkpoint syncs the database file, a few milliseconds however few
+ * pages it copied.
+ */
+export const CHECKPOINT_BATCHES = 2;
+/**
+ * Pages of the write-ahead log (4 KiB each) past which a commit of the
+ * writer thread checkpoints itself while the checkpointer thread runs
+ * (SQLite's `wal_autocheckpoint`, 1,000 without it). The checkpointer's
+ * checkpoints run beside the writer's commits, which keep adding to the
+ * log: the log starts over only once a checkpoint copied all of it
+ * before a commit, which under steady load is this one, copying what
+ * the checkpointer did not yet (a batch or two). It bounds the log file
+ * at some 16 MiB.
+ */
+export const WAL_BACKSTOP_PAGES = 4000;
+
+/** The checkpointer thread is not started. */
+export const CHECKPOINTER_NONE = 0;
+/** The store started the checkpointer thread; it has no connection yet. */
+export const CHECKPOINTER_STARTING = 1;
+/** The checkpointer thread has its connection and checkpoints. */
+export const CHECKPOINTER_RUNNING = 2;
+/** The checkpointer thread closed its connection (or never opened one). */
+export const CHECKPOINTER_CLOSED = 3;
 
 /** The batch was committed. */
 export const OK = 1;

@@ -12,7 +12,9 @@
  * (at most {@linkcode WRITER_QUEUE} posted and not settled). Both report
  * in shared memory, where the store can wait for them without its event
  * loop ({@linkcode WriterThread.waitSync}, for what must see them at
- * once) or with it ({@linkcode WriterThread.wait}).
+ * once) or with it ({@linkcode WriterThread.wait}). Under load, a third
+ * thread (_checkpoint_worker.ts) copies the log's pages into the database
+ * file, which the commits did.
  *
  * @module
  */
@@ -21,6 +23,10 @@ import type { SQLInputValue } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 import type { Synchronous } from "./_schema.ts";
 import {
+  CHECKPOINTER,
+  CHECKPOINTER_CLOSED,
+  CHECKPOINTER_STARTING,
+  type CheckpointOpen,
   COMMITTED,
   ERROR_LENGTH,
   ERROR_OFFSET,
@@ -53,6 +59,7 @@ export class WriterThread {
   // sync thread later ("full" only).
   #worker: Worker | null = null;
   #syncWorker: Worker | null = null;
+  #checkpointer: Worker | null = null;
   #shared: Int32Array;
   #errorBytes: Uint8Array;
   #posted = 0;
@@ -94,6 +101,30 @@ export class WriterThread {
       Atomics.notify(this.#shared, PROGRESS);
     };
     return worker;
+  }
+
+  // The checkpointer thread, started with the first batch posted while
+  // another is not committed (a server whose requests come one at a time
+  // leaves checkpoints to the commits). Not needed for any batch: should
+  // it fail, the commits checkpoint, as without it.
+  #startCheckpointer(): void {
+    const shared = this.#shared;
+    const worker = new Worker(
+      new URL("./_checkpoint_worker.ts", import.meta.url),
+      { type: "module" },
+    );
+    worker.onerror = (e) => {
+      e.preventDefault();
+      Atomics.store(shared, CHECKPOINTER, CHECKPOINTER_CLOSED);
+      Atomics.notify(shared, CHECKPOINTER);
+    };
+    Atomics.store(shared, CHECKPOINTER, CHECKPOINTER_STARTING);
+    const open: CheckpointOpen = {
+      path: this.#path,
+      shared: shared.buffer as SharedArrayBuffer,
+    };
+    worker.postMessage(open);
+    this.#checkpointer = worker;
   }
 
   // The sync thread, started by the first batch posted while another is
@@ -159,10 +190,12 @@ export class WriterThread {
   ): void {
     if (this.#failure !== null) throw this.#failure;
     const worker = this.#worker ?? this.#start();
-    if (
-      this.#synchronous === "full" && this.#syncWorker === null &&
-      this.#posted > Atomics.load(this.#shared, COMMITTED)
-    ) this.#startSync();
+    if (this.#posted > Atomics.load(this.#shared, COMMITTED)) {
+      if (this.#synchronous === "full" && this.#syncWorker === null) {
+        this.#startSync();
+      }
+      if (this.#checkpointer === null) this.#startCheckpointer();
+    }
     // Counted first: after its commit, the thread knows this one follows.
     Atomics.store(this.#shared, POSTED, ++this.#posted);
     const message: WriterMessage = {
@@ -250,8 +283,32 @@ export class WriterThread {
       this.#worker?.terminate();
       Atomics.store(this.#shared, STOP, 1);
       Atomics.notify(this.#shared, COMMITTED);
+      Atomics.notify(this.#shared, PROGRESS);
       this.#syncWorker?.terminate();
+      this.#closeCheckpointer();
     }
+  }
+
+  /**
+   * The checkpointer thread's state: one of the `CHECKPOINTER_*` values
+   * of _writer_protocol.ts.
+   */
+  get checkpointer(): number {
+    return Atomics.load(this.#shared, CHECKPOINTER);
+  }
+
+  // Wait for the checkpointer thread to close its connection (a
+  // checkpoint in progress finishes first), then stop it.
+  #closeCheckpointer(): void {
+    if (this.#checkpointer === null) return;
+    const deadline = performance.now() + CLOSE_TIMEOUT_MS;
+    for (;;) {
+      const state = Atomics.load(this.#shared, CHECKPOINTER);
+      const left = deadline - performance.now();
+      if (state === CHECKPOINTER_CLOSED || left <= 0) break;
+      Atomics.wait(this.#shared, CHECKPOINTER, state, left);
+    }
+    this.#checkpointer.terminate();
   }
 
   #post(message: WriterMessage): void {

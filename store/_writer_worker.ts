@@ -5,7 +5,8 @@
  * before the batch is settled: by the sync thread (_sync_worker.ts) when
  * the next batch is posted already, which this thread writes meanwhile,
  * else here (no hand-over to wait for). With "normal", a batch is
- * settled once committed.
+ * settled once committed. While the checkpointer thread runs
+ * (_checkpoint_worker.ts), the commits leave it the checkpoints.
  *
  * @module
  */
@@ -14,6 +15,8 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { RowWriter } from "./_row_writer.ts";
 import { setSynchronous, type Synchronous } from "./_schema.ts";
 import {
+  CHECKPOINTER,
+  CHECKPOINTER_RUNNING,
   COMMITTED,
   FAILED,
   OK,
@@ -27,6 +30,7 @@ import {
   STATUS,
   syncAndSettle,
   SYNCING,
+  WAL_BACKSTOP_PAGES,
   WRITER_QUEUE,
   type WriterMessage,
 } from "./_writer_protocol.ts";
@@ -51,6 +55,7 @@ function committed(status: number, error?: unknown): void {
   Atomics.store(shared, STATUS + written % WRITER_QUEUE, status);
   written++;
   Atomics.store(shared, COMMITTED, written);
+  checkpointHere();
   if (!connection?.syncLog) {
     settle(shared, written);
   } else if (
@@ -62,6 +67,25 @@ function committed(status: number, error?: unknown): void {
     progress(shared);
   } else {
     syncAndSettle(shared, `${path}-wal`, written);
+  }
+}
+
+// Whether this connection's commits leave checkpoints to the
+// checkpointer thread (up to WAL_BACKSTOP_PAGES).
+let backstop = false;
+
+// The commits checkpoint past WAL_BACKSTOP_PAGES while the checkpointer
+// thread runs, past SQLite's 1,000 pages otherwise.
+function checkpointHere(): void {
+  const running = Atomics.load(shared, CHECKPOINTER) === CHECKPOINTER_RUNNING;
+  if (connection === null || running === backstop) return;
+  try {
+    connection.db.exec(
+      `PRAGMA wal_autocheckpoint = ${running ? WAL_BACKSTOP_PAGES : 1000}`,
+    );
+    backstop = running;
+  } catch {
+    // Tried again at the next commit.
   }
 }
 
@@ -92,6 +116,7 @@ function open(): { db: DatabaseSync; rows: RowWriter; syncLog: boolean } {
     // its batch is settled.
     const syncLog = canSyncLog(db);
     setSynchronous(db, syncLog ? "normal" : synchronous);
+    backstop = false;
     return connection = { db, rows: new RowWriter(db), syncLog };
   } catch (e) {
     db.close();

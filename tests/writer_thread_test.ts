@@ -3,6 +3,11 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { timestampToBytes } from "../common/event/mod.ts";
 import { SqliteStore, StoreError } from "../store/mod.ts";
 import { WriterThread } from "../store/_writer_thread.ts";
+import {
+  CHECKPOINTER_CLOSED,
+  CHECKPOINTER_NONE,
+  CHECKPOINTER_RUNNING,
+} from "../store/_writer_protocol.ts";
 
 // One event's row (see store/_row_writer.ts), without type or payload.
 function row(seq: number, session: number): SQLInputValue[] {
@@ -83,6 +88,69 @@ Deno.test("writer thread: batches posted back to back are written in order and s
         1,
         ...Array.from({ length: 62 }, (_, i) => i + 3),
       ]);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writer thread: under load, a thread of its own copies the log into the database file, and closes with the writer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "writer_thread_test_" });
+  const path = `${dir}/events.db`;
+  try {
+    SqliteStore.open({ path, serverId: 1 }).close();
+    const empty = (await Deno.stat(path)).size;
+    const writer = new WriterThread(path, "full");
+    const t = timestampToBytes({ s: 1_700_000_000, us: 0 });
+    const payload = "x".repeat(200);
+    let copied = 0;
+    try {
+      assert.equal(writer.checkpointer, CHECKPOINTER_NONE);
+      // 100 batches of 20 rows, back to back: fewer pages of log than
+      // the 1,000 past which a commit copies them itself (without the
+      // checkpointer thread, nothing is copied before the close).
+      for (let batch = 0; batch < 100; batch++) {
+        const values: SQLInputValue[] = [];
+        for (let i = 0; i < 20; i++) {
+          const r = row(batch * 20 + i + 1, batch + 1);
+          r[7] = 1;
+          r[9] = payload;
+          values.push(...r);
+        }
+        while (!writer.free) await writer.wait(writer.progress);
+        writer.post(
+          values,
+          [batch * 20 + 1, batch * 20 + 20, 1, batch + 1],
+          "[]",
+          [
+            1,
+            batch + 1,
+            20,
+            t,
+          ],
+        );
+      }
+      writer.waitSync();
+      assert.equal(writer.settled, 100);
+      assert.equal(writer.checkpointer, CHECKPOINTER_RUNNING);
+      // Copied while the writer was open: its own commits did not.
+      for (let i = 0; i < 100 && copied < 400_000; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        copied = (await Deno.stat(path)).size - empty;
+      }
+    } finally {
+      writer.close();
+    }
+    assert.ok(copied >= 400_000, `${copied} bytes copied before the close`);
+    assert.equal(writer.checkpointer, CHECKPOINTER_CLOSED);
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const { n, sessions } = db.prepare(
+        "SELECT count(*) AS n, count(DISTINCT session) AS sessions FROM events",
+      ).get()!;
+      assert.deepEqual([n, sessions], [2000, 100]);
     } finally {
       db.close();
     }
