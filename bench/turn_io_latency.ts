@@ -16,7 +16,12 @@
 // | --------------------------------------- | -------------- | ----------- |
 // | --max-semi-space-size=1                 | 6.0-7.1 / 18   | 50-78 / 105 |
 // | the same, --no-incremental-marking-task | 5.6 / 5.7      | 17 / 35     |
-// | the start task's (both, too)            | 6.5-7.3 / 15   | 12 / 15     |
+// | the same, --no-minor-gc-task too        | 5.6-5.7 / 7    | 10-14 / 26  |
+// | the start task's (16 MiB semi-space)    | 5.5-5.8 / 9    | 13-18 / 32  |
+//
+// A 16 MiB semi-space costs some milliseconds here; under registration
+// load, a 1 MiB one cost a fifth of the Event Server's thread (860
+// scavenges in 5 s against 73).
 //
 // Runs of 25 ms, allocating: p99 115-231 ms with V8's defaults, 31 ms with
 // the start task's flags. While V8 ran GC work as tasks between the runs,
