@@ -55,7 +55,7 @@ function committed(status: number, error?: unknown): void {
   Atomics.store(shared, STATUS + written % WRITER_QUEUE, status);
   written++;
   Atomics.store(shared, COMMITTED, written);
-  checkpointHere();
+  setAutocheckpoint();
   if (!connection?.syncLog) {
     settle(shared, written);
   } else if (
@@ -74,9 +74,9 @@ function committed(status: number, error?: unknown): void {
 // checkpointer thread (up to WAL_BACKSTOP_PAGES).
 let backstop = false;
 
-// The commits checkpoint past WAL_BACKSTOP_PAGES while the checkpointer
-// thread runs, past SQLite's 1,000 pages otherwise.
-function checkpointHere(): void {
+// Let the commits checkpoint past WAL_BACKSTOP_PAGES of log while the
+// checkpointer thread runs, past SQLite's 1,000 pages otherwise.
+function setAutocheckpoint(): void {
   const running = Atomics.load(shared, CHECKPOINTER) === CHECKPOINTER_RUNNING;
   if (connection === null || running === backstop) return;
   try {
