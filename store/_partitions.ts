@@ -4,13 +4,14 @@
  * timeseries query reads, by the reference's (LMDB backend) rules.
  *
  * Without configured partitions the store keeps every event in two
- * implicit ones, every type by timestamp (`events_t`) and every type with
- * a source timestamp by source timestamp (`events_source_t`), and a query
- * reads the one of its `orderBy`.
+ * implicit ones, every type by timestamp (`runs_t`: the runs of events
+ * sharing a timestamp, see _schema.ts) and every type with a source
+ * timestamp by source timestamp (`events_source_t`), and a query reads
+ * the one of its `orderBy`.
  *
  * With partitions, each has an id for good (the `partitions` table, by
  * `orderBy` and subscriptions, as the reference keeps them) and an index
- * `events_p<id>` of the shape of `events_t`, partial over the events whose
+ * `events_p<id>` of the shape of `events_source_t`, partial over the events whose
  * `partitions` mask has the partition's bit: appended to as the events
  * come, whatever the spread of types. An event's mask is set when it is
  * registered (an event registered before a partition existed is not in
@@ -68,8 +69,14 @@ interface Partition extends PartitionScan {
   readonly limit?: RetentionLimit;
 }
 
+/**
+ * The index of the implicit partition by timestamp: of runs, not events
+ * (a timeseries query joins each run's events, see _query_timeseries.ts).
+ */
+export const RUNS_T_INDEX = "runs_t";
+
 const IMPLICIT: Record<"t" | "source_t", PartitionScan> = {
-  t: { index: "events_t", condition: "" },
+  t: { index: RUNS_T_INDEX, condition: "" },
   source_t: { index: "events_source_t", condition: "" },
 };
 

@@ -1,6 +1,8 @@
 /**
  * The timeseries query: events in (timestamp, id) order, read by an
- * ordered scan of a time index, its entries filtered by type.
+ * ordered scan of a time index, its entries filtered by type. The index
+ * of the implicit partition by timestamp is of runs (`runs_t`, see
+ * _schema.ts): each run's events are read in sequence order, joined.
  *
  * @module
  */
@@ -13,7 +15,7 @@ import type {
 import { timestampToBytes } from "../common/event/mod.ts";
 import type { TypeMatch } from "./_event_types.ts";
 import type { EventQueries } from "./_query.ts";
-import type { PartitionScan } from "./_partitions.ts";
+import { type PartitionScan, RUNS_T_INDEX } from "./_partitions.ts";
 import {
   CATCH_UP_ROWS,
   EVENT_OVERHEAD,
@@ -87,6 +89,10 @@ export class TimeseriesRun extends Run {
   // The partition read: its index and the condition its entries meet;
   // null when no partition serves the query.
   readonly #scan: PartitionScan | null;
+  // Whether it is read through runs (runs_t): the events' columns are
+  // then named with their table's alias, `e.`.
+  readonly #byRuns: boolean;
+  readonly #e: "" | "e.";
 
   constructor(q: EventQueries, params: QueryTimeseriesParams, limit: number) {
     super(q, limit);
@@ -95,10 +101,13 @@ export class TimeseriesRun extends Run {
     this.#key = this.#bySource ? "source_t" : "t";
     this.#ascending = params.order === "ascending";
     this.#caughtUp = this.snapshot;
+    this.#scan = q.partitions.route(params);
+    this.#byRuns = this.#scan?.index === RUNS_T_INDEX;
+    const e = this.#e = this.#byRuns ? "e." : "";
     const bound = (column: string, op: string, t?: Timestamp | null) => {
       if (t == null) return;
       const name = `${column}${op === ">=" ? "From" : "To"}`;
-      this.#where.push(`${column} ${op} :${name}`);
+      this.#where.push(`${e}${column} ${op} :${name}`);
       this.#args[name] = timestampToBytes(t);
     };
     if (this.#bySource) this.#where.push("source_t IS NOT NULL");
@@ -107,7 +116,6 @@ export class TimeseriesRun extends Run {
     bound("source_t", ">=", params.sourceTFrom);
     bound("source_t", "<=", params.sourceTTo);
     this.#match = q.types.match(params.eventTypes);
-    this.#scan = q.partitions.route(params);
     if (this.#scan !== null && this.#scan.condition !== "") {
       this.#where.push(this.#scan.condition);
     }
@@ -164,16 +172,58 @@ export class TimeseriesRun extends Run {
 
   // `(key, id)` beyond the position `<prefix>*` in the query's order.
   #after(prefix: string): string {
-    return `(${this.#key}, server, session, instance) ${
+    const e = this.#e;
+    return `(${e}${this.#key}, ${e}server, ${e}session, ${e}instance) ${
       this.#ascending ? ">" : "<"
     } (:${prefix}Key, :${prefix}Server, :${prefix}Session, :${prefix}Instance)`;
   }
 
   // Up to and including the position `<prefix>*`.
   #upTo(prefix: string): string {
-    return `(${this.#key}, server, session, instance) ${
+    const e = this.#e;
+    return `(${e}${this.#key}, ${e}server, ${e}session, ${e}instance) ${
       this.#ascending ? "<=" : ">="
     } (:${prefix}Key, :${prefix}Server, :${prefix}Session, :${prefix}Instance)`;
+  }
+
+  // The statements of #scanSql reading runs_t: the runs in order, each
+  // run's events in sequence order (the events are read by sequence
+  // number, their type filtered after: left alone, SQLite would rather
+  // build an index of the types). The run's timestamp bounds the scan.
+  #runsScanSql(from: boolean, to: boolean, rows: number): [string, string] {
+    const dir = this.#ascending ? "ASC" : "DESC";
+    const order = `ORDER BY r.t ${dir}, r.server ${dir}, r.session ${dir},
+      r.first_seq ${dir}, e.seq ${dir}`;
+    const join = `runs AS r INDEXED BY ${RUNS_T_INDEX}
+      CROSS JOIN events AS e NOT INDEXED
+      ON e.seq BETWEEN r.first_seq AND r.last_seq`;
+    const range: string[] = [];
+    for (const [op, name] of [[">=", "From"], ["<=", "To"]]) {
+      if (`t${name}` in this.#args) range.push(`r.t ${op} :t${name}`);
+    }
+    if (from) {
+      range.push(
+        `r.t ${this.#ascending ? ">=" : "<="} :posKey`,
+        this.#after("pos"),
+      );
+    }
+    const where = [...this.#where, ...range];
+    if (to) {
+      where.push(`r.t ${this.#ascending ? "<=" : ">="} :endKey`);
+      where.push(this.#upTo("end"));
+    }
+    if (this.#typeFilter === "one") where.push("+e.type_id = :typeIds");
+    if (this.#typeFilter === "sql") {
+      where.push("+e.type_id IN (SELECT value FROM json_each(:typeIds))");
+    }
+    where.push("e.seq <= :snapshot");
+    return [
+      `SELECT r.t, r.server, r.session, e.instance FROM ${join}
+       ${range.length ? "WHERE " + range.join(" AND ") : ""}
+       ${order} LIMIT 1 OFFSET ${rows - 1}`,
+      `SELECT e.seq, e.type_id, ${PAYLOAD_SIZE} FROM ${join}
+       WHERE ${where.join(" AND ")} ${order}`,
+    ];
   }
 
   // The statements scanning the index: the entry `rows` on from the
@@ -182,6 +232,11 @@ export class TimeseriesRun extends Run {
     const shape = `${from} ${to}`;
     let sql = this.#sql.get(shape);
     if (sql !== undefined) return sql;
+    if (this.#byRuns) {
+      sql = this.#runsScanSql(from, to, rows);
+      this.#sql.set(shape, sql);
+      return sql;
+    }
     const key = this.#key;
     const dir = this.#ascending ? "ASC" : "DESC";
     const order =

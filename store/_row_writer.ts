@@ -18,8 +18,11 @@ import { INSERT_RUN, UPSERT_SERVER } from "./_schema.ts";
  */
 export const ROW_COLUMNS = 11;
 
-/** Values of a run: first and last sequence number, server, session. */
-export const RUN_COLUMNS = 4;
+/**
+ * Values of a run: first and last sequence number, server, session,
+ * timestamp.
+ */
+export const RUN_COLUMNS = 5;
 
 /** Rows one statement inserts at most (a statement costs more to run than a row to write). */
 export const ROWS_PER_STATEMENT = 64;
@@ -66,15 +69,16 @@ export class RowWriter {
 
   /**
    * Insert runs: `RUN_COLUMNS` values each (first and last sequence
-   * number, server, session).
+   * number, server, session, timestamp).
    */
-  runs(values: readonly number[]): void {
+  runs(values: readonly SQLInputValue[]): void {
     for (let i = 0; i < values.length; i += RUN_COLUMNS) {
       this.#insertRun.run(
         values[i],
         values[i + 1],
         values[i + 2],
         values[i + 3],
+        values[i + 4],
       );
     }
   }

@@ -8,7 +8,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 
 /** Schema version kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** How hard SQLite syncs a commit to disk (`PRAGMA synchronous`). */
 export type Synchronous = "full" | "normal";
@@ -25,14 +25,17 @@ export type Synchronous = "full" | "normal";
 // sessions are handed out (and notified) before their commit, so a crash
 // must not let a restarted store give them again.
 //
-// Event ids are found through `runs`, not an index entry per event (one
-// cost a sixth of the throughput of registration): a run is a range of
-// sequence numbers whose events share a server and session, one per
-// request registered here, one per stretch of a peer's session synced.
-// As a server's ids grow with the sequence (a peer's events are stored
-// only after its last), a server's events in id order are its runs in
-// (session, first_seq) order, each in sequence order. Retention deletes
-// the runs before the first event left (those in between stay, empty).
+// Event ids and timestamps are found through `runs`, not an index entry
+// per event (each cost a sixth to a seventh of the throughput of
+// registration): a run is a range of sequence numbers whose events share
+// a server, session and timestamp, one per request registered here, one
+// per stretch of a peer's session synced. As a server's ids grow with the
+// sequence (a peer's events are stored only after its last), a server's
+// events in id order are its runs in (session, first_seq) order, each in
+// sequence order (`runs_id`); and all events in (timestamp, id) order are
+// the runs in (t, server, session, first_seq) order, each in sequence
+// order (`runs_t`). Retention deletes the runs before the first event
+// left (those in between stay, empty).
 //
 // Every index is led by what grows with registration (the sequence, the
 // id, the timestamp; a source timestamp is close to it in practice), so
@@ -42,19 +45,20 @@ export type Synchronous = "full" | "normal";
 // type, one page dirtied per type and index at every commit: 29 KB
 // written per event over 1,000 types, see BENCHMARKS.md).
 //
-// Timeseries order is (timestamp, id): `events_t` and `events_source_t`
-// are the timeseries of the two orders, over every type. They end with
-// `type_id`, so a query over some types filters the index's entries
-// without reading the events (see _query_timeseries.ts). They are the
-// store's implicit timeseries partitions; configured ones
-// (StorageRules.timeseries) are indexes of the same shape, partial over
-// the events whose `partitions` mask has their bit (_partitions.ts).
+// Timeseries order is (timestamp, id): `runs_t` and `events_source_t`
+// are the timeseries of the two orders, over every type. The second ends
+// with `type_id`, so a query over some types filters the index's entries
+// without reading the events (see _query_timeseries.ts); source
+// timestamps differ from event to event, so it has an entry per event.
+// They are the store's implicit timeseries partitions; configured ones
+// (StorageRules.timeseries) are indexes of events of that shape, partial
+// over the events whose `partitions` mask has their bit (_partitions.ts).
 /**
- * The indexes of the implicit timeseries partitions (see _partitions.ts),
- * which a store without configured partitions has.
+ * The index of events of the implicit timeseries partitions (see
+ * _partitions.ts), which a store without configured partitions has
+ * (`runs_t` is the other's, which every store has).
  */
 export const TIME_INDEXES = `
-CREATE INDEX events_t ON events (t, server, session, instance, type_id);
 CREATE INDEX events_source_t
   ON events (source_t, server, session, instance, type_id)
   WHERE source_t IS NOT NULL;`;
@@ -63,9 +67,11 @@ CREATE TABLE runs (
   first_seq INTEGER PRIMARY KEY,
   last_seq INTEGER NOT NULL,
   server INTEGER NOT NULL,
-  session INTEGER NOT NULL
+  session INTEGER NOT NULL,
+  t BLOB NOT NULL
 );
-CREATE INDEX runs_id ON runs (server, session, first_seq);`;
+CREATE INDEX runs_id ON runs (server, session, first_seq);
+CREATE INDEX runs_t ON runs (t, server, session, first_seq);`;
 const SCHEMA = `
 CREATE TABLE event_types (
   id INTEGER PRIMARY KEY,
@@ -103,12 +109,13 @@ CREATE TABLE servers (
 `;
 
 /**
- * A run (see above): first and last sequence number, server, session. It
- * replaces a run whose events are all gone that had the same first one.
+ * A run (see above): first and last sequence number, server, session,
+ * timestamp. It replaces a run whose events are all gone that had the
+ * same first one.
  */
 export const INSERT_RUN =
-  `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session)
-  VALUES (?, ?, ?, ?)`;
+  `INSERT OR REPLACE INTO runs (first_seq, last_seq, server, session, t)
+  VALUES (?, ?, ?, ?, ?)`;
 
 /** A server's last event id and timestamp, inserted or replaced. */
 export const UPSERT_SERVER =
@@ -121,6 +128,7 @@ const MIGRATIONS: Record<number, string> = {
   1: "ALTER TABLE servers ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0;",
   // The indexes led by the type go; the time indexes get the type. Builds
   // two indexes over every event: some seconds per million events.
+  // (Version 3's `events_t` goes with version 5.)
   2: `DROP INDEX IF EXISTS events_type_t;
     DROP INDEX IF EXISTS events_type_source_t;
     DROP INDEX IF EXISTS events_t;
@@ -135,7 +143,13 @@ const MIGRATIONS: Record<number, string> = {
     );`,
   // Runs from the events' ids (a stretch of consecutive sequence numbers
   // of one server and session each), then the index of ids goes.
-  3: `${RUNS}
+  // (Built again, with their timestamps, by the next one.)
+  3: `CREATE TABLE runs (
+      first_seq INTEGER PRIMARY KEY,
+      last_seq INTEGER NOT NULL,
+      server INTEGER NOT NULL,
+      session INTEGER NOT NULL
+    );
     INSERT INTO runs (first_seq, last_seq, server, session)
       SELECT min(seq), max(seq), server, session FROM (
         SELECT seq, server, session,
@@ -144,6 +158,25 @@ const MIGRATIONS: Record<number, string> = {
         FROM events)
       GROUP BY server, session, stretch;
     DROP INDEX IF EXISTS events_id;`,
+  // Runs split where the timestamp changes, with it, from the events; the
+  // last sequence number given is kept by an empty run where the events
+  // no longer hold it. Then the index of timestamps goes.
+  4: `ALTER TABLE runs RENAME TO runs_v4;
+    DROP INDEX IF EXISTS runs_id;
+    ${RUNS}
+    INSERT INTO runs (first_seq, last_seq, server, session, t)
+      SELECT min(seq), max(seq), server, session, t FROM (
+        SELECT seq, server, session, t,
+          seq - row_number()
+            OVER (PARTITION BY server, session, t ORDER BY seq) AS stretch
+        FROM events)
+      GROUP BY server, session, t, stretch;
+    INSERT INTO runs (first_seq, last_seq, server, session, t)
+      SELECT last_seq, last_seq, server, session, x'' FROM runs_v4
+      WHERE last_seq > coalesce((SELECT max(seq) FROM events), 0)
+      ORDER BY last_seq DESC LIMIT 1;
+    DROP TABLE runs_v4;
+    DROP INDEX IF EXISTS events_t;`,
 };
 
 /** Set how hard `db`'s commits sync to disk. */

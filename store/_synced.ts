@@ -112,8 +112,11 @@ export class SyncedWriter {
     const lasts = new Map<number, ServerLast | null>();
     const touched = new Set<number>();
     const written: Event[] = [];
-    // The stretch of one server's session being written (see _schema.ts).
-    let run: { first: number; server: number; session: number } | null = null;
+    // The stretch of one server's session and timestamp being written
+    // (see _schema.ts).
+    let run:
+      | { first: number; server: number; session: number; t: Uint8Array }
+      | null = null;
     for (const event of events) {
       const { server, session, instance } = event.id;
       if (server === p.serverId) {
@@ -166,11 +169,15 @@ export class SyncedWriter {
         ? null
         : timestampToBytes(event.sourceTimestamp);
       seq++;
-      if (run !== null && (run.server !== server || run.session !== session)) {
-        this.#insertRun.run(run.first, seq - 1, run.server, run.session);
+      if (
+        run !== null &&
+        (run.server !== server || run.session !== session ||
+          compareBytes(run.t, t) !== 0)
+      ) {
+        this.#insertRun.run(run.first, seq - 1, run.server, run.session, run.t);
         run = null;
       }
-      run ??= { first: seq, server, session };
+      run ??= { first: seq, server, session, t };
       this.#insert.run(
         seq,
         server,
@@ -195,7 +202,7 @@ export class SyncedWriter {
       written.push({ ...event, type: p.types.typeOf(typeId) });
     }
     if (run !== null) {
-      this.#insertRun.run(run.first, seq, run.server, run.session);
+      this.#insertRun.run(run.first, seq, run.server, run.session, run.t);
     }
     for (const server of touched) {
       const last = lasts.get(server)!;

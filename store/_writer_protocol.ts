@@ -22,7 +22,7 @@ export type WriterMessage =
     /** The rows, `ROW_COLUMNS` values each (see _row_writer.ts). */
     values: SQLInputValue[];
     /** The rows' runs, `RUN_COLUMNS` values each (see _row_writer.ts). */
-    runs: number[];
+    runs: SQLInputValue[];
     /** JSON text of `[typeId, seq]` pairs. */
     latest: string;
     /** The store's server, its last session and instance, and timestamp. */

@@ -184,7 +184,7 @@ export class WriterThread {
    */
   post(
     values: SQLInputValue[],
-    runs: number[],
+    runs: SQLInputValue[],
     latest: string,
     server: [number, number, number, Uint8Array],
   ): void {

@@ -126,7 +126,7 @@ function open(): { db: DatabaseSync; rows: RowWriter; syncLog: boolean } {
 
 function write(
   values: SQLInputValue[],
-  runs: number[],
+  runs: SQLInputValue[],
   latest: string,
   server: [number, number, number, Uint8Array],
 ): void {

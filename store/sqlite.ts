@@ -274,7 +274,7 @@ export interface SqliteStoreOptions {
 // event of its types, its requests.
 interface Batch {
   values: SQLInputValue[];
-  runs: number[];
+  runs: SQLInputValue[];
   latest: Map<number, number>;
   requests: Event[][];
   bytes: number;
@@ -600,7 +600,7 @@ export class SqliteStore implements EventStore {
     if (typeIds !== null) {
       const batch: Batch = this.#batch ??= {
         values: [] as SQLInputValue[],
-        runs: [] as number[],
+        runs: [] as SQLInputValue[],
         latest: new Map<number, number>(),
         requests: [] as Event[][],
         bytes: 0,
@@ -629,7 +629,7 @@ export class SqliteStore implements EventStore {
       try {
         const latest = new Map<number, number>();
         const values: SQLInputValue[] = [];
-        const runs: number[] = [];
+        const runs: SQLInputValue[] = [];
         registered = this.#write(
           events,
           rows,
@@ -711,7 +711,7 @@ export class SqliteStore implements EventStore {
     session: number,
     into: {
       values: SQLInputValue[];
-      runs: number[];
+      runs: SQLInputValue[];
       latest: Map<number, number>;
       bytes: number;
     },
@@ -784,7 +784,13 @@ export class SqliteStore implements EventStore {
       });
     }
     if (anyStored) {
-      into.runs.push(firstSeq, firstSeq + events.length - 1, server, session);
+      into.runs.push(
+        firstSeq,
+        firstSeq + events.length - 1,
+        server,
+        session,
+        t,
+      );
     }
     return registered;
   }

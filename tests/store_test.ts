@@ -390,13 +390,122 @@ Deno.test("an unknown schema version is refused, versions 1 and 2 are migrated",
       const indexes = check.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql NOT NULL ORDER BY name",
       ).all().map((row) => row.name);
-      assert.deepEqual(indexes, ["events_source_t", "events_t", "runs_id"]);
+      assert.deepEqual(indexes, ["events_source_t", "runs_id", "runs_t"]);
       assert.equal(
         (check.prepare("PRAGMA user_version").get() as {
           user_version: number;
         }).user_version,
-        4,
+        5,
       );
+      check.close();
+    }
+  });
+});
+
+Deno.test("a version-4 database answers the same after its runs get their timestamps (version 5), and gives no sequence number again", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/v4.db`;
+    const peer = (
+      session: number,
+      instance: number,
+      s: number,
+      type: string,
+    ): Event => ({
+      id: { server: 2, session, instance },
+      type: [type],
+      timestamp: ts(s),
+      sourceTimestamp: null,
+      payload: null,
+    });
+    {
+      using store = SqliteStore.open({ path, serverId: 1 });
+      store.register([{ type: ["a"] }, { type: ["b"] }], ts(10));
+      // A peer's session of two timestamps (two runs in version 5, one
+      // in 4), the first before this server's.
+      store.writeSynced([
+        peer(7, 1, 5, "a"),
+        peer(7, 2, 5, "b"),
+        peer(7, 3, 25, "a"),
+      ]);
+      store.register([{ type: ["a"] }], ts(20));
+      store.register([{ type: ["b"] }], ts(30));
+    }
+    // The newest event gone (as retention may delete it): version 4's
+    // runs still hold its sequence number.
+    const db = new DatabaseSync(path);
+    db.exec("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)");
+    const deleted = db.prepare("SELECT max(last_seq) AS n FROM runs").get()!
+      .n as number;
+    db.close();
+    const timeseries = () => {
+      using store = SqliteStore.open({ path, serverId: 1 });
+      const answers = [];
+      for (const order of ["ascending", "descending"] as const) {
+        for (const eventTypes of [null, [["a"]]]) {
+          const q = (lastEventId?: EventId) =>
+            store.query({
+              kind: "timeseries",
+              order,
+              eventTypes,
+              lastEventId,
+              maxResults: 2,
+            } as QueryParams);
+          const first = q();
+          answers.push(
+            first.events.map((e) => [e.id.server, e.id.session, e.id.instance]),
+            q(first.events.at(-1)!.id).events.map((e) => [
+              e.id.server,
+              e.id.session,
+              e.id.instance,
+            ]),
+          );
+        }
+      }
+      return answers;
+    };
+    const expected = timeseries();
+    assert.deepEqual(expected[0], [[2, 7, 1], [2, 7, 2]]);
+    assert.deepEqual(expected[1], [[1, 1, 1], [1, 1, 2]]);
+    // Version 4 as it was: runs by server and session only, no runs_t,
+    // events_t.
+    const v4 = new DatabaseSync(path);
+    v4.exec(`DROP INDEX runs_t;
+      CREATE TABLE runs4 (first_seq INTEGER PRIMARY KEY,
+        last_seq INTEGER NOT NULL, server INTEGER NOT NULL,
+        session INTEGER NOT NULL);
+      INSERT INTO runs4 SELECT min(first_seq), max(last_seq), server, session
+        FROM runs GROUP BY server, session;
+      DROP TABLE runs;
+      ALTER TABLE runs4 RENAME TO runs;
+      CREATE INDEX runs_id ON runs (server, session, first_seq);
+      CREATE INDEX events_t ON events (t, server, session, instance, type_id);
+      PRAGMA user_version = 4;`);
+    v4.close();
+    assert.deepEqual(timeseries(), expected);
+    {
+      using store = SqliteStore.open({ path, serverId: 1 });
+      store.register([{ type: ["c"] }]);
+    }
+    const check = new DatabaseSync(path, { readOnly: true });
+    try {
+      assert.equal(
+        check.prepare("SELECT max(seq) AS n FROM events").get()!.n,
+        deleted + 1,
+      );
+      // The peer's session in two runs, one per timestamp.
+      assert.deepEqual(
+        check.prepare(
+          "SELECT first_seq, last_seq FROM runs WHERE server = 2 ORDER BY first_seq",
+        ).all().map((r) => [r.first_seq, r.last_seq]),
+        [[3, 4], [5, 5]],
+      );
+      assert.equal(
+        check.prepare(
+          "SELECT count(*) AS n FROM sqlite_master WHERE name = 'events_t'",
+        ).get()!.n,
+        0,
+      );
+    } finally {
       check.close();
     }
   });

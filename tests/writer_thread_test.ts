@@ -45,7 +45,8 @@ Deno.test("writer thread: batches posted back to back are written in order and s
         // Two at once (the one written and the next), the next ones as
         // earlier ones are committed, before they are settled.
         while (!writer.free) await writer.wait(writer.progress);
-        writer.post(row(seq, session), [seq, seq, 1, session], "[]", [
+        const r = row(seq, session);
+        writer.post(r, [seq, seq, 1, session, r[5]], "[]", [
           1,
           session,
           1,
@@ -65,7 +66,8 @@ Deno.test("writer thread: batches posted back to back are written in order and s
       // while the writer thread writes the next one.
       for (let seq = 4; seq < 64; seq++) {
         while (!writer.free) await writer.wait(writer.progress);
-        writer.post(row(seq, seq + 1), [seq, seq, 1, seq + 1], "[]", [
+        const r = row(seq, seq + 1);
+        writer.post(r, [seq, seq, 1, seq + 1, r[5]], "[]", [
           1,
           seq + 1,
           1,
@@ -115,6 +117,7 @@ Deno.test("writer thread: under load, a thread of its own copies the log into th
         const values: SQLInputValue[] = [];
         for (let i = 0; i < 20; i++) {
           const r = row(batch * 20 + i + 1, batch + 1);
+          r[5] = t;
           r[7] = 1;
           r[9] = payload;
           values.push(...r);
@@ -122,7 +125,7 @@ Deno.test("writer thread: under load, a thread of its own copies the log into th
         while (!writer.free) await writer.wait(writer.progress);
         writer.post(
           values,
-          [batch * 20 + 1, batch * 20 + 20, 1, batch + 1],
+          [batch * 20 + 1, batch * 20 + 20, 1, batch + 1, t],
           "[]",
           [
             1,
