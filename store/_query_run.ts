@@ -42,6 +42,8 @@ export interface SortKey {
   server: number;
   session: number;
   instance: number;
+  /** Its sequence number, where a scan of runs needs it. */
+  seq?: number;
 }
 
 /** A candidate read from events registered after a run's snapshot. */

@@ -145,7 +145,11 @@ export class TimeseriesRun extends Run {
         return true;
       }
       this.#where.push(this.#after("last"));
-      Object.assign(this.#args, prefixKeys("last", position));
+      // (Its sequence number is the scan's, which starts there.)
+      Object.assign(
+        this.#args,
+        prefixKeys("last", { ...position, seq: undefined }),
+      );
     }
     // One scan of the time index, filtering its entries by type (the
     // index has it). The index is forced: left alone, SQLite would
@@ -189,28 +193,53 @@ export class TimeseriesRun extends Run {
   // The statements of #scanSql reading runs_t: the runs in order, each
   // run's events in sequence order (the events are read by sequence
   // number, their type filtered after: left alone, SQLite would rather
-  // build an index of the types). The run's timestamp bounds the scan.
+  // build an index of the types).
   #runsScanSql(from: boolean, to: boolean, rows: number): [string, string] {
-    const dir = this.#ascending ? "ASC" : "DESC";
+    const asc = this.#ascending;
+    const dir = asc ? "ASC" : "DESC";
     const order = `ORDER BY r.t ${dir}, r.server ${dir}, r.session ${dir},
       r.first_seq ${dir}, e.seq ${dir}`;
-    const join = `runs AS r INDEXED BY ${RUNS_T_INDEX}
-      CROSS JOIN events AS e NOT INDEXED
-      ON e.seq BETWEEN r.first_seq AND r.last_seq`;
+    // The run of the position `<prefix>*` (its sequence number too).
+    const runOf = (p: string) =>
+      `(r.t, r.server, r.session) = (:${p}Key, :${p}Server, :${p}Session)`;
+    // Each run's events; in the run of the position, those after it, and
+    // in the run of the end, those up to it: the scan seeks the event,
+    // not only its run (a run may hold a whole request).
+    const join = (pos: boolean, end: boolean) => {
+      let lo = "r.first_seq";
+      let hi = "r.last_seq";
+      const last = (p: string, bound: string) =>
+        `CASE WHEN ${
+          runOf(p)
+        } THEN min(r.last_seq, ${bound}) ELSE r.last_seq END`;
+      const first = (p: string, bound: string) =>
+        `CASE WHEN ${
+          runOf(p)
+        } THEN max(r.first_seq, ${bound}) ELSE r.first_seq END`;
+      if (pos && asc) lo = first("pos", ":posSeq + 1");
+      if (pos && !asc) hi = last("pos", ":posSeq - 1");
+      if (end && asc) hi = last("end", ":endSeq");
+      if (end && !asc) lo = first("end", ":endSeq");
+      return `runs AS r INDEXED BY ${RUNS_T_INDEX}
+        CROSS JOIN events AS e NOT INDEXED ON e.seq BETWEEN ${lo} AND ${hi}`;
+    };
+    const [after, upTo] = asc ? [">=", "<="] : ["<=", ">="];
     const range: string[] = [];
     for (const [op, name] of [[">=", "From"], ["<=", "To"]]) {
       if (`t${name}` in this.#args) range.push(`r.t ${op} :t${name}`);
     }
     if (from) {
       range.push(
-        `r.t ${this.#ascending ? ">=" : "<="} :posKey`,
+        `(r.t, r.server, r.session) ${after} (:posKey, :posServer, :posSession)`,
         this.#after("pos"),
       );
     }
     const where = [...this.#where, ...range];
     if (to) {
-      where.push(`r.t ${this.#ascending ? "<=" : ">="} :endKey`);
-      where.push(this.#upTo("end"));
+      where.push(
+        `(r.t, r.server, r.session) ${upTo} (:endKey, :endServer, :endSession)`,
+        this.#upTo("end"),
+      );
     }
     if (this.#typeFilter === "one") where.push("+e.type_id = :typeIds");
     if (this.#typeFilter === "sql") {
@@ -218,10 +247,11 @@ export class TimeseriesRun extends Run {
     }
     where.push("e.seq <= :snapshot");
     return [
-      `SELECT r.t, r.server, r.session, e.instance FROM ${join}
+      `SELECT r.t, r.server, r.session, e.instance, e.seq
+       FROM ${join(from, false)}
        ${range.length ? "WHERE " + range.join(" AND ") : ""}
        ${order} LIMIT 1 OFFSET ${rows - 1}`,
-      `SELECT e.seq, e.type_id, ${PAYLOAD_SIZE} FROM ${join}
+      `SELECT e.seq, e.type_id, ${PAYLOAD_SIZE} FROM ${join(from, to)}
        WHERE ${where.join(" AND ")} ${order}`,
     ];
   }
@@ -287,9 +317,12 @@ export class TimeseriesRun extends Run {
       if (name in this.#args) args[name] = this.#args[name];
     }
     if (from !== null) Object.assign(args, prefixKeys("pos", from));
-    const row =
-      this.q.all<[Uint8Array, number, number, number]>(endSql, args)[0];
+    const row = this.q.all<[Uint8Array, number, number, number, number?]>(
+      endSql,
+      args,
+    )[0];
     const end = row === undefined ? null : sortKey(row);
+    if (end !== null && this.#byRuns) end.seq = row![4];
     const sql = this.#scanSql(
       from !== null,
       end !== null,
@@ -397,8 +430,8 @@ export class TimeseriesRun extends Run {
       range += ` AND ${key} <= :to`;
       args.to = timestampToBytes(to);
     }
-    const row = this.q.all<[Uint8Array]>(
-      `SELECT e.${key} FROM runs AS r INDEXED BY runs_id
+    const row = this.q.all<[Uint8Array, number]>(
+      `SELECT e.${key}, e.seq FROM runs AS r INDEXED BY runs_id
        CROSS JOIN events AS e ON e.seq BETWEEN r.first_seq AND r.last_seq
        WHERE r.server = :server AND r.session = :session
        AND e.server = :server AND e.session = :session
@@ -408,7 +441,9 @@ export class TimeseriesRun extends Run {
       args,
     )[0];
     if (row === undefined) return undefined;
-    return { key: row[0], ...id };
+    return this.#byRuns
+      ? { key: row[0], ...id, seq: row[1] }
+      : { key: row[0], ...id };
   }
 }
 
@@ -436,10 +471,12 @@ function sortKey(
 }
 
 function prefixKeys(prefix: string, k: SortKey): Record<string, Param> {
-  return {
+  const keys: Record<string, Param> = {
     [`${prefix}Key`]: k.key,
     [`${prefix}Server`]: k.server,
     [`${prefix}Session`]: k.session,
     [`${prefix}Instance`]: k.instance,
   };
+  if (k.seq !== undefined) keys[`${prefix}Seq`] = k.seq;
+  return keys;
 }

@@ -27,7 +27,8 @@ export function filledType(i: number): EventType {
 /**
  * Create the database at `path` holding event types 1..count of
  * {@linkcode filledType}, each with one event: server 1, session 1,
- * instance i, timestamp `t`, payload JSON `{"value": i}`.
+ * instance i, timestamp `t`, payload JSON `{"value": i}` (one request's
+ * run).
  */
 export function fillTypes(path: string, count: number, t: Timestamp): void {
   SqliteStore.open({ path, serverId: 1 }).close();
@@ -48,6 +49,12 @@ export function fillTypes(path: string, count: number, t: Timestamp): void {
          source_t, payload_kind, payload_type, payload_data)
        SELECT i, 1, 1, i, i, :t, NULL, 1, NULL, '{"value": ' || i || '}'
        FROM n`,
+    ).run({ count, t: timestampToBytes(t) });
+    // Their run, as the store writes one per request (see
+    // store/_schema.ts): what server and timeseries queries read.
+    db.prepare(
+      `INSERT INTO runs (first_seq, last_seq, server, session, t)
+       VALUES (1, :count, 1, 1, :t)`,
     ).run({ count, t: timestampToBytes(t) });
     db.prepare(
       `INSERT INTO servers (server, session, instance, t, reserved)
