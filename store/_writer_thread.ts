@@ -90,17 +90,30 @@ export class WriterThread {
     return state === "granted" ? null : root.pathname;
   }
 
-  #thread(file: string, name: string): Worker {
+  // A thread of `file`, posted `open`; `failed` is told why it failed.
+  #thread(
+    file: string,
+    open: WriterMessage | SyncOpen | CheckpointOpen,
+    failed: (message: string) => void,
+  ): Worker {
     const worker = new Worker(new URL(file, import.meta.url), {
       type: "module",
     });
     worker.onerror = (e) => {
       e.preventDefault();
-      this.#failure = new StoreError(`the ${name} thread failed: ${e.message}`);
+      failed(e.message);
+    };
+    worker.postMessage(open);
+    return worker;
+  }
+
+  // A thread whose failure fails the store's batches.
+  #needed(name: string): (message: string) => void {
+    return (message) => {
+      this.#failure = new StoreError(`the ${name} thread failed: ${message}`);
       // Wakes an async waiter, which sees the failure.
       Atomics.notify(this.#shared, PROGRESS);
     };
-    return worker;
   }
 
   // The checkpointer thread, started with the first batch posted while
@@ -109,22 +122,15 @@ export class WriterThread {
   // it fail, the commits checkpoint, as without it.
   #startCheckpointer(): void {
     const shared = this.#shared;
-    const worker = new Worker(
-      new URL("./_checkpoint_worker.ts", import.meta.url),
-      { type: "module" },
-    );
-    worker.onerror = (e) => {
-      e.preventDefault();
-      Atomics.store(shared, CHECKPOINTER, CHECKPOINTER_CLOSED);
-      Atomics.notify(shared, CHECKPOINTER);
-    };
     Atomics.store(shared, CHECKPOINTER, CHECKPOINTER_STARTING);
     const open: CheckpointOpen = {
       path: this.#path,
       shared: shared.buffer as SharedArrayBuffer,
     };
-    worker.postMessage(open);
-    this.#checkpointer = worker;
+    this.#checkpointer = this.#thread("./_checkpoint_worker.ts", open, () => {
+      Atomics.store(shared, CHECKPOINTER, CHECKPOINTER_CLOSED);
+      Atomics.notify(shared, CHECKPOINTER);
+    });
   }
 
   // The sync thread, started by the first batch posted while another is
@@ -132,25 +138,29 @@ export class WriterThread {
   // it runs, the writer thread syncs itself): a server whose requests
   // come one at a time never needs it.
   #startSync(): void {
-    const syncWorker = this.#thread("./_sync_worker.ts", "sync");
     const open: SyncOpen = {
       wal: `${this.#path}-wal`,
       shared: this.#shared.buffer as SharedArrayBuffer,
     };
-    syncWorker.postMessage(open);
-    this.#syncWorker = syncWorker;
+    this.#syncWorker = this.#thread(
+      "./_sync_worker.ts",
+      open,
+      this.#needed("sync"),
+    );
   }
 
   #start(): Worker {
-    const worker = this.#thread("./_writer_worker.ts", "writer");
-    const message: WriterMessage = {
+    const open: WriterMessage = {
       kind: "open",
       path: this.#path,
       synchronous: this.#synchronous,
       shared: this.#shared.buffer as SharedArrayBuffer,
     };
-    worker.postMessage(message);
-    return this.#worker = worker;
+    return this.#worker = this.#thread(
+      "./_writer_worker.ts",
+      open,
+      this.#needed("writer"),
+    );
   }
 
   /** Batches settled (on disk, or failed) so far. */
@@ -271,13 +281,7 @@ export class WriterThread {
       // Before its first batch the thread has no connection to close.
       if (this.#failure === null && this.#posted > 0) {
         this.#post({ kind: "close" });
-        const deadline = performance.now() + CLOSE_TIMEOUT_MS;
-        for (;;) {
-          const state = Atomics.load(this.#shared, STATE);
-          const left = deadline - performance.now();
-          if (state === STATE_CLOSED || left <= 0) break;
-          Atomics.wait(this.#shared, STATE, state, left);
-        }
+        this.#waitFor(STATE, STATE_CLOSED);
       }
     } finally {
       this.#worker?.terminate();
@@ -301,14 +305,19 @@ export class WriterThread {
   // checkpoint in progress finishes first), then stop it.
   #closeCheckpointer(): void {
     if (this.#checkpointer === null) return;
+    this.#waitFor(CHECKPOINTER, CHECKPOINTER_CLOSED);
+    this.#checkpointer.terminate();
+  }
+
+  // Block until slot `slot` holds `closed`, or CLOSE_TIMEOUT_MS passed.
+  #waitFor(slot: number, closed: number): void {
     const deadline = performance.now() + CLOSE_TIMEOUT_MS;
     for (;;) {
-      const state = Atomics.load(this.#shared, CHECKPOINTER);
+      const state = Atomics.load(this.#shared, slot);
       const left = deadline - performance.now();
-      if (state === CHECKPOINTER_CLOSED || left <= 0) break;
-      Atomics.wait(this.#shared, CHECKPOINTER, state, left);
+      if (state === closed || left <= 0) return;
+      Atomics.wait(this.#shared, slot, state, left);
     }
-    this.#checkpointer.terminate();
   }
 
   #post(message: WriterMessage): void {

@@ -38,9 +38,16 @@ import {
 // The connection and its statements, opened by the first batch (and
 // again by the next one when that failed, say on a full disk); and
 // whether the log is synced after its commits (by this thread or the
-// sync thread), else by SQLite in them, or not at all ("normal").
-let connection: { db: DatabaseSync; rows: RowWriter; syncLog: boolean } | null =
-  null;
+// sync thread), else by SQLite in them, or not at all ("normal"); and
+// whether its commits leave checkpoints to the checkpointer thread (up
+// to WAL_BACKSTOP_PAGES).
+interface Connection {
+  db: DatabaseSync;
+  rows: RowWriter;
+  syncLog: boolean;
+  backstop: boolean;
+}
+let connection: Connection | null = null;
 let path = "";
 let synchronous: Synchronous = "full";
 let shared: Int32Array;
@@ -70,20 +77,16 @@ function committed(status: number, error?: unknown): void {
   }
 }
 
-// Whether this connection's commits leave checkpoints to the
-// checkpointer thread (up to WAL_BACKSTOP_PAGES).
-let backstop = false;
-
 // Let the commits checkpoint past WAL_BACKSTOP_PAGES of log while the
 // checkpointer thread runs, past SQLite's 1,000 pages otherwise.
 function setAutocheckpoint(): void {
   const running = Atomics.load(shared, CHECKPOINTER) === CHECKPOINTER_RUNNING;
-  if (connection === null || running === backstop) return;
+  if (connection === null || running === connection.backstop) return;
   try {
     connection.db.exec(
       `PRAGMA wal_autocheckpoint = ${running ? WAL_BACKSTOP_PAGES : 1000}`,
     );
-    backstop = running;
+    connection.backstop = running;
   } catch {
     // Tried again at the next commit.
   }
@@ -105,7 +108,7 @@ function canSyncLog(db: DatabaseSync): boolean {
   }
 }
 
-function open(): { db: DatabaseSync; rows: RowWriter; syncLog: boolean } {
+function open(): Connection {
   if (connection !== null) return connection;
   const db = new DatabaseSync(path);
   try {
@@ -116,8 +119,12 @@ function open(): { db: DatabaseSync; rows: RowWriter; syncLog: boolean } {
     // its batch is settled.
     const syncLog = canSyncLog(db);
     setSynchronous(db, syncLog ? "normal" : synchronous);
-    backstop = false;
-    return connection = { db, rows: new RowWriter(db), syncLog };
+    return connection = {
+      db,
+      rows: new RowWriter(db),
+      syncLog,
+      backstop: false,
+    };
   } catch (e) {
     db.close();
     throw e;
